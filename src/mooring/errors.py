@@ -1,0 +1,51 @@
+"""One exception tree for the whole program.
+
+Every error carries a stable string ``code`` (used in API error bodies) and an ``exit_code``
+(used by the CLI), so a failure means the same thing wherever it surfaces.
+"""
+
+from __future__ import annotations
+
+
+class MooringError(Exception):
+    """Base of every error mooring raises on purpose."""
+
+    code = "internal_error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\nhint: {self.hint}"
+        return self.message
+
+
+class UsageError(MooringError):
+    code = "usage_error"
+    exit_code = 1
+
+
+class NotFound(MooringError):
+    code = "not_found"
+    exit_code = 1
+
+
+class StoreError(MooringError):
+    code = "store_error"
+    exit_code = 1
+
+
+class LeaseConflict(MooringError):
+    """Another apply or rollback holds the app's lease."""
+
+    code = "lease_conflict"
+    exit_code = 8
+
+
+class EngineUnreachable(MooringError):
+    code = "engine_unreachable"
+    exit_code = 9
