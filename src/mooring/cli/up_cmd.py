@@ -1,0 +1,47 @@
+"""``mooring up``: apply the manifest as a release (``--dry-run`` prints the plan only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mooring.cli.options import JsonFlag, ManifestFile
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+
+
+def up(
+    services: Annotated[list[str] | None, typer.Argument(help="Only these services (and their dependencies).")] = None,
+    file: ManifestFile = "mooring.toml",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    json_output: JsonFlag = False,
+) -> int:
+    """Apply the manifest: plan, roll out in health-gated batches, record the release."""
+    from mooring.cli.output import print_json, print_warning
+    from mooring.cli.plan_view import render_plan
+    from mooring.errors import UsageError
+    from mooring.manifest import load_manifest
+    from mooring.manifest.snapshot import build_snapshot
+    from mooring.release.plan import PlanError, make_plan
+
+    loaded = load_manifest(file)
+    for warning in loaded.warnings:
+        print_warning(warning.render())
+    snapshot = build_snapshot(loaded.manifest)
+    if not dry_run:
+        raise UsageError(
+            "applying needs the mooring engine, which this build does not include yet",
+            hint=f"preview the plan with: mooring up --dry-run -f {file}",
+        )
+    try:
+        plan = make_plan(snapshot.data, running=[], selected=services or None)
+    except PlanError as exc:
+        raise UsageError(str(exc), hint="list the services with: mooring validate --json") from None
+    if json_output:
+        print_json({"app": loaded.manifest.app_name, "manifest_hash": snapshot.hash, "plan": plan.to_dict()})
+    else:
+        render_plan(loaded.manifest.app_name, snapshot, plan)
+    return 0

@@ -1,0 +1,138 @@
+"""Cross-field rules pydantic cannot see: names, dependencies, cycles, host ports, volumes."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from mooring.manifest.errors import Issue, did_you_mean
+from mooring.manifest.fields import PortMapping, check_name
+from mooring.manifest.graph import find_cycle
+from mooring.manifest.models import Manifest
+
+KINDS = ("service", "worker", "cron")
+
+
+def semantic_issues(manifest: Manifest, file: str) -> list[Issue]:
+    issues: list[Issue] = []
+    issues += _name_issues(manifest, file)
+    issues += _dependency_issues(manifest, file)
+    issues += _host_port_issues(manifest, file)
+    issues += _volume_issues(manifest, file)
+    issues += _warnings(manifest, file)
+    if not (manifest.service or manifest.worker or manifest.cron):
+        issues.append(
+            Issue(file, "", "defines no workload", 'add a [service.NAME] with command = "..." or image = "..."')
+        )
+    return issues
+
+
+def _name_issues(manifest: Manifest, file: str) -> list[Issue]:
+    issues = []
+    owner: dict[str, str] = {}
+    for kind in (*KINDS, "volume"):
+        for name in getattr(manifest, kind):
+            try:
+                check_name(kind, name)
+            except ValueError as exc:
+                issues.append(Issue(file, f"{kind}.{name}", str(exc)))
+            if kind != "volume":
+                if name in owner:
+                    issues.append(
+                        Issue(file, f"{kind}.{name}", f"the name {name!r} is already used by [{owner[name]}.{name}]",
+                              "names must be unique across services, workers and crons")
+                    )
+                owner.setdefault(name, kind)
+    return issues
+
+
+def dependency_edges(manifest: Manifest) -> dict[str, tuple[str, ...]]:
+    """``depends_on`` of every service and worker, keyed by name."""
+    edges: dict[str, tuple[str, ...]] = {name: s.depends_on for name, s in manifest.service.items()}
+    edges.update({name: w.depends_on for name, w in manifest.worker.items()})
+    return edges
+
+
+def _dependency_issues(manifest: Manifest, file: str) -> list[Issue]:
+    issues = []
+    edges = dependency_edges(manifest)
+    for kind in ("service", "worker"):
+        for name, workload in getattr(manifest, kind).items():
+            for index, dep in enumerate(workload.depends_on):
+                key = f"{kind}.{name}.depends_on[{index}]"
+                if dep == name:
+                    issues.append(Issue(file, key, f"{name!r} depends on itself", "remove it from depends_on"))
+                elif dep in manifest.cron:
+                    issues.append(Issue(file, key, f"{dep!r} is a cron; only services and workers can be depended on"))
+                elif dep not in edges:
+                    hint = did_you_mean(dep, edges) or "known: " + (", ".join(sorted(edges)) or "none")
+                    issues.append(Issue(file, key, f"depends on {dep!r}, which is not defined", hint))
+            if len(set(workload.depends_on)) != len(workload.depends_on):
+                issues.append(Issue(file, f"{kind}.{name}.depends_on", "lists the same dependency twice"))
+    acyclic = {n: tuple(d for d in deps if d != n) for n, deps in edges.items()}
+    cycle = find_cycle(acyclic)
+    if cycle:
+        kind = "service" if cycle[0] in manifest.service else "worker"
+        issues.append(
+            Issue(file, f"{kind}.{cycle[0]}.depends_on", "dependency cycle: " + " -> ".join(cycle),
+                  "remove one of these dependencies")
+        )
+    return issues
+
+
+def _covers(a: PortMapping, b: PortMapping) -> bool:
+    wildcard = {None, "0.0.0.0", "::"}
+    if a.host_ip in wildcard or b.host_ip in wildcard:
+        return True
+    return bool(ipaddress.ip_address(a.host_ip or "0.0.0.0") == ipaddress.ip_address(b.host_ip or "0.0.0.0"))
+
+
+def _host_port_issues(manifest: Manifest, file: str) -> list[Issue]:
+    issues = []
+    seen: list[tuple[str, PortMapping]] = []
+    for name, service in manifest.service.items():
+        for index, mapping in enumerate(service.ports):
+            if mapping.host_port is None:
+                continue
+            for other_key, other in seen:
+                if other.host_port == mapping.host_port and _covers(other, mapping):
+                    issues.append(
+                        Issue(file, f"service.{name}.ports[{index}]",
+                              f"host port {mapping.host_port} is already published by {other_key}",
+                              "give each published port its own host port")
+                    )
+                    break
+            seen.append((f"service.{name}.ports[{index}]", mapping))
+    return issues
+
+
+def _volume_issues(manifest: Manifest, file: str) -> list[Issue]:
+    issues = []
+    for kind in KINDS:
+        for name, workload in getattr(manifest, kind).items():
+            for index, mount in enumerate(workload.volumes):
+                if not mount.is_bind and mount.source not in manifest.volume:
+                    hint = did_you_mean(mount.source, manifest.volume) or (
+                        f"declare it as [volume.{mount.source}] or use a path such as ./{mount.source}"
+                    )
+                    issues.append(
+                        Issue(file, f"{kind}.{name}.volumes[{index}]", f"named volume {mount.source!r} is not declared",
+                              hint)
+                    )
+    return issues
+
+
+def _warnings(manifest: Manifest, file: str) -> list[Issue]:
+    issues = []
+    for name, service in manifest.service.items():
+        check = service.health_check
+        if check is not None and check.timeout > check.interval:
+            issues.append(
+                Issue(file, f"service.{name}.health_check.timeout", "is longer than interval; probes will overlap",
+                      "make timeout <= interval", "warning")
+            )
+        if service.rollout.strategy == "canary" and service.replicas == 1:
+            issues.append(
+                Issue(file, f"service.{name}.rollout.strategy", "canary with one replica is a plain rolling update",
+                      "raise replicas to get a real canary", "warning")
+            )
+    return issues

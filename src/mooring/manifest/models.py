@@ -1,0 +1,224 @@
+"""The manifest's shape (DESIGN §3) as pydantic models; ``docs/manifest.md`` documents every key."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mooring.manifest.fields import (
+    ByteSize,
+    Command,
+    Cpu,
+    Duration,
+    EnvMap,
+    Frozen,
+    Mount,
+    Port,
+    Signal,
+    StrList,
+    check_name,
+)
+
+RestartPolicy = Literal["no", "always", "on-failure"]
+
+
+class HealthCheck(Frozen):
+    """How to tell that an instance is ready and stays healthy."""
+
+    type: Literal["http", "tcp", "exec", "grpc"]
+    port: int | None = Field(default=None, ge=1, le=65535)
+    path: str | None = None
+    host: str | None = None
+    expected_status: tuple[int, ...] | None = None
+    command: Command | None = None
+    service: str | None = None
+    interval: Duration = 10.0
+    timeout: Duration = 5.0
+    retries: int = Field(default=3, ge=1, le=100)
+    start_period: Duration = 0.0
+
+    @field_validator("expected_status", mode="before")
+    @classmethod
+    def _status_list(cls, value: Any) -> Any:
+        statuses = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(statuses, list):
+            for code in statuses:
+                if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+                    raise ValueError(f"{code!r} is not an HTTP status code (100-599)")
+        return statuses
+
+    @model_validator(mode="after")
+    def _fields_match_type(self) -> HealthCheck:
+        only = {"path": "http", "host": "http", "expected_status": "http", "command": "exec", "service": "grpc"}
+        for key, kind in only.items():
+            if getattr(self, key) is not None and self.type != kind:
+                raise ValueError(f'"{key}" only applies to type = "{kind}", not "{self.type}"; remove it')
+        if self.type == "exec" and self.command is None:
+            raise ValueError('type = "exec" needs command, e.g. command = ["pg_isready"]')
+        if self.type == "exec" and self.port is not None:
+            raise ValueError('"port" does not apply to type = "exec"; remove it')
+        if self.path is not None and not self.path.startswith("/"):
+            raise ValueError(f'path {self.path!r} must start with "/"')
+        if self.interval <= 0 or self.timeout <= 0:
+            raise ValueError("interval and timeout must be longer than 0s")
+        if "timeout" not in self.model_fields_set and self.timeout > self.interval:
+            # the default timeout never outlasts the interval, so probes do not overlap
+            object.__setattr__(self, "timeout", self.interval)
+        return self
+
+
+class Rollout(Frozen):
+    """How a change reaches the instances of a service."""
+
+    strategy: Literal["rolling", "canary", "blue_green"] = "rolling"
+    parallelism: int = Field(default=1, ge=1, le=10_000)
+    delay_between_batches: Duration = 0.0
+    order: Literal["start_first", "stop_first"] = "start_first"
+    health_check_timeout: Duration = 60.0
+    min_ready: Duration = 0.0
+    failure_action: Literal["pause", "rollback"] = "pause"
+    max_failure_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    drain_timeout: Duration = 10.0
+
+
+class Resources(Frozen):
+    """Limits applied through cgroups (processes) or the container engine (images)."""
+
+    cpu: Cpu | None = None
+    memory: ByteSize | None = None
+    pids: int | None = Field(default=None, ge=1, le=4_194_304)
+
+
+class Workload(Frozen):
+    """Fields every workload kind shares."""
+
+    image: str | None = Field(default=None, min_length=1)
+    command: Command | None = None
+    env: EnvMap = Field(default_factory=dict)
+    env_file: StrList = ()
+    working_dir: str | None = Field(default=None, min_length=1)
+    volumes: tuple[Mount, ...] = ()
+    resources: Resources = Field(default_factory=Resources)
+    stop_signal: Signal = "SIGTERM"
+    stop_timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _runnable(self) -> Workload:
+        if self.image is None and self.command is None:
+            raise ValueError('needs "image" (run as a container) or "command" (run as a host process)')
+        if self.image is None and self.volumes:
+            raise ValueError(
+                'volumes only apply to containers (set "image"); a host process sees the host filesystem directly'
+            )
+        return self
+
+    @property
+    def driver(self) -> Literal["process", "container"]:
+        return "container" if self.image else "process"
+
+
+class Service(Workload):
+    """A long-running workload with replicas, health and a rollout policy."""
+
+    ports: tuple[Port, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    replicas: int = Field(default=1, ge=1, le=1000)
+    restart: RestartPolicy = "always"
+    max_restarts: int = Field(default=10, ge=0, le=1_000_000)
+    health_check: HealthCheck | None = None
+    rollout: Rollout = Field(default_factory=Rollout)
+
+    @model_validator(mode="after")
+    def _ports_and_checks(self) -> Service:
+        declared = [p.port for p in self.ports]
+        if len(set(declared)) != len(declared):
+            raise ValueError("ports: the same instance port is declared twice")
+        check = self.health_check
+        if check is not None and check.type != "exec":
+            if check.port is None and not declared:
+                raise ValueError(
+                    f'health_check type "{check.type}" needs a port: declare ports = ["8080"] '
+                    "or set health_check.port"
+                )
+            if check.port is not None and declared and check.port not in declared:
+                raise ValueError(
+                    f"health_check.port {check.port} is not one of the declared ports {declared}; "
+                    "health checks name the instance-side port"
+                )
+        return self
+
+
+class Worker(Workload):
+    """A one-shot task: run by ``mooring run-worker`` or before the services that depend on it."""
+
+    depends_on: tuple[str, ...] = ()
+    restart: Literal["no", "on-failure"] = "no"
+    max_restarts: int = Field(default=3, ge=0, le=1000)
+    timeout: Duration = 0.0
+
+
+class Cron(Workload):
+    """A one-shot task on a schedule: ``schedule`` (cron syntax) or ``every`` (a duration)."""
+
+    schedule: str | None = None
+    every: Duration | None = None
+    timeout: Duration = 0.0
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron_syntax(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from croniter import croniter
+
+        text = " ".join(value.split())
+        try:
+            valid = len(text.split(" ")) in (5, 6) and bool(croniter.is_valid(text))
+        except Exception:  # croniter raises assorted errors on odd input
+            valid = False
+        if not valid:
+            raise ValueError(f'{value!r} is not a cron schedule; use five fields, e.g. "*/5 * * * *"')
+        return text
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> Cron:
+        if (self.schedule is None) == (self.every is None):
+            raise ValueError('give exactly one of schedule = "*/5 * * * *" or every = "5m"')
+        if self.every is not None and self.every < 1:
+            raise ValueError("every must be at least 1s")
+        return self
+
+
+class Volume(Frozen):
+    """A named volume that containers mount by name."""
+
+    driver: Literal["local"] = "local"
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class App(Frozen):
+    """The app's identity."""
+
+    name: str | None = None
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_name("app", value)
+
+
+class Manifest(Frozen):
+    """A whole ``mooring.toml``."""
+
+    app: App = Field(default_factory=App)
+    service: dict[str, Service] = Field(default_factory=dict)
+    worker: dict[str, Worker] = Field(default_factory=dict)
+    cron: dict[str, Cron] = Field(default_factory=dict)
+    volume: dict[str, Volume] = Field(default_factory=dict)
+
+    @property
+    def app_name(self) -> str:
+        assert self.app.name is not None, "the loader always fills in the app name"
+        return self.app.name
