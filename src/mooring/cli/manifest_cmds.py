@@ -20,7 +20,9 @@ def register(app: typer.Typer) -> None:
 def validate(
     file: ManifestFile = "mooring.toml",
     json_output: JsonFlag = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No output; the exit code says it all.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No output; the exit code says it all.")
+    ] = False,
 ) -> int:
     """Check a manifest. Exit 0 when valid, 2 when not; every problem is listed with its key path."""
     from mooring.cli.output import out, print_error, print_json, print_warning
@@ -31,7 +33,9 @@ def validate(
         loaded = load_manifest(file)
     except ManifestError as exc:
         if json_output:
-            print_json({"valid": False, "file": file, "errors": [i.to_dict() for i in exc.issues], "warnings": []})
+            print_json(
+                {"valid": False, "file": file, "errors": [i.to_dict() for i in exc.issues], "warnings": []}
+            )
         elif not quiet:
             for issue in exc.issues:
                 print_error(issue.render())

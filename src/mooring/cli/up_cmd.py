@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
 
 
 def up(
-    services: Annotated[list[str] | None, typer.Argument(help="Only these services (and their dependencies).")] = None,
+    services: Annotated[
+        list[str] | None, typer.Argument(help="Only these services (and their dependencies).")
+    ] = None,
     file: ManifestFile = "mooring.toml",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
     json_output: JsonFlag = False,

@@ -17,11 +17,14 @@ def semantic_issues(manifest: Manifest, file: str) -> list[Issue]:
     issues += _name_issues(manifest, file)
     issues += _dependency_issues(manifest, file)
     issues += _host_port_issues(manifest, file)
+    issues += _health_port_issues(manifest, file)
     issues += _volume_issues(manifest, file)
     issues += _warnings(manifest, file)
     if not (manifest.service or manifest.worker or manifest.cron):
         issues.append(
-            Issue(file, "", "defines no workload", 'add a [service.NAME] with command = "..." or image = "..."')
+            Issue(
+                file, "", "defines no workload", 'add a [service.NAME] with command = "..." or image = "..."'
+            )
         )
     return issues
 
@@ -38,8 +41,12 @@ def _name_issues(manifest: Manifest, file: str) -> list[Issue]:
             if kind != "volume":
                 if name in owner:
                     issues.append(
-                        Issue(file, f"{kind}.{name}", f"the name {name!r} is already used by [{owner[name]}.{name}]",
-                              "names must be unique across services, workers and crons")
+                        Issue(
+                            file,
+                            f"{kind}.{name}",
+                            f"the name {name!r} is already used by [{owner[name]}.{name}]",
+                            "names must be unique across services, workers and crons",
+                        )
                     )
                 owner.setdefault(name, kind)
     return issues
@@ -60,9 +67,13 @@ def _dependency_issues(manifest: Manifest, file: str) -> list[Issue]:
             for index, dep in enumerate(workload.depends_on):
                 key = f"{kind}.{name}.depends_on[{index}]"
                 if dep == name:
-                    issues.append(Issue(file, key, f"{name!r} depends on itself", "remove it from depends_on"))
+                    issues.append(
+                        Issue(file, key, f"{name!r} depends on itself", "remove it from depends_on")
+                    )
                 elif dep in manifest.cron:
-                    issues.append(Issue(file, key, f"{dep!r} is a cron; only services and workers can be depended on"))
+                    issues.append(
+                        Issue(file, key, f"{dep!r} is a cron; only services and workers can be depended on")
+                    )
                 elif dep not in edges:
                     hint = did_you_mean(dep, edges) or "known: " + (", ".join(sorted(edges)) or "none")
                     issues.append(Issue(file, key, f"depends on {dep!r}, which is not defined", hint))
@@ -73,8 +84,12 @@ def _dependency_issues(manifest: Manifest, file: str) -> list[Issue]:
     if cycle:
         kind = "service" if cycle[0] in manifest.service else "worker"
         issues.append(
-            Issue(file, f"{kind}.{cycle[0]}.depends_on", "dependency cycle: " + " -> ".join(cycle),
-                  "remove one of these dependencies")
+            Issue(
+                file,
+                f"{kind}.{cycle[0]}.depends_on",
+                "dependency cycle: " + " -> ".join(cycle),
+                "remove one of these dependencies",
+            )
         )
     return issues
 
@@ -96,12 +111,45 @@ def _host_port_issues(manifest: Manifest, file: str) -> list[Issue]:
             for other_key, other in seen:
                 if other.host_port == mapping.host_port and _covers(other, mapping):
                     issues.append(
-                        Issue(file, f"service.{name}.ports[{index}]",
-                              f"host port {mapping.host_port} is already published by {other_key}",
-                              "give each published port its own host port")
+                        Issue(
+                            file,
+                            f"service.{name}.ports[{index}]",
+                            f"host port {mapping.host_port} is already published by {other_key}",
+                            "give each published port its own host port",
+                        )
                     )
                     break
             seen.append((f"service.{name}.ports[{index}]", mapping))
+    return issues
+
+
+def _health_port_issues(manifest: Manifest, file: str) -> list[Issue]:
+    issues = []
+    for name, service in manifest.service.items():
+        declared = [p.port for p in service.ports]
+        if len(set(declared)) != len(declared):
+            issues.append(Issue(file, f"service.{name}.ports", "declares the same instance port twice"))
+        check = service.health_check
+        if check is None or check.type == "exec":
+            continue
+        if check.port is None and not declared:
+            issues.append(
+                Issue(
+                    file,
+                    f"service.{name}.health_check.port",
+                    f'is required for a "{check.type}" check when the service declares no ports',
+                    'declare ports = ["8080"] on the service or set health_check.port',
+                )
+            )
+        elif check.port is not None and declared and check.port not in declared:
+            issues.append(
+                Issue(
+                    file,
+                    f"service.{name}.health_check.port",
+                    f"{check.port} is not one of the declared ports {declared}",
+                    "health checks name the instance-side port (the right-hand side of a mapping)",
+                )
+            )
     return issues
 
 
@@ -115,8 +163,12 @@ def _volume_issues(manifest: Manifest, file: str) -> list[Issue]:
                         f"declare it as [volume.{mount.source}] or use a path such as ./{mount.source}"
                     )
                     issues.append(
-                        Issue(file, f"{kind}.{name}.volumes[{index}]", f"named volume {mount.source!r} is not declared",
-                              hint)
+                        Issue(
+                            file,
+                            f"{kind}.{name}.volumes[{index}]",
+                            f"named volume {mount.source!r} is not declared",
+                            hint,
+                        )
                     )
     return issues
 
@@ -127,12 +179,22 @@ def _warnings(manifest: Manifest, file: str) -> list[Issue]:
         check = service.health_check
         if check is not None and check.timeout > check.interval:
             issues.append(
-                Issue(file, f"service.{name}.health_check.timeout", "is longer than interval; probes will overlap",
-                      "make timeout <= interval", "warning")
+                Issue(
+                    file,
+                    f"service.{name}.health_check.timeout",
+                    "is longer than interval; probes will overlap",
+                    "make timeout <= interval",
+                    "warning",
+                )
             )
         if service.rollout.strategy == "canary" and service.replicas == 1:
             issues.append(
-                Issue(file, f"service.{name}.rollout.strategy", "canary with one replica is a plain rolling update",
-                      "raise replicas to get a real canary", "warning")
+                Issue(
+                    file,
+                    f"service.{name}.rollout.strategy",
+                    "canary with one replica is a plain rolling update",
+                    "raise replicas to get a real canary",
+                    "warning",
+                )
             )
     return issues

@@ -11,8 +11,17 @@ from mooring.manifest.snapshot import KIND_KEYS, canonical_json, content_hash
 
 # Fields a running instance does not see: changing them re-plans, re-probes or re-routes, never restarts.
 NO_RESTART_FIELDS = frozenset(
-    {"rollout", "replicas", "depends_on", "health_check", "restart", "max_restarts", "stop_signal", "stop_timeout",
-     "env_file"}
+    {
+        "rollout",
+        "replicas",
+        "depends_on",
+        "health_check",
+        "restart",
+        "max_restarts",
+        "stop_signal",
+        "stop_timeout",
+        "env_file",
+    }
 )
 
 ChangeKind = Literal["changed", "added", "removed"]
@@ -94,7 +103,9 @@ def diff_snapshots(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> lis
     return changes
 
 
-def _workload_changes(kind: str, where: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[FieldChange]:
+def _workload_changes(
+    kind: str, where: str, old: Mapping[str, Any], new: Mapping[str, Any]
+) -> Iterator[FieldChange]:
     restarts = kind in ("service", "worker", "cron")
     for path, a, b in _leaves(old, new, where):
         top = path[len(where) + 1 :].split(".", 1)[0].split("[", 1)[0]

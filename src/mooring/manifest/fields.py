@@ -66,7 +66,7 @@ _BYTES = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 def _byte_size(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"expected a size such as \"256MiB\" or \"1G\", got {value!r}")
+        raise ValueError(f'expected a size such as "256MiB" or "1G", got {value!r}')
     if isinstance(value, int):
         amount = value
     elif isinstance(value, str) and (m := _BYTES.match(value)) and m.group(2).lower() in _BYTE_UNITS:
@@ -115,7 +115,9 @@ def _signal(value: Any) -> str:
     if not name.startswith("SIG"):
         name = "SIG" + name
     if name not in signal.Signals.__members__ or name in ("SIGKILL", "SIGSTOP"):
-        raise ValueError(f'{value!r} is not a signal a process can handle; use e.g. "SIGTERM", "SIGINT", "SIGQUIT"')
+        raise ValueError(
+            f'{value!r} is not a signal a process can handle; use e.g. "SIGTERM", "SIGINT", "SIGQUIT"'
+        )
     return name
 
 
@@ -139,7 +141,9 @@ def _command(value: Any) -> str | tuple[str, ...]:
         if not value[0]:
             raise ValueError("the program (first element) of the command is empty")
         return tuple(value)
-    raise ValueError(f'expected a string ("python app.py") or an argv list (["python", "app.py"]), got {value!r}')
+    raise ValueError(
+        f'expected a string ("python app.py") or an argv list (["python", "app.py"]), got {value!r}'
+    )
 
 
 Command = Annotated[
@@ -164,7 +168,9 @@ def _env(value: Any) -> dict[str, str]:
     elif isinstance(value, list):
         for i, entry in enumerate(value):
             if not isinstance(entry, str) or "=" not in entry:
-                raise ValueError(f'entry {i} ({entry!r}) is not "KEY=VALUE"; or write env as a table: KEY = "value"')
+                raise ValueError(
+                    f'entry {i} ({entry!r}) is not "KEY=VALUE"; or write env as a table: KEY = "value"'
+                )
             key, _, val = entry.partition("=")
             items.append((key, val))
     else:
@@ -172,7 +178,9 @@ def _env(value: Any) -> dict[str, str]:
     env: dict[str, str] = {}
     for key, val in items:
         if not isinstance(key, str) or not _ENV_KEY.match(key):
-            raise ValueError(f"{key!r} is not a valid variable name (letters, digits, '_'; not starting with a digit)")
+            raise ValueError(
+                f"{key!r} is not a valid variable name (letters, digits, '_'; not starting with a digit)"
+            )
         if key in env:
             raise ValueError(f"variable {key!r} is set twice")
         env[key] = _scalar_text(val, f"value of {key}")
@@ -269,8 +277,13 @@ def parse_port_mapping(value: Any) -> Any:
 Port = Annotated[
     PortMapping,
     BeforeValidator(parse_port_mapping),
-    WithJsonSchema({"type": "string", "pattern": r"^((\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d+:)?\d+(/tcp)?$",
-                    "examples": ["8080:80", "127.0.0.1:8080:80", "80"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^((\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d+:)?\d+(/tcp)?$",
+            "examples": ["8080:80", "127.0.0.1:8080:80", "80"],
+        }
+    ),
 ]
 
 

@@ -92,7 +92,13 @@ def load_manifest_text(
         raise ManifestError(errors)
     warnings = [i for i in issues if i.severity == "warning"]
     warnings.extend(
-        Issue(file, "", f"${{{name}}} is not set; using an empty string", "set it or give ${NAME:-default}", "warning")
+        Issue(
+            file,
+            "",
+            f"${{{name}}} is not set; using an empty string",
+            "set it or give ${NAME:-default}",
+            "warning",
+        )
         for name in sorted(set(interpolator.unset))
     )
     return LoadedManifest(manifest, Path(file), tuple(warnings))
@@ -107,7 +113,9 @@ def _section_issues(raw: dict[str, Any], file: str) -> list[Issue]:
     return issues
 
 
-def _interpolate(value: Any, loc: tuple[str, ...], interp: Interpolator, file: str, issues: list[Issue]) -> Any:
+def _interpolate(
+    value: Any, loc: tuple[str, ...], interp: Interpolator, file: str, issues: list[Issue]
+) -> Any:
     if isinstance(value, str):
         try:
             return interp.expand(value)
@@ -143,7 +151,9 @@ def _resolve_workload(workload: Workload, base: Path, where: str, file: str, iss
         try:
             env.update(parse_env_file(env_path.read_text(encoding="utf-8"), name))
         except FileNotFoundError:
-            issues.append(Issue(file, key, f"env file {str(env_path)!r} does not exist", "create it or remove it"))
+            issues.append(
+                Issue(file, key, f"env file {str(env_path)!r} does not exist", "create it or remove it")
+            )
         except (OSError, UnicodeDecodeError) as exc:
             issues.append(Issue(file, key, f"cannot read env file {str(env_path)!r}: {exc}"))
         except ValueError as exc:

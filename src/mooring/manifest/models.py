@@ -50,7 +50,13 @@ class HealthCheck(Frozen):
 
     @model_validator(mode="after")
     def _fields_match_type(self) -> HealthCheck:
-        only = {"path": "http", "host": "http", "expected_status": "http", "command": "exec", "service": "grpc"}
+        only = {
+            "path": "http",
+            "host": "http",
+            "expected_status": "http",
+            "command": "exec",
+            "service": "grpc",
+        }
         for key, kind in only.items():
             if getattr(self, key) is not None and self.type != kind:
                 raise ValueError(f'"{key}" only applies to type = "{kind}", not "{self.type}"; remove it')
@@ -128,25 +134,6 @@ class Service(Workload):
     max_restarts: int = Field(default=10, ge=0, le=1_000_000)
     health_check: HealthCheck | None = None
     rollout: Rollout = Field(default_factory=Rollout)
-
-    @model_validator(mode="after")
-    def _ports_and_checks(self) -> Service:
-        declared = [p.port for p in self.ports]
-        if len(set(declared)) != len(declared):
-            raise ValueError("ports: the same instance port is declared twice")
-        check = self.health_check
-        if check is not None and check.type != "exec":
-            if check.port is None and not declared:
-                raise ValueError(
-                    f'health_check type "{check.type}" needs a port: declare ports = ["8080"] '
-                    "or set health_check.port"
-                )
-            if check.port is not None and declared and check.port not in declared:
-                raise ValueError(
-                    f"health_check.port {check.port} is not one of the declared ports {declared}; "
-                    "health checks name the instance-side port"
-                )
-        return self
 
 
 class Worker(Workload):

@@ -8,10 +8,24 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from mooring.manifest.errors import Issue, did_you_mean, key_path
-from mooring.manifest.models import App, Cron, HealthCheck, Manifest, Resources, Rollout, Service, Volume, Worker
+from mooring.manifest.models import (
+    App,
+    Cron,
+    HealthCheck,
+    Manifest,
+    Resources,
+    Rollout,
+    Service,
+    Volume,
+    Worker,
+)
 
 _KINDS: dict[str, type[BaseModel]] = {"service": Service, "worker": Worker, "cron": Cron, "volume": Volume}
-_NESTED: dict[str, type[BaseModel]] = {"health_check": HealthCheck, "rollout": Rollout, "resources": Resources}
+_NESTED: dict[str, type[BaseModel]] = {
+    "health_check": HealthCheck,
+    "rollout": Rollout,
+    "resources": Resources,
+}
 
 
 def model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -53,7 +67,9 @@ def _issue(detail: ErrorDetails, file: str) -> Issue:
             hint = "known keys: " + ", ".join(sorted(model.model_fields))
         where = key_path(loc[:-1]) or "top level"
         if not loc[:-1]:
-            return Issue(file, key, f"unknown section [{key}]", hint or "sections: app, service, worker, cron, volume")
+            return Issue(
+                file, key, f"unknown section [{key}]", hint or "sections: app, service, worker, cron, volume"
+            )
         return Issue(file, key_path(loc), f"unknown key {key!r} in {where}", hint)
     if kind == "missing":
         return Issue(file, key_path(loc), "is required")
@@ -62,14 +78,21 @@ def _issue(detail: ErrorDetails, file: str) -> Issue:
         hint = did_you_mean(str(got), [e.strip(" '") for e in str(expected).replace(" or ", ", ").split(",")])
         return Issue(file, key_path(loc), f"must be one of {expected} (got {_shown(got)})", hint)
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[
+            kind
+        ]
         bound = next(iter(ctx.values()), "?")
         return Issue(file, key_path(loc), f"must be {op} {bound} (got {_shown(got)})")
     if kind == "value_error":
         message = str(ctx.get("error", detail["msg"]))
         return Issue(file, key_path(loc), message)
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return Issue(file, key_path(loc), f"must be a table, got {_shown(got)}", "write it as [section] or { key = ... }")
+        return Issue(
+            file,
+            key_path(loc),
+            f"must be a table, got {_shown(got)}",
+            "write it as [section] or { key = ... }",
+        )
     if kind in ("string_too_short", "too_short"):
         return Issue(file, key_path(loc), "must not be empty")
     simple = {

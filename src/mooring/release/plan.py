@@ -94,7 +94,9 @@ def make_plan(
 ) -> Plan:
     """Classify every slot: create, replace, unchanged (never restarted) or remove."""
     services: Mapping[str, Any] = snapshot.get("service", {})
-    edges = {name: tuple(d for d in svc.get("depends_on", ()) if d in services) for name, svc in services.items()}
+    edges = {
+        name: tuple(d for d in svc.get("depends_on", ()) if d in services) for name, svc in services.items()
+    }
     order = start_order(edges)
     chosen: set[str] = set(services)
     if selected is not None:
@@ -122,7 +124,9 @@ def make_plan(
         in_scope = selected is None or inst.service in chosen
         if gone and in_scope:
             targets.append(
-                PlannedTarget(inst.service, inst.replica, Action.REMOVE, None, inst.spec_hash, inst.instance_id)
+                PlannedTarget(
+                    inst.service, inst.replica, Action.REMOVE, None, inst.spec_hash, inst.instance_id
+                )
             )
     return Plan(
         scope="replacement" if running else "fresh",
