@@ -1,0 +1,92 @@
+"""What every repository shares: the engine, short transactions, and errors an operator can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mooring.errors import StoreError
+from mooring.store.db import WRITE_OPTION
+
+# Either dialect's INSERT; both offer on_conflict_do_nothing / on_conflict_do_update.
+DialectInsert = postgresql.Insert | sqlite.Insert
+
+
+class StoreBase:
+    """Holds the engine; repositories subclass it and open one short transaction per call."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read_sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[Session]:
+        """A read-only transaction; ``action`` completes "could not ..." in error messages."""
+        with _database_errors(action), self._read_sessions() as session:
+            yield session
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[Session]:
+        """A write transaction, committed before the caller's next step (journal before effect)."""
+        with _database_errors(action), self._write_sessions.begin() as session:
+            yield session
+
+
+def insert_for(session: Session, table: Any) -> DialectInsert:
+    """An INSERT for ``table`` in the session's dialect, for ON CONFLICT clauses."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def check_choice(field: str, value: str | None, choices: tuple[str, ...], *, nullable: bool = False) -> None:
+    """Refuse a value outside a persisted vocabulary before the database does, with a clearer message."""
+    if value is None and nullable:
+        return
+    if value not in choices:
+        raise StoreError(f"{field} {value!r} is not one of: {', '.join(choices)}")
+
+
+def as_tuple(values: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """One value or several as a tuple; None stays None (no filter)."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return (values,)
+    return tuple(values)
+
+
+@contextmanager
+def _database_errors(action: str) -> Iterator[None]:
+    """Turn driver errors into StoreError naming what mooring was doing."""
+    try:
+        yield
+    except IntegrityError as exc:
+        raise StoreError(f"could not {action}: the database refused it ({_reason(exc)})") from exc
+    except OperationalError as exc:
+        raise StoreError(
+            f"could not {action}: {_reason(exc)}",
+            hint="another process may hold the database lock for too long, or the database is unreachable; "
+            "check `mooring serve` logs and $MOORING_DATABASE_URL",
+        ) from exc
+    except StatementError as exc:  # any other driver error, or a value a column type refused
+        raise StoreError(f"could not {action}: {_reason(exc)}") from exc
+
+
+def _reason(exc: StatementError) -> str:
+    """The driver's own message, first line only, without SQLAlchemy's statement dump."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)

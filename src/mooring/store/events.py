@@ -1,0 +1,119 @@
+"""Events: the append-only log of transitions, numbered per app (for resumable streams) and per release."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from mooring.errors import StoreError
+from mooring.store.apps import lock_app
+from mooring.store.base import StoreBase
+from mooring.store.columns import utcnow
+from mooring.store.releases import require_release
+from mooring.store.tables import AppRow, EventRow
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One recorded transition."""
+
+    app: str
+    app_seq: int
+    release_id: str | None
+    release_seq: int | None
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class EventRepository(StoreBase):
+    """Append events and read them back in order, without gaps or duplicates."""
+
+    def append_event(
+        self, app: str, type: str, payload: Mapping[str, Any], release_id: str | None = None
+    ) -> tuple[int, int | None]:
+        """Append an event and commit; returns its (app_seq, release_seq), release_seq None without a release.
+
+        Both numbers are max+1 taken under the app's lock (see `lock_app`), so concurrent
+        appenders queue instead of colliding, and a reader never sees seq N+1 before seq N.
+        """
+        if not type:
+            raise StoreError("an event needs a type")
+        with self._write(f"record a {type!r} event for app {app!r}") as session:
+            app_row = lock_app(session, app)
+            release_seq: int | None = None
+            if release_id is not None:
+                release = require_release(session, release_id)
+                if release.app_id != app_row.id:
+                    raise StoreError(
+                        f"cannot record a {type!r} event for app {app!r} against release {release_id}: "
+                        "that release belongs to another app"
+                    )
+                last_in_release = session.scalar(
+                    select(func.max(EventRow.release_seq)).where(EventRow.release_id == release_id)
+                )
+                release_seq = (last_in_release or 0) + 1
+            last_in_app = session.scalar(
+                select(func.max(EventRow.app_seq)).where(EventRow.app_id == app_row.id)
+            )
+            app_seq = (last_in_app or 0) + 1
+            session.add(
+                EventRow(
+                    app_id=app_row.id,
+                    app_seq=app_seq,
+                    release_id=release_id,
+                    release_seq=release_seq,
+                    type=type,
+                    payload=dict(payload),
+                    created_at=utcnow(),
+                )
+            )
+            return app_seq, release_seq
+
+    def events_since(self, app: str, since_seq: int = 0, limit: int = 500) -> list[Event]:
+        """Up to ``limit`` of the app's events after ``since_seq``, oldest first: how a stream resumes."""
+        with self._read(f"read events of app {app!r}") as session:
+            query = (
+                _select()
+                .where(AppRow.name == app, EventRow.app_seq > since_seq)
+                .order_by(EventRow.app_seq)
+                .limit(limit)
+            )
+            return [_record(row, name) for row, name in session.execute(query)]
+
+    def latest_event_seq(self, app: str) -> int:
+        """The app's newest event number, 0 if none: where a new stream starts when it wants no backlog."""
+        with self._read(f"read events of app {app!r}") as session:
+            query = (
+                select(func.max(EventRow.app_seq))
+                .join(AppRow, AppRow.id == EventRow.app_id)
+                .where(AppRow.name == app)
+            )
+            return session.scalar(query) or 0
+
+    def release_events(self, release_id: str) -> list[Event]:
+        """Every event of one release in order: its timeline for `mooring history`."""
+        with self._read(f"read events of release {release_id}") as session:
+            require_release(session, release_id)
+            query = _select().where(EventRow.release_id == release_id).order_by(EventRow.release_seq)
+            return [_record(row, name) for row, name in session.execute(query)]
+
+
+def _select() -> Select[EventRow, str]:
+    return select(EventRow, AppRow.name).join(AppRow, AppRow.id == EventRow.app_id)
+
+
+def _record(row: EventRow, app: str) -> Event:
+    return Event(
+        app=app,
+        app_seq=row.app_seq,
+        release_id=row.release_id,
+        release_seq=row.release_seq,
+        type=row.type,
+        payload=row.payload,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,132 @@
+"""Instances: what runs (or last ran) for each replica slot, and how its driver finds it again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, select
+
+from mooring.errors import NotFound
+from mooring.store.apps import lock_app
+from mooring.store.base import StoreBase, check_choice, insert_for
+from mooring.store.columns import utcnow
+from mooring.store.tables import INSTANCE_DRIVERS, AppRow, InstanceRow
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    """A supervised instance; ``info`` holds driver facts, ``ports`` maps port names to host ports."""
+
+    id: str
+    app: str
+    service: str
+    replica: int
+    driver: str
+    state: str
+    release_id: str | None = None
+    spec_hash: str | None = None
+    health: str | None = None
+    pid: int | None = None
+    pid_start_time: float | None = None
+    cgroup: str | None = None
+    container_id: str | None = None
+    ports: dict[str, Any] = field(default_factory=dict)
+    restarts: int = 0
+    exit_code: int | None = None
+    last_error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime | None = None
+    updated_at: datetime | None = None  # set by the store on every write
+
+
+class InstanceRepository(StoreBase):
+    """Record instances as the runtime starts, observes and stops them."""
+
+    def upsert_instance(self, instance: Instance) -> Instance:
+        """Insert or fully overwrite the instance with this id and commit; returns it as stored."""
+        check_choice("instance driver", instance.driver, INSTANCE_DRIVERS)
+        with self._write(f"record instance {instance.id}") as session:
+            app_row = lock_app(session, instance.app)
+            values: dict[str, Any] = {
+                "app_id": app_row.id,
+                "service": instance.service,
+                "replica": instance.replica,
+                "release_id": instance.release_id,
+                "spec_hash": instance.spec_hash,
+                "driver": instance.driver,
+                "state": instance.state,
+                "health": instance.health,
+                "pid": instance.pid,
+                "pid_start_time": instance.pid_start_time,
+                "cgroup": instance.cgroup,
+                "container_id": instance.container_id,
+                "ports": dict(instance.ports),
+                "restarts": instance.restarts,
+                "exit_code": instance.exit_code,
+                "last_error": instance.last_error,
+                "info": dict(instance.info),
+                "started_at": instance.started_at,
+                "updated_at": utcnow(),
+            }
+            session.execute(
+                insert_for(session, InstanceRow)
+                .values(id=instance.id, **values)
+                .on_conflict_do_update(index_elements=["id"], set_=values)
+            )
+            return _record(*session.execute(_select().where(InstanceRow.id == instance.id)).one())
+
+    def get_instance(self, instance_id: str) -> Instance:
+        """The instance with this id; NotFound naming the id otherwise."""
+        with self._read(f"read instance {instance_id}") as session:
+            result = session.execute(_select().where(InstanceRow.id == instance_id)).one_or_none()
+            if result is None:
+                raise NotFound(
+                    f"no instance with id {instance_id!r}", hint="`mooring ps` lists the running instances"
+                )
+            return _record(*result)
+
+    def list_instances(self, app: str | None = None) -> list[Instance]:
+        """All instances (or one app's), by app, service and replica."""
+        with self._read("list instances") as session:
+            query = _select()
+            if app is not None:
+                query = query.where(AppRow.name == app)
+            query = query.order_by(AppRow.name, InstanceRow.service, InstanceRow.replica, InstanceRow.id)
+            return [_record(row, name) for row, name in session.execute(query)]
+
+    def delete_instance(self, instance_id: str) -> bool:
+        """Forget a stopped instance; False if it was already gone."""
+        with self._write(f"forget instance {instance_id}") as session:
+            result = session.execute(delete(InstanceRow).where(InstanceRow.id == instance_id))
+            return bool(getattr(result, "rowcount", 0))
+
+
+def _select() -> Select[InstanceRow, str]:
+    return select(InstanceRow, AppRow.name).join(AppRow, AppRow.id == InstanceRow.app_id)
+
+
+def _record(row: InstanceRow, app: str) -> Instance:
+    return Instance(
+        id=row.id,
+        app=app,
+        service=row.service,
+        replica=row.replica,
+        driver=row.driver,
+        state=row.state,
+        release_id=row.release_id,
+        spec_hash=row.spec_hash,
+        health=row.health,
+        pid=row.pid,
+        pid_start_time=row.pid_start_time,
+        cgroup=row.cgroup,
+        container_id=row.container_id,
+        ports=row.ports,
+        restarts=row.restarts,
+        exit_code=row.exit_code,
+        last_error=row.last_error,
+        info=row.info,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+    )

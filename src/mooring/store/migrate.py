@@ -1,0 +1,50 @@
+"""Bring a database's schema to the newest revision, safely when several processes start at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
+
+from mooring.store.db import WRITE_OPTION
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# Any fixed number: PostgreSQL advisory lock serialising concurrent migrations (b"moor").
+PG_MIGRATION_LOCK = 0x6D6F6F72
+
+
+def alembic_config() -> Config:
+    """An alembic configuration pointing at the migrations shipped inside the package."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The newest schema revision this version of mooring knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "mooring ships at least one migration"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None when it has never been migrated."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Apply pending migrations in one transaction; a second process waits, then finds nothing to do."""
+    config = alembic_config()
+    # On SQLite the write option makes the transaction BEGIN IMMEDIATE: the write lock is taken
+    # before alembic reads its version table, so two processes cannot both decide to migrate.
+    with engine.execution_options(**{WRITE_OPTION: True}).connect() as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,73 @@
+"""The Store: every repository over one engine, opened (and migrated) by `open_store`."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from mooring.errors import StoreError
+from mooring.store.apps import AppRepository
+from mooring.store.db import DATABASE_URL_ENV, create_store_engine, database_url, display_url
+from mooring.store.events import EventRepository
+from mooring.store.instances import InstanceRepository
+from mooring.store.leases import LeaseRepository
+from mooring.store.migrate import upgrade_to_head
+from mooring.store.releases import ReleaseRepository
+from mooring.store.secrets import SecretRepository
+from mooring.store.settings import SettingRepository
+from mooring.store.targets import TargetRepository
+
+
+class Store(
+    AppRepository,
+    ReleaseRepository,
+    TargetRepository,
+    EventRepository,
+    InstanceRepository,
+    LeaseRepository,
+    SecretRepository,
+    SettingRepository,
+):
+    """mooring's state: each method is one short transaction, committed before it returns."""
+
+    @property
+    def url(self) -> str:
+        """Where the state lives, password hidden: for logs and `mooring serve` start-up output."""
+        return display_url(self.engine.url)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _value: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open the state database at the newest schema: ``url``, else $MOORING_DATABASE_URL, else SQLite."""
+    resolved = database_url(url)
+    engine = create_store_engine(resolved)
+    try:
+        upgrade_to_head(engine)
+    except StoreError:
+        engine.dispose()
+        raise
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(
+            f"cannot open the state database {display_url(resolved)}: {_first_line(exc)}",
+            hint=f"check that the database is reachable and writable (set by {DATABASE_URL_ENV}, "
+            "else $MOORING_HOME/state.db)",
+        ) from exc
+    return Store(engine)
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).strip().splitlines()[0]

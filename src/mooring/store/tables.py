@@ -1,0 +1,225 @@
+"""The tables of mooring's state, as SQLAlchemy declarative models.
+
+The vocabularies below are persisted and checked by the database; adding a value needs a migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mooring.store.columns import UTCDateTime, json_column
+
+RELEASE_STATUSES = (
+    "pending",
+    "in_progress",
+    "completed",
+    "partially_failed",
+    "failed",
+    "rolled_back",
+    "cancelled",
+    "superseded",
+)
+RELEASE_CONTROLS = ("active", "paused", "cancel_requested")
+RELEASE_TRIGGERS = ("apply", "rollback")
+RELEASE_SCOPES = ("fresh", "replacement")
+TARGET_ACTIONS = ("create", "replace", "unchanged", "remove")
+TARGET_STATES = ("pending", "starting", "ready", "failed", "rolled_back", "skipped", "removed")
+INSTANCE_DRIVERS = ("process", "container")
+
+# Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Events can outgrow 32 bits; SQLite only auto-increments an INTEGER PRIMARY KEY, not a BIGINT one.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """SQL for a CHECK that ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
+
+
+class AppRow(Base):
+    """An application, created by its first apply."""
+
+    __tablename__ = "apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ReleaseRow(Base):
+    """An immutable snapshot of an app and the recorded outcome of rolling it out."""
+
+    __tablename__ = "releases"
+    __table_args__ = (
+        UniqueConstraint("app_id", "number"),
+        CheckConstraint(one_of("status", RELEASE_STATUSES), name="status"),
+        CheckConstraint(one_of("control", RELEASE_CONTROLS), name="control"),
+        CheckConstraint(one_of("trigger", RELEASE_TRIGGERS), name="trigger"),
+        CheckConstraint(f"scope IS NULL OR {one_of('scope', RELEASE_SCOPES)}", name="scope"),
+        Index(None, "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    number: Mapped[int]
+    snapshot: Mapped[str] = mapped_column(Text)
+    manifest_hash: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(32))
+    control: Mapped[str] = mapped_column(String(32))
+    trigger: Mapped[str] = mapped_column(String(16))
+    source_release_id: Mapped[str | None] = mapped_column(String(12), ForeignKey("releases.id"))
+    superseded_by: Mapped[str | None] = mapped_column(String(12), ForeignKey("releases.id"))
+    resumed_count: Mapped[int] = mapped_column(default=0)
+    scope: Mapped[str | None] = mapped_column(String(16))
+    service_filter: Mapped[list[str] | None] = mapped_column(json_column())
+    message: Mapped[str] = mapped_column(Text, default="")
+    targets_total: Mapped[int] = mapped_column(default=0)
+    targets_ready: Mapped[int] = mapped_column(default=0)
+    targets_failed: Mapped[int] = mapped_column(default=0)
+    targets_unchanged: Mapped[int] = mapped_column(default=0)
+    targets_removed: Mapped[int] = mapped_column(default=0)
+    targets_pending: Mapped[int] = mapped_column(default=0)
+    failure: Mapped[dict[str, Any] | None] = mapped_column(json_column())
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class TargetRow(Base):
+    """One replica slot of a service in a release, and how far its cutover got."""
+
+    __tablename__ = "targets"
+    __table_args__ = (
+        UniqueConstraint("release_id", "service", "replica"),
+        CheckConstraint(one_of("action", TARGET_ACTIONS), name="action"),
+        CheckConstraint(one_of("state", TARGET_STATES), name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    release_id: Mapped[str] = mapped_column(String(12), ForeignKey("releases.id"))
+    service: Mapped[str] = mapped_column(String(200))
+    replica: Mapped[int]
+    action: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    batch: Mapped[int]
+    from_spec_hash: Mapped[str | None] = mapped_column(String(100))
+    to_spec_hash: Mapped[str | None] = mapped_column(String(100))
+    instance_id: Mapped[str | None] = mapped_column(String(200))
+    previous_instance_id: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    """An append-only record of one transition, numbered per app and per release without gaps."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("app_id", "app_seq"),
+        UniqueConstraint("release_id", "release_seq"),
+        CheckConstraint("(release_id IS NULL) = (release_seq IS NULL)", name="release_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    app_seq: Mapped[int] = mapped_column(BigInteger)
+    release_id: Mapped[str | None] = mapped_column(String(12), ForeignKey("releases.id"))
+    release_seq: Mapped[int | None]
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(json_column())
+    created_at: Mapped[datetime]
+
+
+class InstanceRow(Base):
+    """A running (or last seen) instance of a service, with the facts its driver needs to find it."""
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        CheckConstraint(one_of("driver", INSTANCE_DRIVERS), name="driver"),
+        Index(None, "app_id", "service", "replica"),
+    )
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    service: Mapped[str] = mapped_column(String(200))
+    replica: Mapped[int]
+    release_id: Mapped[str | None] = mapped_column(String(12), ForeignKey("releases.id"))
+    spec_hash: Mapped[str | None] = mapped_column(String(100))
+    driver: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(32))
+    health: Mapped[str | None] = mapped_column(String(32))
+    pid: Mapped[int | None]
+    pid_start_time: Mapped[float | None] = mapped_column(Double)
+    cgroup: Mapped[str | None] = mapped_column(Text)
+    container_id: Mapped[str | None] = mapped_column(String(128))
+    ports: Mapped[dict[str, Any]] = mapped_column(json_column())
+    restarts: Mapped[int] = mapped_column(default=0)
+    exit_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    info: Mapped[dict[str, Any]] = mapped_column(json_column())
+    started_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class LeaseRow(Base):
+    """Who may write to an app right now: one row per app, taken over only once expired."""
+
+    __tablename__ = "leases"
+
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class SecretValueRow(Base):
+    """A secret env value, addressed by the fingerprint that snapshots carry instead of the value."""
+
+    __tablename__ = "secret_values"
+
+    fingerprint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class SettingRow(Base):
+    """An install-wide setting, such as a random key generated on first use."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

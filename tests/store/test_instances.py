@@ -1,0 +1,78 @@
+"""Instances: upserted by the runtime, listed for `mooring ps`, forgotten once stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+
+from mooring.errors import NotFound, StoreError
+from mooring.store import Instance, Store
+
+
+def web(replica: int = 1, **fields: object) -> Instance:
+    instance = Instance(
+        id=f"web-{replica}-a1b2c3",
+        app="shop",
+        service="web",
+        replica=replica,
+        driver="process",
+        state="starting",
+    )
+    return dataclasses.replace(instance, **fields)  # type: ignore[arg-type]
+
+
+def test_upsert_inserts_then_overwrites(store: Store) -> None:
+    started = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    first = store.upsert_instance(
+        web(
+            pid=4242,
+            pid_start_time=1717243200.57,
+            cgroup="/mooring/shop/web-1",
+            ports={"http": 31001},
+            info={"argv": ["python", "-m", "http.server"]},
+            started_at=started,
+        )
+    )
+    assert (first.pid, first.pid_start_time, first.ports, first.started_at) == (
+        4242,
+        1717243200.57,
+        {"http": 31001},
+        started,
+    )
+    assert first.updated_at is not None
+    second = store.upsert_instance(dataclasses.replace(first, state="running", health="healthy", restarts=1))
+    assert (second.state, second.health, second.restarts, second.pid) == ("running", "healthy", 1, 4242)
+    assert store.get_instance(first.id) == second
+    assert len(store.list_instances()) == 1
+
+
+def test_list_instances_by_app_in_service_replica_order(store: Store) -> None:
+    for instance in [
+        web(2),
+        web(1),
+        dataclasses.replace(web(1), id="db-1-x", service="db", driver="container", container_id="c0ffee"),
+    ]:
+        store.upsert_instance(instance)
+    store.upsert_instance(dataclasses.replace(web(1), id="other-web-1", app="other"))
+    assert [i.id for i in store.list_instances("shop")] == ["db-1-x", "web-1-a1b2c3", "web-2-a1b2c3"]
+    assert [i.app for i in store.list_instances()] == ["other", "shop", "shop", "shop"]
+    assert store.list_instances("nobody") == []
+
+
+def test_delete_instance_is_idempotent(store: Store) -> None:
+    store.upsert_instance(web())
+    assert store.delete_instance("web-1-a1b2c3") is True
+    assert store.delete_instance("web-1-a1b2c3") is False
+    with pytest.raises(NotFound, match="web-1-a1b2c3"):
+        store.get_instance("web-1-a1b2c3")
+
+
+def test_instance_release_must_exist_and_driver_must_be_known(store: Store) -> None:
+    with pytest.raises(StoreError, match="could not record instance web-1-a1b2c3"):
+        store.upsert_instance(web(release_id="000000000000"))
+    with pytest.raises(StoreError, match="instance driver 'vm' is not one of"):
+        store.upsert_instance(web(driver="vm"))
+    release = store.create_release("shop", snapshot="{}", manifest_hash="sha256:a")
+    assert store.upsert_instance(web(release_id=release.id, spec_hash="sha256:s")).release_id == release.id
