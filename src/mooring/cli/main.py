@@ -7,7 +7,7 @@ import sys
 import typer
 
 from mooring import __version__
-from mooring.cli import manifest_cmds, up_cmd
+from mooring.cli import engine_cmds, manifest_cmds, up_cmd
 from mooring.errors import MooringError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 manifest_cmds.register(app)
 up_cmd.register(app)
+engine_cmds.register(app)
 
 
 @app.command()

@@ -6,6 +6,9 @@ from typing import Annotated
 
 import typer
 
+from mooring.manifest.snapshot import Snapshot
+
+from mooring.cli.connect import ServerOption, engine_client
 from mooring.cli.options import JsonFlag, ManifestFile
 
 
@@ -20,6 +23,7 @@ def up(
     file: ManifestFile = "mooring.toml",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
     json_output: JsonFlag = False,
+    server: ServerOption = None,
 ) -> int:
     """Apply the manifest: plan, roll out in health-gated batches, record the release."""
     from mooring.cli.output import print_json, print_warning
@@ -34,10 +38,7 @@ def up(
         print_warning(warning.render())
     snapshot = build_snapshot(loaded.manifest)
     if not dry_run:
-        raise UsageError(
-            "applying needs the mooring engine, which this build does not include yet",
-            hint=f"preview the plan with: mooring up --dry-run -f {file}",
-        )
+        return apply(loaded.manifest.app_name, snapshot, services, json_output, server)
     try:
         plan = make_plan(snapshot.data, running=[], selected=services or None)
     except PlanError as exc:
@@ -47,3 +48,28 @@ def up(
     else:
         render_plan(loaded.manifest.app_name, snapshot, plan)
     return 0
+
+
+def apply(app: str, snapshot: Snapshot, services: list[str] | None, json_output: bool, server: str | None) -> int:
+    """Send the snapshot to the engine and report what came up."""
+    from mooring.cli.output import out, print_json
+    from mooring.cli.tables import instances_table
+
+    client = engine_client(server)
+    body = {"snapshot": snapshot.text, "secrets": dict(snapshot.secrets), "services": services or None}
+    if not json_output:
+        out.print(f"app {app}: applying {snapshot.hash[:19]} ...")
+    result = client.post(f"/v1/apps/{app}/up", body)
+    failed = result["failed"]
+    if json_output:
+        print_json(result)
+    else:
+        for failure in failed:
+            out.print(f"[red]failed[/] {failure['instance']}: {failure['reason']}")
+        instances_table(result["instances"])
+        status = "failed" if failed else "completed"
+        out.print(
+            f"app {app} {status}: {len(result['started'])} started, {len(result['unchanged'])} unchanged, "
+            f"{len(failed)} failed"
+        )
+    return 3 if failed else 0

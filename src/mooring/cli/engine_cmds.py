@@ -1,0 +1,96 @@
+"""``serve``, ``down``, ``ps`` and ``logs``: commands answered by the engine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
+from mooring.cli.options import JsonFlag
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)
+    app.command()(down)
+    app.command()(ps)
+    app.command()(logs)
+
+
+def serve(
+    listen: Annotated[str | None, typer.Option(help="Also listen on HOST:PORT (remote use).")] = None,
+) -> None:
+    """Run the engine in the foreground (what a systemd unit runs)."""
+    from mooring.engine.daemon import run
+
+    run(listen)
+
+
+def down(
+    services: Annotated[list[str] | None, typer.Argument(help="Only these services.")] = None,
+    file: Annotated[str, typer.Option("--file", "-f", envvar="MOORING_FILE", help="Path of the manifest.")] = "mooring.toml",
+    app: AppOption = None,
+    server: ServerOption = None,
+    json_output: JsonFlag = False,
+) -> int:
+    """Stop the app's instances, dependents first."""
+    from mooring.cli.output import out, print_json
+
+    name = resolve_app(app, file)
+    result = engine_client(server).post(f"/v1/apps/{name}/down", {"services": services or None})
+    if json_output:
+        print_json(result)
+    else:
+        out.print(f"app {name}: stopped {len(result['stopped'])} instances")
+    return 0
+
+
+def ps(
+    app: AppOption = None,
+    server: ServerOption = None,
+    json_output: JsonFlag = False,
+) -> int:
+    """List instances: state, health, restarts, uptime, cpu and memory."""
+    from mooring.cli.output import print_json
+    from mooring.cli.tables import instances_table
+
+    rows = engine_client(server).get("/v1/instances", app=app)
+    if json_output:
+        print_json(rows)
+    else:
+        instances_table(rows)
+    return 0
+
+
+def logs(
+    target: Annotated[str | None, typer.Argument(help="SERVICE or INSTANCE (default: every instance).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    tail: Annotated[int | None, typer.Option("--tail", "-n", help="Only the last N lines.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only lines newer than this duration (10m, 1h).")] = None,
+    app: AppOption = None,
+    file: Annotated[str, typer.Option("--file", envvar="MOORING_FILE", help="Path of the manifest.")] = "mooring.toml",
+    server: ServerOption = None,
+) -> int:
+    """Print an instance's or a service's logs (replicas interleaved, prefixed with their name)."""
+    import sys
+    import time
+
+    from mooring.errors import UsageError
+    from mooring.manifest.durations import parse_duration
+
+    name = resolve_app(app, file)
+    since_ts = None
+    if since:
+        try:
+            since_ts = time.time() - parse_duration(since)
+        except ValueError as exc:
+            raise UsageError(f"--since: {exc}") from None
+    client = engine_client(server)
+    try:
+        for line in client.stream_lines(f"/v1/apps/{name}/logs", target=target, tail=tail, since=since_ts,
+                                        follow=follow or None):
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    return 0

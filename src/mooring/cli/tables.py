@@ -1,0 +1,60 @@
+"""Tables the CLI prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mooring.cli.output import out
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{n}B"
+
+
+def text_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Plain aligned columns: never truncated, the same on a terminal and in a pipe."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+INSTANCE_COLUMNS = ["INSTANCE", "APP", "SERVICE", "STATE", "HEALTH", "PID", "RESTARTS", "UPTIME", "CPU", "MEM",
+                    "PORTS", "NOTE"]
+
+
+def instances_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out.print("no instances")
+        return
+    cells = []
+    for row in rows:
+        ports = ",".join(f"{k}->{v}" if str(k) != str(v) else str(v) for k, v in row["ports"].items()) or "-"
+        note = row.get("limits") or (row.get("last_error") if row["state"] in ("failed", "exited", "backoff") else "")
+        cpu = "-" if row["cpu_percent"] is None else f"{row['cpu_percent']:.1f}%"
+        cells.append([
+            row["id"], row["app"], row["service"], row["state"], row.get("health") or "-",
+            str(row["pid"] or "-"), str(row["restarts"]), human_duration(row["uptime"]), cpu,
+            human_bytes(row["memory_bytes"]), ports, note or "",
+        ])
+    out.print(text_table(INSTANCE_COLUMNS, cells), markup=False, highlight=False)

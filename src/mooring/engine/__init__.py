@@ -1,0 +1,1 @@
+"""The engine: the only process that owns workloads and writes state."""

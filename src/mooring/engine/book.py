@@ -1,0 +1,115 @@
+"""The engine's book of instances: runtime records joined with what the engine adds (ports, probe),
+persisted to the store on every change so a restarted engine can adopt them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mooring.health import ProbeSpec
+from mooring.runtime.record import InstanceRecord
+from mooring.store import Instance, Store
+
+
+@dataclass
+class BookEntry:
+    """One instance as the engine knows it."""
+
+    app: str
+    service: str
+    replica: int
+    release_id: str
+    spec_hash: str
+    ports: dict[int, int]
+    probe: ProbeSpec | None
+    record: InstanceRecord | None = None
+
+
+def probe_to_dict(probe: ProbeSpec | None) -> dict[str, Any] | None:
+    if probe is None:
+        return None
+    data = dataclasses.asdict(probe)
+    data["env"] = dict(probe.env) if probe.env is not None else None
+    return data
+
+
+def probe_from_dict(data: Mapping[str, Any] | None) -> ProbeSpec | None:
+    if not data:
+        return None
+    values = dict(data)
+    for key in ("command", "expected_status"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    return ProbeSpec(**values)
+
+
+class InstanceBook:
+    """Keeps entries in memory and journals every record change to the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.entries: dict[str, BookEntry] = {}
+
+    def add(self, instance_id: str, entry: BookEntry) -> None:
+        self.entries[instance_id] = entry
+
+    def persist(self, record: InstanceRecord, health: str | None = None) -> None:
+        """Journal a runtime record (called by the supervisor before its next side effect)."""
+        entry = self.entries.get(record.instance_id)
+        if entry is None:
+            return
+        entry.record = record
+        self.store.upsert_instance(self.as_row(record.instance_id, entry, health))
+
+    def as_row(self, instance_id: str, entry: BookEntry, health: str | None) -> Instance:
+        record = entry.record
+        assert record is not None
+        started = datetime.fromtimestamp(record.started_at, UTC) if record.started_at else None
+        return Instance(
+            id=instance_id,
+            app=entry.app,
+            service=entry.service,
+            replica=entry.replica,
+            driver="process",
+            state=record.state.value,
+            release_id=entry.release_id,
+            spec_hash=entry.spec_hash,
+            health=health,
+            pid=record.pid,
+            pid_start_time=float(record.pid_start_ticks) if record.pid_start_ticks is not None else None,
+            cgroup=record.cgroup_paths[0] if record.cgroup_paths else None,
+            ports={str(k): v for k, v in entry.ports.items()},
+            restarts=record.restarts,
+            exit_code=record.last_exit_code,
+            last_error=record.last_exit_message or None,
+            info={"record": record.to_dict(), "probe": probe_to_dict(entry.probe)},
+            started_at=started,
+        )
+
+    def restore(self, row: Instance) -> tuple[BookEntry, InstanceRecord] | None:
+        """Rebuild an entry from a stored row (engine start); None when the row holds no record."""
+        record_data = row.info.get("record")
+        if not record_data:
+            return None
+        record = InstanceRecord.from_dict(record_data)
+        entry = BookEntry(
+            app=row.app,
+            service=row.service,
+            replica=row.replica,
+            release_id=row.release_id or "",
+            spec_hash=row.spec_hash or "",
+            ports={int(k): int(v) for k, v in row.ports.items()},
+            probe=probe_from_dict(row.info.get("probe")),
+            record=record,
+        )
+        return entry, record
+
+    def of_app(self, app: str) -> dict[str, BookEntry]:
+        return {iid: e for iid, e in self.entries.items() if e.app == app}
+
+    def forget(self, instance_id: str) -> None:
+        self.entries.pop(instance_id, None)
+        self.store.delete_instance(instance_id)

@@ -1,0 +1,164 @@
+"""Translate a service of a snapshot into what the runtime and the prober need for one instance.
+
+The engine is the one place that knows both the manifest's shape and the drivers' inputs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mooring.health import ProbeSpec
+from mooring.manifest.durations import parse_duration
+from mooring.manifest.snapshot import reveal_env
+from mooring.runtime.spec import InstanceSpec, Resources
+
+# What an instance inherits from the engine's own environment; everything else comes from the manifest.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def new_instance_id(service: str, replica: int) -> str:
+    """``web-2-a1b2c3``: the slot plus a random suffix, so each started version has its own id."""
+    return f"{service}-{replica}-{secrets.token_hex(3)}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """An ephemeral port the kernel says is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def assign_ports(service: Mapping[str, Any]) -> dict[int, int]:
+    """Declared instance port -> the port this instance listens on.
+
+    Until the port proxy lands, a published port of a single-replica service is bound by the
+    instance itself; every other port gets an ephemeral one.
+    """
+    ports: dict[int, int] = {}
+    for mapping in service.get("ports", []):
+        if mapping["host_port"] is not None and int(service["replicas"]) == 1:
+            ports[mapping["port"]] = mapping["host_port"]
+        else:
+            ports[mapping["port"]] = free_port()
+    return ports
+
+
+def published_addr(service: Mapping[str, Any]) -> str | None:
+    """``host:port`` where dependents reach a service, if it publishes one."""
+    for mapping in service.get("ports", []):
+        if mapping["host_port"] is not None:
+            host = mapping["host_ip"] or "127.0.0.1"
+            if host in ("0.0.0.0", "::"):
+                host = "127.0.0.1"
+            return f"{host}:{mapping['host_port']}"
+    return None
+
+
+def env_name(service: str) -> str:
+    return service.upper().replace("-", "_")
+
+
+def command_argv(command: str | list[str] | None) -> tuple[str, ...]:
+    if command is None:
+        raise ValueError("a process service needs a command")
+    if isinstance(command, str):
+        return ("/bin/sh", "-c", command)
+    return tuple(command)
+
+
+@dataclass(frozen=True)
+class InstancePlan:
+    """Everything needed to start and watch one instance."""
+
+    spec: InstanceSpec
+    ports: dict[int, int]
+    probe: ProbeSpec | None
+
+
+def build_instance(
+    app: str,
+    name: str,
+    replica: int,
+    snapshot: Mapping[str, Any],
+    secret_values: Mapping[str, str],
+    release_id: str,
+    spec_hash: str,
+) -> InstancePlan:
+    service = snapshot["service"][name]
+    instance_id = new_instance_id(name, replica)
+    ports = assign_ports(service)
+    env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+    env.setdefault("PATH", DEFAULT_PATH)
+    env.update(reveal_env(service.get("env", {}), secret_values))
+    for declared, actual in ports.items():
+        env[f"MOORING_PORT_{declared}"] = str(actual)
+    if ports:
+        env["PORT"] = str(next(iter(ports.values())))
+    for dep in service.get("depends_on", []):
+        dep_service = snapshot["service"].get(dep)
+        addr = published_addr(dep_service) if dep_service else None
+        if addr:
+            env[f"MOORING_{env_name(dep)}_ADDR"] = addr
+    env.update(
+        MOORING_APP=app,
+        MOORING_SERVICE=name,
+        MOORING_REPLICA=str(replica),
+        MOORING_INSTANCE=instance_id,
+        MOORING_RELEASE=release_id,
+    )
+    resources = service.get("resources") or {}
+    spec = InstanceSpec(
+        instance_id=instance_id,
+        app=app,
+        service=name,
+        replica=replica,
+        release_id=release_id,
+        spec_hash=spec_hash,
+        command=command_argv(service.get("command")),
+        env=env,
+        working_dir=service.get("working_dir") or os.getcwd(),
+        restart=service["restart"],
+        max_restarts=int(service["max_restarts"]),
+        stop_signal=int(signal.Signals[service["stop_signal"]]),
+        stop_timeout=parse_duration(service["stop_timeout"]),
+        resources=Resources(cpu=resources.get("cpu"), memory=resources.get("memory"), pids=resources.get("pids")),
+    )
+    return InstancePlan(spec=spec, ports=ports, probe=probe_spec(service, ports, env, spec.working_dir))
+
+
+def probe_spec(
+    service: Mapping[str, Any], ports: Mapping[int, int], env: Mapping[str, str], cwd: str
+) -> ProbeSpec | None:
+    check = service.get("health_check")
+    if not check:
+        return None
+    timing = {
+        "interval": parse_duration(check["interval"]),
+        "timeout": parse_duration(check["timeout"]),
+        "retries": int(check["retries"]),
+        "start_period": parse_duration(check["start_period"]),
+    }
+    if check["type"] == "exec":
+        return ProbeSpec(kind="exec", command=command_argv(check["command"]), env=env, cwd=cwd, **timing)
+    declared = check["port"]
+    port = ports.get(declared, declared)
+    if check["type"] == "http":
+        expected = check.get("expected_status")
+        return ProbeSpec(
+            kind="http",
+            port=port,
+            path=check.get("path") or "/",
+            http_host=check.get("host"),
+            expected_status=tuple(expected) if expected else None,
+            **timing,
+        )
+    if check["type"] == "grpc":
+        return ProbeSpec(kind="grpc", port=port, grpc_service=check.get("service") or "", **timing)
+    return ProbeSpec(kind="tcp", port=port, **timing)
