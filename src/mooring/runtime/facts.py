@@ -1,0 +1,98 @@
+"""Live numbers for ``mooring ps``: uptime, CPU and memory of an instance's whole process tree."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from .instance_cgroup import InstanceCgroup
+from .record import InstanceRecord
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """One ``ps`` row's worth of facts about an instance."""
+
+    instance_id: str
+    state: str
+    pid: int | None
+    restarts: int
+    uptime: float | None  # seconds since the current run started
+    cpu_percent: float | None  # of one core, since the previous sample (or the run's start)
+    rss_bytes: int | None  # resident memory of the process tree
+    memory_bytes: int | None  # what the memory cgroup charges (RSS plus page cache), if any
+    oom_kills: int | None
+    limits_applied: bool
+    limits_note: str
+    last_exit: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+class FactsSampler:
+    """Remembers the previous CPU reading of one instance so CPU% covers the time between samples."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, float | None, float | None] | None = None  # (when, cgroup cpu, tree cpu)
+        self._pid: int | None = None
+
+    def sample(self, record: InstanceRecord, cgroup: InstanceCgroup | None) -> InstanceFacts:
+        """Facts now; the cgroup's counters when there is one (they include escaped descendants)."""
+        pid = record.pid
+        if pid != self._pid:
+            self._last, self._pid = None, pid
+        uptime = time.time() - record.started_at if pid is not None and record.started_at else None
+        tree_cpu, rss = _tree_usage(pid) if pid is not None else (None, None)
+        # The cgroup's counter also covers descendants that left the tree; it spans restarts, so
+        # it only serves for deltas. A first sample is the tree's average over the run so far.
+        group_cpu = cgroup.cpu_seconds() if cgroup is not None and pid is not None else None
+        cpu_percent = None
+        now = time.monotonic()
+        prev = self._last
+        if prev is not None and now > prev[0]:
+            if group_cpu is not None and prev[1] is not None:
+                cpu_percent = (group_cpu - prev[1]) / (now - prev[0]) * 100
+            elif tree_cpu is not None and prev[2] is not None:
+                cpu_percent = (tree_cpu - prev[2]) / (now - prev[0]) * 100
+        if cpu_percent is None and tree_cpu is not None and uptime:
+            cpu_percent = tree_cpu / uptime * 100
+        self._last = (now, group_cpu, tree_cpu)
+        last = record.last_exit
+        return InstanceFacts(
+            instance_id=record.instance_id,
+            state=record.state.value,
+            pid=pid,
+            restarts=record.restarts,
+            uptime=uptime,
+            cpu_percent=round(max(0.0, cpu_percent), 1) if cpu_percent is not None else None,
+            rss_bytes=rss,
+            memory_bytes=cgroup.memory_bytes() if cgroup is not None else None,
+            oom_kills=cgroup.oom_kills() if cgroup is not None else None,
+            limits_applied=record.limits_applied,
+            limits_note=record.limits_note,
+            last_exit=last.describe() if last else "",
+        )
+
+
+def _tree_usage(pid: int) -> tuple[float | None, int | None]:
+    """CPU seconds and RSS summed over ``pid`` and its descendants (those still linked by ppid)."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return None, None
+    cpu, rss = 0.0, 0
+    for proc in tree:
+        try:
+            with proc.oneshot():
+                times = proc.cpu_times()
+                cpu += times.user + times.system
+                rss += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return cpu, rss

@@ -1,0 +1,196 @@
+"""The engine's entry point to host processes: start, stop, adopt and inspect instances."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from .cgroups import CgroupHost
+from .errors import InstanceBusy, UnknownInstance
+from .facts import FactsSampler, InstanceFacts
+from .instance import Instance, OnChange
+from .log_reader import LogReader
+from .logs import DEFAULT_KEEP, DEFAULT_MAX_BYTES
+from .policy import BackoffPolicy
+from .record import InstanceRecord
+from .settings import RuntimeSettings
+from .spec import InstanceSpec
+from .states import InstanceState
+
+
+class Supervisor:
+    """Owns the host-process instances of one engine; one lifecycle task per instance.
+
+    Logs go to ``log_dir/<instance_id>.log``; the output FIFOs to ``fifo_dir`` (default
+    ``log_dir``; a tmpfs such as ``/run/mooring`` is cheaper). ``on_change(record)`` is called (and awaited, if it returns an awaitable) on every state
+    change, before the runtime's next side effect: the engine persists the record there. Without
+    ``cgroups`` the host is probed once with :meth:`CgroupHost.detect`.
+    """
+
+    def __init__(
+        self,
+        log_dir: Path | str,
+        *,
+        on_change: OnChange | None = None,
+        fifo_dir: Path | str | None = None,
+        cgroups: CgroupHost | None = None,
+        backoff: BackoffPolicy | None = None,
+        log_max_bytes: int = DEFAULT_MAX_BYTES,
+        log_keep: int = DEFAULT_KEEP,
+        kill_timeout: float = 10.0,
+        failure_log_lines: int = 20,
+    ) -> None:
+        self.settings = RuntimeSettings(
+            log_dir=Path(log_dir),
+            fifo_dir=Path(fifo_dir) if fifo_dir is not None else None,
+            cgroups=cgroups if cgroups is not None else CgroupHost.detect(),
+            backoff=backoff or BackoffPolicy(),
+            log_max_bytes=log_max_bytes,
+            log_keep=log_keep,
+            kill_timeout=kill_timeout,
+            failure_log_lines=failure_log_lines,
+        )
+        self.logs = LogReader(self.settings.log_dir, self.settings.notifier, keep=log_keep)
+        self._engine_on_change = on_change
+        self._instances: dict[str, Instance] = {}
+        self._samplers: dict[str, FactsSampler] = {}
+        self._changed: asyncio.Condition | None = None
+
+    @property
+    def cgroups(self) -> CgroupHost:
+        """What this host offers for grouping and limits."""
+        return self.settings.cgroups
+
+    async def _on_change(self, record: InstanceRecord) -> None:
+        try:
+            if self._engine_on_change is not None:
+                result: Awaitable[None] | None = self._engine_on_change(record)
+                if inspect.isawaitable(result):
+                    await result
+        finally:
+            condition = self._condition()
+            async with condition:
+                condition.notify_all()
+
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    def _instance(self, instance_id: str) -> Instance:
+        try:
+            return self._instances[instance_id]
+        except KeyError:
+            raise UnknownInstance(
+                f"no instance {instance_id!r} is supervised here",
+                hint="`mooring ps` lists the instances the engine knows",
+            ) from None
+
+    async def start(self, spec: InstanceSpec) -> InstanceRecord:
+        """Start an instance (new, or resting with the same id); returns once it runs or failed to start.
+
+        A start failure is not an exception: the record says ``backoff`` or ``failed`` with
+        ``last_exit_reason = "start_failed"`` and the error in ``last_exit_message``.
+        """
+        instance = self._instances.get(spec.instance_id)
+        if instance is None:
+            instance = Instance(spec, self.settings, self._on_change)
+            self._instances[spec.instance_id] = instance
+        return await instance.start(spec)
+
+    async def stop(self, instance_id: str) -> InstanceRecord:
+        """Stop an instance; returns once its process and every descendant are gone."""
+        return await self._instance(instance_id).stop()
+
+    async def stop_all(self, instance_ids: Collection[str] | None = None) -> list[InstanceRecord]:
+        """Stop several instances concurrently (all of them by default)."""
+        ids = list(self._instances) if instance_ids is None else list(instance_ids)
+        return list(await asyncio.gather(*(self.stop(i) for i in ids)))
+
+    async def adopt(self, record: InstanceRecord | Mapping[str, Any]) -> InstanceRecord:
+        """Take over an instance recorded by an earlier engine.
+
+        Re-attaches only if its pid is alive, has the recorded start time and (when recorded) is in
+        its cgroup; otherwise the instance is reported as died-while-away and its restart policy
+        applies. A process that fails these checks is never signalled.
+        """
+        if not isinstance(record, InstanceRecord):
+            record = InstanceRecord.from_dict(record)
+        if record.instance_id in self._instances:
+            raise InstanceBusy(
+                f"instance {record.instance_id} is already supervised here; not adopting it twice"
+            )
+        instance = Instance(record.instance_spec, self.settings, self._on_change, record)
+        self._instances[record.instance_id] = instance
+        await instance.adopt()
+        return instance.record
+
+    def record(self, instance_id: str) -> InstanceRecord:
+        """The current record of one instance."""
+        return self._instance(instance_id).record
+
+    def records(self) -> list[InstanceRecord]:
+        """Every supervised instance's current record."""
+        return [instance.record for instance in self._instances.values()]
+
+    def facts(self, instance_id: str) -> InstanceFacts:
+        """Live facts for ``ps``: pid, state, restarts, uptime, CPU%, memory, limits."""
+        instance = self._instance(instance_id)
+        sampler = self._samplers.setdefault(instance_id, FactsSampler())
+        return sampler.sample(instance.record, instance.cgroup)
+
+    async def wait_for(
+        self,
+        instance_id: str,
+        predicate: Callable[[InstanceRecord], bool] | Collection[InstanceState],
+        timeout: float,
+    ) -> InstanceRecord:
+        """Wait (on state-change events, not polling) until the record matches; ``TimeoutError`` if not."""
+        if callable(predicate):
+            matches = predicate
+        else:
+            wanted = frozenset(predicate)
+            matches = lambda record: record.state in wanted  # noqa: E731
+        deadline = time.monotonic() + timeout
+        condition = self._condition()
+        async with condition:
+            while not matches(self.record(instance_id)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    record = self.record(instance_id)
+                    raise TimeoutError(
+                        f"instance {instance_id} is still {record.state} after {timeout:g}s"
+                        f" ({record.last_exit_message or 'no exit recorded'})"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(condition.wait(), remaining)
+        return self.record(instance_id)
+
+    async def forget(self, instance_id: str, *, delete_logs: bool = False) -> None:
+        """Drop a resting instance (stop it first); its FIFOs go, its log files stay unless asked."""
+        instance = self._instance(instance_id)
+        if instance.busy or instance.record.state not in (
+            InstanceState.STOPPED,
+            InstanceState.EXITED,
+            InstanceState.FAILED,
+        ):
+            raise InstanceBusy(
+                f"instance {instance_id} is {instance.record.state}; stop it before forgetting it"
+            )
+        instance.log.remove_fifos()
+        if delete_logs:
+            for path in self.logs.files(instance_id):
+                path.unlink(missing_ok=True)
+        del self._instances[instance_id]
+        self._samplers.pop(instance_id, None)
+
+    async def detach_all(self) -> None:
+        """Stop supervising everything but leave every process running (engine shutdown)."""
+        await asyncio.gather(*(instance.detach() for instance in self._instances.values()))
+        self._instances.clear()
+        self._samplers.clear()
