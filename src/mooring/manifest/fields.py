@@ -14,6 +14,8 @@ from mooring.manifest.durations import DURATION_HELP, DURATION_PATTERN, format_d
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 _NAME = re.compile(NAME_PATTERN)
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+# Values are interpolated before validation, so the schema lets a patterned string carry ${VAR}.
+INTERPOLATED = r"\$\{"
 
 
 class Frozen(BaseModel):
@@ -42,7 +44,13 @@ Duration = Annotated[
     float,
     BeforeValidator(_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["10s", "500ms", "1m30s"]}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "anyOf": [{"pattern": DURATION_PATTERN}, {"pattern": INTERPOLATED}],
+            "examples": ["10s", "500ms", "1m30s"],
+        }
+    ),
 ]
 
 _BYTE_UNITS = {
@@ -280,7 +288,7 @@ Port = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^((\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d+:)?\d+(/tcp)?$",
+            "anyOf": [{"pattern": r"^((\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d+:)?\d+(/tcp)?$"}, {"pattern": INTERPOLATED}],
             "examples": ["8080:80", "127.0.0.1:8080:80", "80"],
         }
     ),

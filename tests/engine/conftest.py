@@ -1,0 +1,101 @@
+"""A real engine per test: its own MOORING_HOME, started by the CLI as a user would."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll ``condition`` until truthy or fail with ``what``: a deadline, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Mooring:
+    home: Path
+    env: dict[str, str]
+    cwd: Path
+    seen_pids: set[int] = field(default_factory=set)
+
+    def run(self, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "mooring", *args],
+            capture_output=True, text=True, env=self.env, cwd=self.cwd, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"mooring {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def ps(self, app: str | None = None) -> list[dict[str, Any]]:
+        args = ["ps", "--json"] + (["--app", app] if app else [])
+        rows = json.loads(self.run(*args, check=True).stdout)
+        self.seen_pids.update(r["pid"] for r in rows if r["pid"])
+        return rows
+
+    def engine_pid(self) -> int | None:
+        pidfile_free = [p for p in psutil.process_iter(["cmdline", "environ"]) if _is_engine(p, self.home)]
+        return pidfile_free[0].pid if pidfile_free else None
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.cwd / name
+        path.write_text(text)
+        return path
+
+
+def _is_engine(proc: psutil.Process, home: Path) -> bool:
+    try:
+        cmd = proc.info["cmdline"] or []
+        env = proc.info["environ"] or {}
+    except (psutil.Error, KeyError):
+        return False
+    return "serve" in cmd and "mooring" in " ".join(cmd) and env.get("MOORING_HOME") == str(home)
+
+
+@pytest.fixture
+def mooring(tmp_path: Path) -> Iterator[Mooring]:
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "MOORING_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    env.pop("MOORING_DATABASE_URL", None)
+    m = Mooring(home=home, env=env, cwd=work)
+    yield m
+    # Tear down: stop every app through the engine, then the engine, then anything left over.
+    with contextlib.suppress(Exception):
+        rows = m.ps()
+        for app in {r["app"] for r in rows}:
+            m.run("down", "--app", app, timeout=60)
+    pid = m.engine_pid()
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for leftover in m.seen_pids:
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.killpg(leftover, signal.SIGKILL)
