@@ -9,6 +9,7 @@ N bare ``posix_spawn`` calls of the same command (plus kill and reap for stop).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -48,8 +49,14 @@ class Bench:
 
     def cli(self, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "mooring", *args], capture_output=True, text=True,
-                                env=self.env, cwd=self.work, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-m", "mooring", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.work,
+            timeout=600,
+        )
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
             raise SystemExit(f"mooring {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
@@ -97,17 +104,17 @@ def run_once(n: int, idle_window: float) -> dict[str, Any]:
             cpu_before = engine.cpu_times()
             time.sleep(idle_window)
             cpu_after = engine.cpu_times()
-            idle_cpu = ((cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)) / idle_window
+            idle_cpu = (
+                (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+            ) / idle_window
             mem = engine.memory_full_info()
             ps_wall = statistics.median(bench.cli("ps")[0] for _ in range(5))
             api = api_latency(home)
             down, _ = bench.cli("down")
         finally:
             subprocess.run(["pkill", "-9", "-f", token], check=False)
-            try:
+            with contextlib.suppress(SystemExit):
                 bench.engine().kill()
-            except SystemExit:
-                pass
         floor_up, floor_stop = floor_spawn(n, token)
     return {
         "n": n,
@@ -125,23 +132,29 @@ def run_once(n: int, idle_window: float) -> dict[str, Any]:
 
 
 def summarize(rows: list[dict[str, Any]]) -> None:
-    print(f"{'N':>5} {'up s':>8} {'floor':>8} {'ratio':>7} {'down s':>8} {'floor':>8} {'ratio':>7} "
-          f"{'idle %':>7} {'RSS MiB':>8} {'KiB/inst':>9} {'ps cli':>8} {'ps api':>8}")
+    print(
+        f"{'N':>5} {'up s':>8} {'floor':>8} {'ratio':>7} {'down s':>8} {'floor':>8} {'ratio':>7} "
+        f"{'idle %':>7} {'RSS MiB':>8} {'KiB/inst':>9} {'ps cli':>8} {'ps api':>8}"
+    )
     for n in sorted({r["n"] for r in rows}):
         runs = [r for r in rows if r["n"] == n]
 
         def med(key: str, runs: list[dict[str, Any]] = runs) -> float:
             return statistics.median(r[key] for r in runs)
 
-        print(f"{n:>5} {med('up_s'):>8.3f} {med('floor_spawn_s'):>8.4f} {med('up_s') / med('floor_spawn_s'):>7.0f} "
-              f"{med('down_s'):>8.3f} {med('floor_stop_s'):>8.4f} {med('down_s') / max(med('floor_stop_s'), 1e-6):>7.0f} "
-              f"{med('idle_cpu_percent'):>7.2f} {med('engine_rss_mib'):>8.1f} {med('rss_per_instance_kib'):>9.1f} "
-              f"{med('ps_cli_s'):>8.3f} {med('ps_api_s') * 1000:>6.1f}ms")
+        print(
+            f"{n:>5} {med('up_s'):>8.3f} {med('floor_spawn_s'):>8.4f} {med('up_s') / med('floor_spawn_s'):>7.0f} "
+            f"{med('down_s'):>8.3f} {med('floor_stop_s'):>8.4f} {med('down_s') / max(med('floor_stop_s'), 1e-6):>7.0f} "
+            f"{med('idle_cpu_percent'):>7.2f} {med('engine_rss_mib'):>8.1f} {med('rss_per_instance_kib'):>9.1f} "
+            f"{med('ps_cli_s'):>8.3f} {med('ps_api_s') * 1000:>6.1f}ms"
+        )
     print("(up/down include the CLI's own start-up; medians; ratios are mooring / floor)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", default="10,100,500", help="comma-separated instance counts")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--idle-window", type=float, default=5.0, help="seconds to measure idle CPU over")

@@ -47,10 +47,16 @@ class Mooring:
     def run(self, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "mooring", *args],
-            capture_output=True, text=True, env=self.env, cwd=self.cwd, timeout=timeout,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"mooring {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"mooring {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def ps(self, app: str | None = None) -> list[dict[str, Any]]:

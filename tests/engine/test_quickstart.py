@@ -41,8 +41,10 @@ def test_up_ps_logs_down(mooring: Mooring) -> None:
     text = mooring.run("ps", check=True).stdout
     assert text.splitlines()[0].split()[:5] == ["INSTANCE", "APP", "SERVICE", "STATE", "HEALTH"]
 
-    logs = wait_until(lambda: (out := mooring.run("logs", "--tail", "20").stdout) and "GET / " in out and out,
-                      what="the api's access log line")
+    logs = wait_until(
+        lambda: (out := mooring.run("logs", "--tail", "20").stdout) and "GET / " in out and out,
+        what="the api's access log line",
+    )
     assert "api-1 | " in logs and "web-1 | " in logs
     only_api = mooring.run("logs", "api", check=True).stdout
     assert only_api and all(line.startswith("api-1 | ") for line in only_api.splitlines())
@@ -61,8 +63,12 @@ def test_engine_started_once_by_concurrent_clients(mooring: Mooring) -> None:
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: mooring.run("ps", "--json"), range(4)))
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
-    engines = [p for p in psutil.process_iter(["cmdline", "environ"])
-               if "serve" in (p.info["cmdline"] or []) and (p.info["environ"] or {}).get("MOORING_HOME") == str(mooring.home)]
+    engines = [
+        p
+        for p in psutil.process_iter(["cmdline", "environ"])
+        if "serve" in (p.info["cmdline"] or [])
+        and (p.info["environ"] or {}).get("MOORING_HOME") == str(mooring.home)
+    ]
     assert len(engines) == 1
     assert sum("started the mooring engine" in r.stderr for r in results) == 1
     assert os.path.exists(mooring.home / "engine.log")

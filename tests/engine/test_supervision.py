@@ -18,7 +18,9 @@ def instance(mooring: Mooring, app: str, service: str) -> dict:
 
 
 def test_crashing_service_restarts_with_backoff_then_gives_up(mooring: Mooring) -> None:
-    mooring.write("mooring.toml", """
+    mooring.write(
+        "mooring.toml",
+        """
 [app]
 name = "crashy"
 [service.boom]
@@ -27,11 +29,15 @@ restart = "on-failure"
 max_restarts = 2
 [service.boom.rollout]
 health_check_timeout = "0s"
-""")
+""",
+    )
     mooring.run("up")
     started = time.monotonic()
-    row = wait_until(lambda: (r := instance(mooring, "crashy", "boom"))["state"] == "failed" and r,
-                     timeout=30, what="the service to give up")
+    row = wait_until(
+        lambda: (r := instance(mooring, "crashy", "boom"))["state"] == "failed" and r,
+        timeout=30,
+        what="the service to give up",
+    )
     elapsed = time.monotonic() - started
     assert row["restarts"] == 2
     assert row["exit_code"] == 3
@@ -42,13 +48,16 @@ health_check_timeout = "0s"
 
 
 def test_service_ignoring_sigterm_is_killed_after_stop_timeout_with_children(mooring: Mooring) -> None:
-    mooring.write("mooring.toml", """
+    mooring.write(
+        "mooring.toml",
+        """
 [app]
 name = "stubborn"
 [service.hold]
 command = "trap '' TERM; sleep 1000 & setsid sleep 1001 & while true; do sleep 1; done"
 stop_timeout = "1s"
-""")
+""",
+    )
     mooring.run("up", check=True)
     row = instance(mooring, "stubborn", "hold")
     leader = psutil.Process(row["pid"])
@@ -63,7 +72,9 @@ stop_timeout = "1s"
 
 
 def test_memory_limit_enforced_and_reported_oom_killed(mooring: Mooring) -> None:
-    mooring.write("mooring.toml", """
+    mooring.write(
+        "mooring.toml",
+        """
 [app]
 name = "hungry"
 [service.eat]
@@ -72,46 +83,61 @@ restart = "no"
 resources = { memory = "64MiB" }
 [service.eat.rollout]
 health_check_timeout = "0s"
-""")
+""",
+    )
     mooring.run("up")
-    row = wait_until(lambda: (r := instance(mooring, "hungry", "eat"))["state"] in ("exited", "failed") and r,
-                     timeout=30, what="the instance to be OOM-killed")
+    row = wait_until(
+        lambda: (r := instance(mooring, "hungry", "eat"))["state"] in ("exited", "failed") and r,
+        timeout=30,
+        what="the instance to be OOM-killed",
+    )
     assert "oom" in (row["last_error"] or "").lower()
     assert row["limits"] is None, "limits were applied on this host"
 
 
 def test_kill_9_of_engine_leaves_instances_and_new_engine_adopts(mooring: Mooring) -> None:
     port = free_port()
-    mooring.write("mooring.toml", f"""
+    mooring.write(
+        "mooring.toml",
+        f"""
 [app]
 name = "survivor"
 [service.web]
 command = "exec python3 -m http.server --bind 127.0.0.1 $PORT"
 ports = ["{port}"]
 health_check = {{ type = "tcp", interval = "500ms" }}
-""")
+""",
+    )
     mooring.run("up", check=True)
     before = instance(mooring, "survivor", "web")
     engine = mooring.engine_pid()
     assert engine
     os.kill(engine, signal.SIGKILL)
-    wait_until(lambda: not psutil.pid_exists(engine) or psutil.Process(engine).status() == psutil.STATUS_ZOMBIE,
-               what="the engine to die")
+    wait_until(
+        lambda: not psutil.pid_exists(engine) or psutil.Process(engine).status() == psutil.STATUS_ZOMBIE,
+        what="the engine to die",
+    )
     assert psutil.pid_exists(before["pid"]), "the instance outlives the engine"
 
     after = instance(mooring, "survivor", "web")  # starts a new engine, which adopts
     assert mooring.engine_pid() not in (None, engine)
     assert (after["id"], after["pid"], after["state"]) == (before["id"], before["pid"], "running")
-    wait_until(lambda: instance(mooring, "survivor", "web")["health"] == "healthy", what="health after adoption")
+    wait_until(
+        lambda: instance(mooring, "survivor", "web")["health"] == "healthy", what="health after adoption"
+    )
 
     mooring.run("down", "--app", "survivor", check=True)
-    assert not psutil.pid_exists(before["pid"]) or psutil.Process(before["pid"]).status() == psutil.STATUS_ZOMBIE
+    assert (
+        not psutil.pid_exists(before["pid"]) or psutil.Process(before["pid"]).status() == psutil.STATUS_ZOMBIE
+    )
 
 
 def test_health_follows_the_target(mooring: Mooring) -> None:
     port = free_port()
     flag = mooring.cwd / "sick"
-    mooring.write("server.py", f"""
+    mooring.write(
+        "server.py",
+        f"""
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
@@ -121,8 +147,11 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-""")
-    mooring.write("mooring.toml", f"""
+""",
+    )
+    mooring.write(
+        "mooring.toml",
+        f"""
 [app]
 name = "flappy"
 [service.web]
@@ -132,7 +161,8 @@ ports = ["{port}:{port}"]
 type = "http"
 interval = "200ms"
 retries = 2
-""")
+""",
+    )
     mooring.run("up", check=True)
     assert instance(mooring, "flappy", "web")["health"] == "healthy"
     flag.touch()
@@ -142,7 +172,9 @@ retries = 2
 
 
 def test_failed_readiness_exits_3_and_names_the_reason(mooring: Mooring) -> None:
-    mooring.write("mooring.toml", """
+    mooring.write(
+        "mooring.toml",
+        """
 [app]
 name = "never"
 [service.web]
@@ -153,7 +185,8 @@ type = "tcp"
 interval = "200ms"
 [service.web.rollout]
 health_check_timeout = "1s"
-""")
+""",
+    )
     result = mooring.run("up")
     assert result.returncode == 3
     assert "readiness_timeout" in result.stdout

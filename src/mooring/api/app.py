@@ -42,7 +42,9 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(MooringError)
     async def _mooring_error(_: Request, exc: MooringError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.hint), status_code=STATUS_BY_CODE.get(exc.code, 500))
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.hint), status_code=STATUS_BY_CODE.get(exc.code, 500)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -58,7 +60,8 @@ def create_app(engine: Engine) -> FastAPI:
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(
-            error_body("internal_error", f"{type(exc).__name__}: {exc}", "see the engine log"), status_code=500
+            error_body("internal_error", f"{type(exc).__name__}: {exc}", "see the engine log"),
+            status_code=500,
         )
 
     @app.get("/v1/engine", response_model=EngineInfo)
@@ -88,7 +91,10 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/v1/apps/{app_name}/logs")
     async def logs(
-        app_name: str, target: str | None = None, tail: int | None = None, since: float | None = None,
+        app_name: str,
+        target: str | None = None,
+        tail: int | None = None,
+        since: float | None = None,
         follow: bool = False,
     ) -> StreamingResponse:
         """Log lines of a service or instance (replicas interleaved with a prefix); ``follow`` streams."""

@@ -12,7 +12,8 @@ from mooring.client import EngineClient
 from mooring.errors import UsageError
 
 AppOption = Annotated[
-    str | None, typer.Option("--app", help="App name (default: [app] name of the manifest, else its directory).")
+    str | None,
+    typer.Option("--app", help="App name (default: [app] name of the manifest, else its directory)."),
 ]
 ServerOption = Annotated[
     str | None, typer.Option("--server", envvar="MOORING_SERVER", help="HOST:PORT of a remote engine.")
@@ -38,4 +39,6 @@ def resolve_app(app: str | None, file: str) -> str:
         from mooring.manifest import load_manifest
 
         return load_manifest(file).manifest.app_name
-    raise UsageError(f"no --app given and no manifest at {file}", hint="pass --app NAME or -f PATH/mooring.toml")
+    raise UsageError(
+        f"no --app given and no manifest at {file}", hint="pass --app NAME or -f PATH/mooring.toml"
+    )

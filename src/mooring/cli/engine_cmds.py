@@ -28,7 +28,9 @@ def serve(
 
 def down(
     services: Annotated[list[str] | None, typer.Argument(help="Only these services.")] = None,
-    file: Annotated[str, typer.Option("--file", "-f", envvar="MOORING_FILE", help="Path of the manifest.")] = "mooring.toml",
+    file: Annotated[
+        str, typer.Option("--file", "-f", envvar="MOORING_FILE", help="Path of the manifest.")
+    ] = "mooring.toml",
     app: AppOption = None,
     server: ServerOption = None,
     json_output: JsonFlag = False,
@@ -63,12 +65,16 @@ def ps(
 
 
 def logs(
-    target: Annotated[str | None, typer.Argument(help="SERVICE or INSTANCE (default: every instance).")] = None,
+    target: Annotated[
+        str | None, typer.Argument(help="SERVICE or INSTANCE (default: every instance).")
+    ] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", "-n", help="Only the last N lines.")] = None,
     since: Annotated[str | None, typer.Option(help="Only lines newer than this duration (10m, 1h).")] = None,
     app: AppOption = None,
-    file: Annotated[str, typer.Option("--file", envvar="MOORING_FILE", help="Path of the manifest.")] = "mooring.toml",
+    file: Annotated[
+        str, typer.Option("--file", envvar="MOORING_FILE", help="Path of the manifest.")
+    ] = "mooring.toml",
     server: ServerOption = None,
 ) -> int:
     """Print an instance's or a service's logs (replicas interleaved, prefixed with their name)."""
@@ -87,8 +93,9 @@ def logs(
             raise UsageError(f"--since: {exc}") from None
     client = engine_client(server)
     try:
-        for line in client.stream_lines(f"/v1/apps/{name}/logs", target=target, tail=tail, since=since_ts,
-                                        follow=follow or None):
+        for line in client.stream_lines(
+            f"/v1/apps/{name}/logs", target=target, tail=tail, since=since_ts, follow=follow or None
+        ):
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:

@@ -39,8 +39,20 @@ def text_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-INSTANCE_COLUMNS = ["INSTANCE", "APP", "SERVICE", "STATE", "HEALTH", "PID", "RESTARTS", "UPTIME", "CPU", "MEM",
-                    "PORTS", "NOTE"]
+INSTANCE_COLUMNS = [
+    "INSTANCE",
+    "APP",
+    "SERVICE",
+    "STATE",
+    "HEALTH",
+    "PID",
+    "RESTARTS",
+    "UPTIME",
+    "CPU",
+    "MEM",
+    "PORTS",
+    "NOTE",
+]
 
 
 def instances_table(rows: list[dict[str, Any]]) -> None:
@@ -50,11 +62,24 @@ def instances_table(rows: list[dict[str, Any]]) -> None:
     cells = []
     for row in rows:
         ports = ",".join(f"{k}->{v}" if str(k) != str(v) else str(v) for k, v in row["ports"].items()) or "-"
-        note = row.get("limits") or (row.get("last_error") if row["state"] in ("failed", "exited", "backoff") else "")
+        note = row.get("limits") or (
+            row.get("last_error") if row["state"] in ("failed", "exited", "backoff") else ""
+        )
         cpu = "-" if row["cpu_percent"] is None else f"{row['cpu_percent']:.1f}%"
-        cells.append([
-            row["id"], row["app"], row["service"], row["state"], row.get("health") or "-",
-            str(row["pid"] or "-"), str(row["restarts"]), human_duration(row["uptime"]), cpu,
-            human_bytes(row["memory_bytes"]), ports, note or "",
-        ])
+        cells.append(
+            [
+                row["id"],
+                row["app"],
+                row["service"],
+                row["state"],
+                row.get("health") or "-",
+                str(row["pid"] or "-"),
+                str(row["restarts"]),
+                human_duration(row["uptime"]),
+                cpu,
+                human_bytes(row["memory_bytes"]),
+                ports,
+                note or "",
+            ]
+        )
     out.print(text_table(INSTANCE_COLUMNS, cells), markup=False, highlight=False)

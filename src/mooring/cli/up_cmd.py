@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from mooring.manifest.snapshot import Snapshot
-
 from mooring.cli.connect import ServerOption, engine_client
 from mooring.cli.options import JsonFlag, ManifestFile
+from mooring.manifest.snapshot import Snapshot
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +49,9 @@ def up(
     return 0
 
 
-def apply(app: str, snapshot: Snapshot, services: list[str] | None, json_output: bool, server: str | None) -> int:
+def apply(
+    app: str, snapshot: Snapshot, services: list[str] | None, json_output: bool, server: str | None
+) -> int:
     """Send the snapshot to the engine and report what came up."""
     from mooring.cli.output import out, print_json
     from mooring.cli.tables import instances_table

@@ -37,7 +37,9 @@ def local_client(home: Path, autostart: bool = True, notice=None) -> EngineClien
     if _answers(client):
         return client
     if not autostart:
-        raise EngineUnreachable(f"no mooring engine answers at {socket_path(home)}", hint="start it: mooring serve")
+        raise EngineUnreachable(
+            f"no mooring engine answers at {socket_path(home)}", hint="start it: mooring serve"
+        )
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     with open(home / "engine.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two CLIs never start two engines
@@ -65,5 +67,6 @@ def local_client(home: Path, autostart: bool = True, notice=None) -> EngineClien
                 return client
             time.sleep(0.05)
         raise EngineUnreachable(
-            f"the mooring engine did not answer within {START_DEADLINE:.0f}s", hint=f"see its log: {log_path(home)}"
+            f"the mooring engine did not answer within {START_DEADLINE:.0f}s",
+            hint=f"see its log: {log_path(home)}",
         )

@@ -28,7 +28,9 @@ class ApiError(MooringError):
 class EngineClient:
     """One connection pool to one engine."""
 
-    def __init__(self, socket_path: Path | None = None, server: str | None = None, token: str | None = None) -> None:
+    def __init__(
+        self, socket_path: Path | None = None, server: str | None = None, token: str | None = None
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if server:
             base = server if "://" in server else f"http://{server}"
@@ -39,7 +41,10 @@ class EngineClient:
             self.where = str(socket_path)
             transport = httpx.HTTPTransport(uds=str(socket_path))
             self._http = httpx.Client(
-                base_url="http://mooring", transport=transport, headers=headers, timeout=httpx.Timeout(30.0, read=None)
+                base_url="http://mooring",
+                transport=transport,
+                headers=headers,
+                timeout=httpx.Timeout(30.0, read=None),
             )
 
     def close(self) -> None:
@@ -82,5 +87,7 @@ class EngineClient:
         if response.status_code >= 400:
             if isinstance(body, dict) and "code" in body:
                 raise ApiError(body["code"], body.get("message", ""), body.get("hint"), response.status_code)
-            raise ApiError("http_error", f"engine answered HTTP {response.status_code}", None, response.status_code)
+            raise ApiError(
+                "http_error", f"engine answered HTTP {response.status_code}", None, response.status_code
+            )
         return body

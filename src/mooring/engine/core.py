@@ -105,7 +105,9 @@ class Engine:
 
     def instances(self, app: str | None = None) -> list[dict[str, Any]]:
         rows = []
-        for iid, entry in sorted(self.book.entries.items(), key=lambda kv: (kv[1].app, kv[1].service, kv[1].replica)):
+        for iid, entry in sorted(
+            self.book.entries.items(), key=lambda kv: (kv[1].app, kv[1].service, kv[1].replica)
+        ):
             if app is not None and entry.app != app:
                 continue
             rows.append(self.instance_view(iid, entry))
@@ -154,7 +156,9 @@ class Engine:
         if not chosen:
             known = sorted({e.service for e in entries.values()})
             raise NotFound(
-                f"no instance of app {app!r} matches {target!r}" if target else f"app {app!r} has no instances",
+                f"no instance of app {app!r} matches {target!r}"
+                if target
+                else f"app {app!r} has no instances",
                 hint=f"services: {', '.join(known)}" if known else "start it with: mooring up",
             )
         return chosen

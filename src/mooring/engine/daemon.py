@@ -55,7 +55,9 @@ async def serve_forever(listen: str | None = None) -> None:
     app = create_app(engine)
     sock_path = home / "engine.sock"
     sockets = [bind_unix_socket(sock_path)]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     log.warning("mooring engine %s listening on %s (pid %d)", engine.version, sock_path, os.getpid())
     try:

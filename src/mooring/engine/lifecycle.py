@@ -73,7 +73,10 @@ class Lifecycle:
                     hint="replacing running instances comes with the release executor; for now: mooring down, then up",
                 )
             release = store.create_release(
-                app, snapshot=body.snapshot, manifest_hash=_hash(body.snapshot), scope=plan.scope,
+                app,
+                snapshot=body.snapshot,
+                manifest_hash=_hash(body.snapshot),
+                scope=plan.scope,
                 service_filter=list(body.services) if body.services else None,
             )
             store.update_release(release.id, status="in_progress")
@@ -85,8 +88,9 @@ class Lifecycle:
         result["manifest_hash"] = _hash(body.snapshot)
         return result
 
-    async def _start_services(self, app: str, snapshot: dict[str, Any], secret_values: dict[str, str],
-                              release_id: str, plan: Any) -> dict[str, Any]:
+    async def _start_services(
+        self, app: str, snapshot: dict[str, Any], secret_values: dict[str, str], release_id: str, plan: Any
+    ) -> dict[str, Any]:
         started: list[str] = []
         unchanged = [t.name for t in plan.targets if t.action is Action.UNCHANGED]
         failed: list[dict[str, Any]] = []
@@ -105,7 +109,10 @@ class Lifecycle:
                         return {"started": started, "unchanged": unchanged, "failed": failed}
                     workers_done.add(dep)
             timeout = parse_duration(svc["rollout"]["health_check_timeout"]) or 0.0
-            ids = [await self._start(app, service, t.replica, snapshot, secret_values, release_id) for t in targets]
+            ids = [
+                await self._start(app, service, t.replica, snapshot, secret_values, release_id)
+                for t in targets
+            ]
             outcomes = await asyncio.gather(*(self._wait_ready(iid, timeout) for iid in ids))
             for iid, problem in zip(ids, outcomes, strict=True):
                 if problem:
@@ -116,13 +123,21 @@ class Lifecycle:
                 break  # dependents of a failed service are not started
         return {"started": started, "unchanged": unchanged, "failed": failed}
 
-    async def _start(self, app: str, service: str, replica: int, snapshot: dict[str, Any],
-                     secret_values: dict[str, str], release_id: str) -> str:
+    async def _start(
+        self,
+        app: str,
+        service: str,
+        replica: int,
+        snapshot: dict[str, Any],
+        secret_values: dict[str, str],
+        release_id: str,
+    ) -> str:
         svc = snapshot["service"][service]
         planned = build_instance(app, service, replica, snapshot, secret_values, release_id, spec_hash(svc))
         iid = planned.spec.instance_id
-        self.engine.book.add(iid, BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports,
-                                            planned.probe))
+        self.engine.book.add(
+            iid, BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
+        )
         await self.engine.supervisor.start(planned.spec)
         self.engine.watch_health(iid)
         return iid
@@ -135,7 +150,9 @@ class Lifecycle:
                 record = await supervisor.wait_for(iid, {InstanceState.RUNNING, *ENDED}, timeout or 30.0)
             except TimeoutError:
                 return "readiness_timeout: not running in time"
-            return None if record.state is InstanceState.RUNNING else f"start_failed: {record.last_exit_message}"
+            return (
+                None if record.state is InstanceState.RUNNING else f"start_failed: {record.last_exit_message}"
+            )
         healthy = asyncio.ensure_future(prober.wait_for(iid, {HealthState.HEALTHY}, timeout))
         died = asyncio.ensure_future(supervisor.wait_for(iid, {InstanceState.FAILED}, timeout))
         try:
@@ -153,8 +170,9 @@ class Lifecycle:
         detail = f" (last probe: {last.detail})" if last else ""
         return f"readiness_timeout: not healthy within {timeout:g}s{detail}"
 
-    async def _run_worker(self, app: str, name: str, snapshot: dict[str, Any], secret_values: dict[str, str],
-                          release_id: str) -> dict[str, Any] | None:
+    async def _run_worker(
+        self, app: str, name: str, snapshot: dict[str, Any], secret_values: dict[str, str], release_id: str
+    ) -> dict[str, Any] | None:
         """Run a worker to completion before the services that depend on it; its failure stops the apply."""
         worker = dict(snapshot["worker"][name])
         worker.setdefault("replicas", 1)
@@ -173,7 +191,9 @@ class Lifecycle:
             record = supervisor.record(iid)
             problem: str | None = f"worker {name} ran longer than its timeout {limit:g}s"
         else:
-            problem = None if record.last_exit_code == 0 else f"worker {name} failed: {record.last_exit_message}"
+            problem = (
+                None if record.last_exit_code == 0 else f"worker {name} failed: {record.last_exit_message}"
+            )
         await supervisor.forget(iid)
         self.engine.book.entries.pop(iid, None)
         self.engine.store.delete_instance(iid)

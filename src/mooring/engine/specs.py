@@ -128,7 +128,9 @@ def build_instance(
         max_restarts=int(service["max_restarts"]),
         stop_signal=int(signal.Signals[service["stop_signal"]]),
         stop_timeout=parse_duration(service["stop_timeout"]),
-        resources=Resources(cpu=resources.get("cpu"), memory=resources.get("memory"), pids=resources.get("pids")),
+        resources=Resources(
+            cpu=resources.get("cpu"), memory=resources.get("memory"), pids=resources.get("pids")
+        ),
     )
     return InstancePlan(spec=spec, ports=ports, probe=probe_spec(service, ports, env, spec.working_dir))
 

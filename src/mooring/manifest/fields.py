@@ -288,7 +288,10 @@ Port = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "anyOf": [{"pattern": r"^((\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d+:)?\d+(/tcp)?$"}, {"pattern": INTERPOLATED}],
+            "anyOf": [
+                {"pattern": r"^((\[[0-9a-fA-F:]+\]|[0-9.]+):)?(\d+:)?\d+(/tcp)?$"},
+                {"pattern": INTERPOLATED},
+            ],
             "examples": ["8080:80", "127.0.0.1:8080:80", "80"],
         }
     ),
