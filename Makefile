@@ -23,7 +23,12 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/mooring validate -f $(DEMO)
-	$(BIN)/mooring up --dry-run -f $(DEMO)
+	$(BIN)/mooring up -f $(DEMO)
+	$(BIN)/mooring ps
+	@echo
+	@echo "The app keeps running (try: curl http://127.0.0.1:8080/)."
+	@echo "Logs:  $(BIN)/mooring logs -f --file $(DEMO)"
+	@echo "Stop:  $(BIN)/mooring down -f $(DEMO)"
 
 lint: install-test
 	$(BIN)/ruff check src tests bench

@@ -87,7 +87,7 @@ def api_latency(home: Path, repeat: int = 20) -> float:
 
 
 def run_once(n: int, idle_window: float) -> dict[str, Any]:
-    token = secrets.token_hex(4)
+    token = str(secrets.randbelow(10**8)).zfill(8)  # sleep takes 1000000.<digits>
     with tempfile.TemporaryDirectory(prefix="mooring-bench-") as tmp:
         home, work = Path(tmp) / "home", Path(tmp) / "work"
         work.mkdir()

@@ -109,10 +109,14 @@ class Lifecycle:
                         return {"started": started, "unchanged": unchanged, "failed": failed}
                     workers_done.add(dep)
             timeout = parse_duration(svc["rollout"]["health_check_timeout"]) or 0.0
-            ids = [
-                await self._start(app, service, t.replica, snapshot, secret_values, release_id)
-                for t in targets
-            ]
+            ids = list(
+                await asyncio.gather(
+                    *(
+                        self._start(app, service, t.replica, snapshot, secret_values, release_id)
+                        for t in targets
+                    )
+                )
+            )
             outcomes = await asyncio.gather(*(self._wait_ready(iid, timeout) for iid in ids))
             for iid, problem in zip(ids, outcomes, strict=True):
                 if problem:

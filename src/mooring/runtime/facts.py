@@ -47,10 +47,10 @@ class FactsSampler:
         if pid != self._pid:
             self._last, self._pid = None, pid
         uptime = time.time() - record.started_at if pid is not None and record.started_at else None
-        tree_cpu, rss = _tree_usage(pid) if pid is not None else (None, None)
-        # The cgroup's counter also covers descendants that left the tree; it spans restarts, so
-        # it only serves for deltas. A first sample is the tree's average over the run so far.
+        # With a cgroup its counters are the facts (they include escaped descendants) and cost a few
+        # file reads; walking the process tree scans all of /proc, which makes `ps` O(N^2) at scale.
         group_cpu = cgroup.cpu_seconds() if cgroup is not None and pid is not None else None
+        tree_cpu, rss = _tree_usage(pid) if pid is not None and group_cpu is None else (None, _rss(pid))
         cpu_percent = None
         now = time.monotonic()
         prev = self._last
@@ -59,8 +59,11 @@ class FactsSampler:
                 cpu_percent = (group_cpu - prev[1]) / (now - prev[0]) * 100
             elif tree_cpu is not None and prev[2] is not None:
                 cpu_percent = (tree_cpu - prev[2]) / (now - prev[0]) * 100
-        if cpu_percent is None and tree_cpu is not None and uptime:
-            cpu_percent = tree_cpu / uptime * 100
+        if cpu_percent is None and uptime and uptime >= 1.0:
+            # A first sample: the average over the run so far (the cgroup's counter spans restarts,
+            # so after a restart this overstates until the next sample).
+            first = tree_cpu if tree_cpu is not None else group_cpu
+            cpu_percent = first / uptime * 100 if first is not None else None
         self._last = (now, group_cpu, tree_cpu)
         last = record.last_exit
         return InstanceFacts(
@@ -77,6 +80,16 @@ class FactsSampler:
             limits_note=record.limits_note,
             last_exit=last.describe() if last else "",
         )
+
+
+def _rss(pid: int | None) -> int | None:
+    """Resident memory of the main process alone (one read of /proc/<pid>/statm)."""
+    if pid is None:
+        return None
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except psutil.Error:
+        return None
 
 
 def _tree_usage(pid: int) -> tuple[float | None, int | None]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, select
 
 from mooring.errors import NotFound
-from mooring.store.apps import lock_app
+from mooring.store.apps import find_app_id, lock_app
 from mooring.store.base import StoreBase, check_choice, insert_for
 from mooring.store.columns import utcnow
 from mooring.store.tables import INSTANCE_DRIVERS, AppRow, InstanceRow
@@ -48,9 +48,11 @@ class InstanceRepository(StoreBase):
         """Insert or fully overwrite the instance with this id and commit; returns it as stored."""
         check_choice("instance driver", instance.driver, INSTANCE_DRIVERS)
         with self._write(f"record instance {instance.id}") as session:
-            app_row = lock_app(session, instance.app)
+            # Instance rows carry no per-app sequence, so the app row lock is only needed to create the app.
+            app_id = find_app_id(session, instance.app) or lock_app(session, instance.app).id
+            now = utcnow()
             values: dict[str, Any] = {
-                "app_id": app_row.id,
+                "app_id": app_id,
                 "service": instance.service,
                 "replica": instance.replica,
                 "release_id": instance.release_id,
@@ -68,14 +70,14 @@ class InstanceRepository(StoreBase):
                 "last_error": instance.last_error,
                 "info": dict(instance.info),
                 "started_at": instance.started_at,
-                "updated_at": utcnow(),
+                "updated_at": now,
             }
             session.execute(
                 insert_for(session, InstanceRow)
                 .values(id=instance.id, **values)
                 .on_conflict_do_update(index_elements=["id"], set_=values)
             )
-            return _record(*session.execute(_select().where(InstanceRow.id == instance.id)).one())
+        return replace(instance, ports=dict(instance.ports), info=dict(instance.info), updated_at=now)
 
     def get_instance(self, instance_id: str) -> Instance:
         """The instance with this id; NotFound naming the id otherwise."""
