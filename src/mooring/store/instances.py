@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, select
@@ -77,7 +77,11 @@ class InstanceRepository(StoreBase):
                 .values(id=instance.id, **values)
                 .on_conflict_do_update(index_elements=["id"], set_=values)
             )
-        return replace(instance, ports=dict(instance.ports), info=dict(instance.info), updated_at=now)
+        # What the database now holds, without reading it back: timestamps come back in UTC.
+        started = instance.started_at.astimezone(UTC) if instance.started_at else None
+        return replace(
+            instance, ports=dict(instance.ports), info=dict(instance.info), started_at=started, updated_at=now
+        )
 
     def get_instance(self, instance_id: str) -> Instance:
         """The instance with this id; NotFound naming the id otherwise."""
