@@ -39,7 +39,15 @@ def test_up_ps_logs_down(mooring: Mooring) -> None:
     assert [r["pid"] for r in mooring.ps("quickstart")] == [r["pid"] for r in rows]
 
     text = mooring.run("ps", check=True).stdout
-    assert text.splitlines()[0].split()[:5] == ["INSTANCE", "APP", "SERVICE", "STATE", "HEALTH"]
+    assert text.splitlines()[0].split()[:7] == [
+        "INSTANCE",
+        "APP",
+        "SERVICE",
+        "REPLICA",
+        "DRIVER",
+        "STATE",
+        "HEALTH",
+    ]
 
     logs = wait_until(
         lambda: (out := mooring.run("logs", "--tail", "20").stdout) and "GET / " in out and out,

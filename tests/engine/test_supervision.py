@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 
 import psutil
+import pytest
 
 from tests.engine.conftest import Mooring, free_port, wait_until
 
@@ -101,7 +102,8 @@ health_check_timeout = "0s"
     assert row["limits"] is None, "limits were applied on this host"
 
 
-def test_kill_9_of_engine_leaves_instances_and_new_engine_adopts(mooring: Mooring) -> None:
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_engine_exit_leaves_instances_and_new_engine_adopts(mooring: Mooring, how: signal.Signals) -> None:
     port = free_port()
     mooring.write(
         "mooring.toml",
@@ -118,7 +120,7 @@ health_check = {{ type = "tcp", interval = "500ms" }}
     before = instance(mooring, "survivor", "web")
     engine = mooring.engine_pid()
     assert engine
-    os.kill(engine, signal.SIGKILL)
+    os.kill(engine, how)
     wait_until(
         lambda: not psutil.pid_exists(engine) or psutil.Process(engine).status() == psutil.STATUS_ZOMBIE,
         what="the engine to die",

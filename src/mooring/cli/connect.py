@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -15,15 +14,10 @@ AppOption = Annotated[
     str | None,
     typer.Option("--app", help="App name (default: [app] name of the manifest, else its directory)."),
 ]
-ServerOption = Annotated[
-    str | None, typer.Option("--server", envvar="MOORING_SERVER", help="HOST:PORT of a remote engine.")
-]
 
 
-def engine_client(server: str | None = None) -> EngineClient:
-    """The remote engine with --server, else the local one (started in the background if needed)."""
-    if server:
-        return EngineClient(server=server, token=os.environ.get("MOORING_TOKEN"))
+def engine_client() -> EngineClient:
+    """The local engine, started in the background if needed."""
     from mooring.cli.output import err
     from mooring.client.autostart import local_client
     from mooring.paths import mooring_home

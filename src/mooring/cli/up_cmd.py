@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mooring.cli.connect import ServerOption, engine_client
+from mooring.cli.connect import engine_client
 from mooring.cli.options import JsonFlag, ManifestFile
 from mooring.manifest.snapshot import Snapshot
 
@@ -22,7 +22,6 @@ def up(
     file: ManifestFile = "mooring.toml",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
     json_output: JsonFlag = False,
-    server: ServerOption = None,
 ) -> int:
     """Apply the manifest: plan, roll out in health-gated batches, record the release."""
     from mooring.cli.output import print_json, print_warning
@@ -37,7 +36,7 @@ def up(
         print_warning(warning.render())
     snapshot = build_snapshot(loaded.manifest)
     if not dry_run:
-        return apply(loaded.manifest.app_name, snapshot, services, json_output, server)
+        return apply(loaded.manifest.app_name, snapshot, services, json_output)
     try:
         plan = make_plan(snapshot.data, running=[], selected=services or None)
     except PlanError as exc:
@@ -50,13 +49,13 @@ def up(
 
 
 def apply(
-    app: str, snapshot: Snapshot, services: list[str] | None, json_output: bool, server: str | None
+    app: str, snapshot: Snapshot, services: list[str] | None, json_output: bool
 ) -> int:
     """Send the snapshot to the engine and report what came up."""
     from mooring.cli.output import out, print_json
     from mooring.cli.tables import instances_table
 
-    client = engine_client(server)
+    client = engine_client()
     body = {"snapshot": snapshot.text, "secrets": dict(snapshot.secrets), "services": services or None}
     if not json_output:
         out.print(f"app {app}: applying {snapshot.hash[:19]} ...")

@@ -45,7 +45,7 @@ def bind_unix_socket(path: Path) -> socket.socket:
     return sock
 
 
-async def serve_forever(listen: str | None = None) -> None:
+async def serve_forever() -> None:
     from mooring.api.app import create_app
     from mooring.engine.core import Engine
 
@@ -69,13 +69,7 @@ async def serve_forever(listen: str | None = None) -> None:
         log.warning("mooring engine stopped; instances keep running")
 
 
-def run(listen: str | None = None) -> None:
+def run() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(serve_forever(listen))
+    asyncio.run(serve_forever())

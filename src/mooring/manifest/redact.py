@@ -20,8 +20,8 @@ def is_secret_key(name: str) -> bool:
 def fingerprint(name: str, value: str, salt: bytes = b"") -> str:
     """A stable stand-in for a secret value: changes when the value changes, never reveals it.
 
-    It is an HMAC keyed by ``salt`` (the install's own key in the engine), so a snapshot that
-    leaks cannot be checked against a list of likely passwords without that key.
+    An HMAC keyed by ``salt`` (empty today, so fingerprints are stable across hosts; see
+    docs/manifest.md on guessable secrets).
     """
     digest = hmac.new(b"mooring-secret\0" + salt, f"{name}\0{value}".encode(), hashlib.sha256).hexdigest()
     return SECRET_PREFIX + digest[:32]
