@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mooring import __version__
-from mooring.api.schemas import DownRequest, EngineInfo, InstanceView, UpRequest, UpResult
+from mooring.api.schemas import DownRequest, EngineInfo, InstanceView, RollbackRequest, UpRequest
 from mooring.errors import MooringError
 
 if TYPE_CHECKING:
@@ -74,10 +74,54 @@ def create_app(engine: Engine) -> FastAPI:
         """Apps known to the engine, with their instance counts."""
         return engine.list_apps()
 
-    @app.post("/v1/apps/{app_name}/up", response_model=UpResult)
-    async def up(app_name: str, body: UpRequest) -> dict[str, Any]:
-        """Start the app's services in dependency order; answers when they are ready or one failed."""
-        return await engine.up(app_name, body)
+    releases = engine.releases
+
+    @app.post("/v1/apps/{app_name}/releases", status_code=201)
+    async def create_release(app_name: str, body: UpRequest) -> dict[str, Any]:
+        """Apply a snapshot as a new release; answers once it is recorded (the executor runs on)."""
+        release = await releases.apply(app_name, body.snapshot, body.secrets, body.services, body.wait_lock)
+        return releases.view(release)
+
+    @app.get("/v1/apps/{app_name}/releases")
+    async def history(app_name: str, limit: int = 20, before: int | None = None) -> list[dict[str, Any]]:
+        """Releases of the app, newest first; ``before`` is a release number, for paging."""
+        rows = engine.store.list_releases(app_name, limit=max(1, min(limit, 500)), before_number=before)
+        return [releases.view(r, with_targets=False) for r in rows]
+
+    @app.get("/v1/releases/{release_id}")
+    async def release(release_id: str) -> dict[str, Any]:
+        """One release with its targets."""
+        return releases.view(engine.store.get_release(release_id))
+
+    @app.get("/v1/releases/{release_id}/wait")
+    async def wait(release_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Answer when the release's executor stops (ended, paused, cancelled) or after ``timeout`` seconds."""
+        return releases.view(await releases.wait(release_id, max(0.0, min(timeout, 300.0))))
+
+    @app.get("/v1/releases/{release_id}/events")
+    async def release_events(release_id: str) -> list[dict[str, Any]]:
+        """The release's timeline, in sequence."""
+        return [
+            {
+                "seq": e.release_seq,
+                "app_seq": e.app_seq,
+                "type": e.type,
+                "at": e.created_at.isoformat(),
+                **e.payload,
+            }
+            for e in engine.store.release_events(release_id)
+        ]
+
+    @app.post("/v1/apps/{app_name}/rollout/{action}")
+    async def rollout(app_name: str, action: str) -> dict[str, Any]:
+        """Pause, resume or cancel the app's open release."""
+        return releases.view(await releases.control(app_name, action))
+
+    @app.post("/v1/apps/{app_name}/rollback", status_code=201)
+    async def rollback(app_name: str, body: RollbackRequest | None = None) -> dict[str, Any]:
+        """Re-apply the previous successful release (or ``release_id``) as a new release."""
+        body = body or RollbackRequest()
+        return releases.view(await releases.rollback(app_name, body.release_id, body.wait_lock))
 
     @app.post("/v1/apps/{app_name}/down")
     async def down(app_name: str, body: DownRequest | None = None) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
 
@@ -19,11 +17,21 @@ class UpRequest(BaseModel):
     snapshot: str = Field(description="canonical snapshot JSON of the manifest")
     secrets: dict[str, str] = Field(default_factory=dict, description="fingerprint -> secret value")
     services: list[str] | None = Field(default=None, description="only these services and their dependencies")
-    manifest_path: str | None = None
+    wait_lock: float | None = Field(
+        default=None, ge=0, description="seconds to wait for another apply to finish"
+    )
 
 
 class DownRequest(BaseModel):
     services: list[str] | None = None
+    wait_lock: float | None = Field(default=None, ge=0)
+
+
+class RollbackRequest(BaseModel):
+    release_id: str | None = Field(
+        default=None, description="the release to restore (default: previous successful)"
+    )
+    wait_lock: float | None = Field(default=None, ge=0)
 
 
 class InstanceView(BaseModel):
@@ -44,12 +52,3 @@ class InstanceView(BaseModel):
     last_error: str | None = None
     limits: str | None = None
     release_id: str | None = None
-
-
-class UpResult(BaseModel):
-    app: str
-    manifest_hash: str
-    started: list[str]
-    unchanged: list[str]
-    failed: list[dict[str, Any]]
-    instances: list[InstanceView]

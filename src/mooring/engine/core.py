@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from mooring import __version__
-from mooring.api.schemas import DownRequest, UpRequest
+from mooring.api.schemas import DownRequest
 from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.lifecycle import Lifecycle
+from mooring.engine.releases import ReleaseManager
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
 from mooring.runtime import Supervisor
@@ -35,12 +37,14 @@ class Engine:
         self.prober = Prober()
         self.supervisor = Supervisor(home / "logs", on_change=self._on_record)
         self.lifecycle = Lifecycle(self)
+        self.releases = ReleaseManager(self)
 
     # --- start-up and shutdown -------------------------------------------------------------
 
     async def start(self) -> None:
         await self.prober.start()
         await self._adopt_instances()
+        self.releases.recover()
 
     async def _adopt_instances(self) -> None:
         """Re-attach every instance a previous engine recorded; report the ones that died meanwhile."""
@@ -60,7 +64,14 @@ class Engine:
             self.watch_health(row.id)
 
     async def shutdown(self) -> None:
-        """Stop supervising but leave every instance running, for the next engine to adopt."""
+        """Stop supervising but leave every instance running, for the next engine to adopt.
+
+        Release executors stop where they are; their releases stay in_progress and resume in place
+        when the next engine starts.
+        """
+        for _, task in list(self.releases.executors.values()):
+            task.cancel()
+        await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
         await self.supervisor.detach_all()
         await self.prober.close()
         self.store.close()
@@ -137,9 +148,6 @@ class Engine:
         }
 
     # --- app lifecycle (the release executor takes this over) ------------------------------------
-
-    async def up(self, app: str, body: UpRequest) -> dict[str, Any]:
-        return await self.lifecycle.up(app, body)
 
     async def down(self, app: str, body: DownRequest) -> dict[str, Any]:
         return await self.lifecycle.down(app, body)

@@ -90,9 +90,10 @@ def build_instance(
     secret_values: Mapping[str, str],
     release_id: str,
     spec_hash: str,
+    instance_id: str | None = None,
 ) -> InstancePlan:
     service = snapshot["service"][name]
-    instance_id = new_instance_id(name, replica)
+    instance_id = instance_id or new_instance_id(name, replica)
     ports = assign_ports(service)
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.setdefault("PATH", DEFAULT_PATH)

@@ -32,6 +32,7 @@ class RunningInstance:
     service: str
     replica: int
     spec_hash: str
+    release_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class PlannedTarget:
     to_spec_hash: str | None
     from_spec_hash: str | None = None
     previous_instance_id: str | None = None
+    from_release_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -77,6 +79,7 @@ class Plan:
                     "from_spec_hash": t.from_spec_hash,
                     "to_spec_hash": t.to_spec_hash,
                     "previous_instance_id": t.previous_instance_id,
+                    "from_release_id": t.from_release_id,
                 }
                 for t in self.targets
             ],
@@ -117,7 +120,15 @@ def make_plan(
             else:
                 action = Action.UNCHANGED if current.spec_hash == wanted else Action.REPLACE
                 targets.append(
-                    PlannedTarget(name, replica, action, wanted, current.spec_hash, current.instance_id)
+                    PlannedTarget(
+                        name,
+                        replica,
+                        action,
+                        wanted,
+                        current.spec_hash,
+                        current.instance_id,
+                        current.release_id,
+                    )
                 )
     for inst in sorted(running, key=lambda r: (r.service, r.replica)):
         gone = inst.service not in services or inst.replica > int(services[inst.service]["replicas"])
@@ -125,7 +136,13 @@ def make_plan(
         if gone and in_scope:
             targets.append(
                 PlannedTarget(
-                    inst.service, inst.replica, Action.REMOVE, None, inst.spec_hash, inst.instance_id
+                    inst.service,
+                    inst.replica,
+                    Action.REMOVE,
+                    None,
+                    inst.spec_hash,
+                    inst.instance_id,
+                    inst.release_id,
                 )
             )
     return Plan(

@@ -99,6 +99,7 @@ class ReleaseRepository(StoreBase):
         scope: str | None = None,
         service_filter: Sequence[str] | None = None,
         message: str = "",
+        release_id: str | None = None,
     ) -> Release:
         """Record a new `pending` release of ``app`` (created if new) with the next number for that app."""
         check_choice("release trigger", trigger, RELEASE_TRIGGERS)
@@ -112,9 +113,13 @@ class ReleaseRepository(StoreBase):
                         f"release {source_release_id} belongs to app {source_app!r}, "
                         f"not {app!r}: a rollback can only restore a release of the same app"
                     )
-            release_id = new_release_id()
-            while session.get(ReleaseRow, release_id) is not None:
-                release_id = new_release_id()  # 48 random bits: a collision is rare, but not impossible
+            if release_id is not None:
+                if session.get(ReleaseRow, release_id) is not None:
+                    raise StoreError(f"a release with id {release_id} already exists")
+            else:
+                release_id = new_release_id()
+                while session.get(ReleaseRow, release_id) is not None:
+                    release_id = new_release_id()  # 48 random bits: a collision is rare, but not impossible
             last = session.scalar(select(func.max(ReleaseRow.number)).where(ReleaseRow.app_id == app_row.id))
             now = utcnow()
             row = ReleaseRow(

@@ -138,6 +138,7 @@ class TargetRow(Base):
     to_spec_hash: Mapped[str | None] = mapped_column(String(100))
     instance_id: Mapped[str | None] = mapped_column(String(200))
     previous_instance_id: Mapped[str | None] = mapped_column(String(200))
+    from_release_id: Mapped[str | None] = mapped_column(String(12))
     updated_at: Mapped[datetime]
 
 

@@ -27,6 +27,7 @@ class NewTarget:
     from_spec_hash: str | None = None
     to_spec_hash: str | None = None
     previous_instance_id: str | None = None
+    from_release_id: str | None = None
     state: str = "pending"
     reason: str | None = None
     detail: str = ""
@@ -49,6 +50,7 @@ class Target:
     to_spec_hash: str | None
     instance_id: str | None
     previous_instance_id: str | None
+    from_release_id: str | None
     updated_at: datetime
 
 
@@ -97,6 +99,7 @@ class TargetRepository(StoreBase):
                 "from_spec_hash": t.from_spec_hash,
                 "to_spec_hash": t.to_spec_hash,
                 "previous_instance_id": t.previous_instance_id,
+                "from_release_id": t.from_release_id,
                 "updated_at": now,
             }
             for t in targets
@@ -155,5 +158,6 @@ def _record(row: TargetRow) -> Target:
         to_spec_hash=row.to_spec_hash,
         instance_id=row.instance_id,
         previous_instance_id=row.previous_instance_id,
+        from_release_id=row.from_release_id,
         updated_at=row.updated_at,
     )

@@ -1,0 +1,47 @@
+"""The executor's journal: the store, plus the fault hook crash tests use.
+
+``MOORING_FAULT=after:<event>[#N]`` makes the engine exit hard (no cleanup, like a power cut) right
+after the N-th (default first) event of that type is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from mooring.store import Store
+
+log = logging.getLogger("mooring.engine")
+FAULT_EXIT_CODE = 70
+
+
+def parse_fault(spec: str | None) -> tuple[str, int] | None:
+    if not spec or not spec.startswith("after:"):
+        return None
+    name, _, count = spec[len("after:") :].partition("#")
+    return name, int(count) if count else 1
+
+
+class Journal:
+    """Delegates to the store; counts events for the fault hook."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.fault = parse_fault(os.environ.get("MOORING_FAULT"))
+        self.seen: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def append_event(
+        self, app: str, type: str, payload: Mapping[str, Any], release_id: str | None = None
+    ) -> tuple[int, int | None]:
+        result = self.store.append_event(app, type, dict(payload), release_id=release_id)
+        if self.fault is not None:
+            self.seen[type] = self.seen.get(type, 0) + 1
+            if (type, self.seen[type]) == self.fault:
+                log.error("MOORING_FAULT: exiting hard after event %s #%d", type, self.seen[type])
+                os._exit(FAULT_EXIT_CODE)
+        return result

@@ -1,0 +1,193 @@
+"""The executor's runtime port, implemented with the engine's supervisor, prober and book."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from mooring.engine.book import BookEntry
+from mooring.engine.specs import build_instance, new_instance_id
+from mooring.health import HealthState
+from mooring.manifest.diff import spec_hash
+from mooring.manifest.durations import parse_duration
+from mooring.release.model import Reason
+from mooring.release.ports import Readiness
+from mooring.runtime.states import InstanceState
+
+if TYPE_CHECKING:
+    from mooring.engine.core import Engine
+
+log = logging.getLogger("mooring.engine")
+ENDED = {InstanceState.EXITED, InstanceState.FAILED, InstanceState.STOPPED}
+DOWN = {*ENDED, InstanceState.BACKOFF}
+
+
+class EngineRuntime:
+    """Starts, gates and stops instances for releases."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._snapshots: dict[str, dict[str, Any]] = {}
+
+    def snapshot(self, release_id: str) -> dict[str, Any]:
+        if release_id not in self._snapshots:
+            self._snapshots[release_id] = json.loads(self.engine.store.get_release(release_id).snapshot)
+        return self._snapshots[release_id]
+
+    def secrets_of(self, snapshot: dict[str, Any], service: str, kind: str = "service") -> dict[str, str]:
+        refs = [v for v in snapshot[kind][service].get("env", {}).values() if v.startswith("secret:sha256:")]
+        return self.engine.store.get_secrets(refs) if refs else {}
+
+    def new_instance_id(self, service: str, replica: int) -> str:
+        return new_instance_id(service, replica)
+
+    def exists(self, instance_id: str) -> bool:
+        return instance_id in self.engine.book.entries
+
+    def forced_order(self, service: str, release_id: str) -> str | None:
+        svc = self.snapshot(release_id)["service"][service]
+        bound = [p["host_port"] for p in svc.get("ports", []) if p["host_port"] is not None]
+        if bound and int(svc["replicas"]) == 1:
+            return f"the instance binds host port {bound[0]} itself, so old and new cannot overlap"
+        return None
+
+    async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
+        snapshot = self.snapshot(release_id)
+        svc = snapshot["service"][service]
+        app = self.engine.store.get_release(release_id).app
+        try:
+            planned = build_instance(
+                app,
+                service,
+                replica,
+                snapshot,
+                self.secrets_of(snapshot, service),
+                release_id,
+                spec_hash(svc),
+                instance_id=instance_id,
+            )
+        except (ValueError, KeyError) as exc:
+            return f"cannot build the instance: {exc}"
+        entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
+        self.engine.book.add(instance_id, entry)
+        try:
+            record = await self.engine.supervisor.start(planned.spec)
+        except Exception as exc:  # an invalid spec, a runtime bug: the target fails, the engine lives
+            log.exception("starting %s failed", instance_id)
+            return f"{type(exc).__name__}: {exc}"
+        if record.state not in (InstanceState.RUNNING, InstanceState.STARTING):
+            return record.last_exit_message or f"instance is {record.state.value}"
+        self.engine.watch_health(instance_id)
+        return None
+
+    async def wait_ready(
+        self, instance_id: str, timeout: float, min_ready: float, interrupt: asyncio.Event
+    ) -> Readiness:
+        gate = asyncio.ensure_future(self._gate(instance_id, timeout, min_ready))
+        stop = asyncio.ensure_future(interrupt.wait())
+        try:
+            done, _ = await asyncio.wait({gate, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (gate, stop):
+                task.cancel()
+            await asyncio.gather(gate, stop, return_exceptions=True)
+        if gate in done and not gate.cancelled() and gate.exception() is None:
+            return gate.result()
+        if gate in done and gate.exception() is not None:
+            return Readiness(False, Reason.READINESS_FAILED, str(gate.exception()))
+        return Readiness(False, interrupted=True)
+
+    async def _gate(self, instance_id: str, timeout: float, min_ready: float) -> Readiness:
+        supervisor, prober = self.engine.supervisor, self.engine.prober
+        if instance_id not in prober or timeout == 0:
+            try:
+                record = await supervisor.wait_for(
+                    instance_id, {InstanceState.RUNNING, *DOWN}, timeout or 30.0
+                )
+            except TimeoutError:
+                return Readiness(False, Reason.READINESS_TIMEOUT, f"not running within {timeout or 30.0:g}s")
+            if record.state is not InstanceState.RUNNING:
+                return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
+        else:
+            healthy = asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.HEALTHY}, timeout))
+            died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
+            try:
+                done, _ = await asyncio.wait({healthy, died}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (healthy, died):
+                    task.cancel()
+                await asyncio.gather(healthy, died, return_exceptions=True)
+            if not (healthy in done and not healthy.cancelled() and healthy.exception() is None):
+                record = supervisor.record(instance_id)
+                if record.state in DOWN:
+                    return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
+                status = prober.status(instance_id)
+                last = status.last_result.detail if status.last_result else "no probe answered"
+                if status.state is HealthState.UNHEALTHY:
+                    return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
+                return Readiness(False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})")
+        if min_ready > 0:
+            return await self._stable(instance_id, min_ready)
+        return Readiness(True)
+
+    async def _stable(self, instance_id: str, window: float) -> Readiness:
+        """Ready must hold for ``window``: a crash or an unhealthy probe inside it fails the target."""
+        supervisor, prober = self.engine.supervisor, self.engine.prober
+        waits = [asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, window))]
+        if instance_id in prober:
+            waits.append(asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.UNHEALTHY}, window)))
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        broke = [t for t in done if not t.cancelled() and t.exception() is None]
+        if not broke:
+            return Readiness(True)
+        record = supervisor.record(instance_id)
+        detail = record.last_exit_message if record.state in DOWN else "turned unhealthy"
+        return Readiness(False, Reason.UNSTABLE, f"inside min_ready {window:g}s: {detail}")
+
+    async def stop(self, instance_id: str) -> None:
+        engine = self.engine
+        if instance_id not in engine.book.entries:
+            return
+        if instance_id in engine.prober:
+            engine.prober.unregister(instance_id)
+        try:
+            await engine.supervisor.stop(instance_id)
+            await engine.supervisor.forget(instance_id)
+        except Exception:  # unknown to the supervisor (never started): only the book has it
+            log.debug("stop of %s: not supervised", instance_id, exc_info=True)
+        engine.book.forget(instance_id)
+
+    async def run_worker(self, name: str, release_id: str) -> str | None:
+        snapshot = self.snapshot(release_id)
+        worker = dict(snapshot["worker"][name])
+        worker.setdefault("replicas", 1)
+        worker.setdefault("ports", [])
+        view = {**snapshot, "service": {**snapshot.get("service", {}), name: worker}}
+        app = self.engine.store.get_release(release_id).app
+        planned = build_instance(
+            app, name, 1, view, self.secrets_of(snapshot, name, "worker"), release_id, spec_hash(worker)
+        )
+        iid = planned.spec.instance_id
+        supervisor = self.engine.supervisor
+        self.engine.book.add(iid, BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None))
+        await supervisor.start(planned.spec)
+        limit = parse_duration(worker.get("timeout", "0s")) or 24 * 3600.0
+        try:
+            record = await supervisor.wait_for(iid, ENDED, limit)
+        except TimeoutError:
+            await supervisor.stop(iid)
+            problem: str | None = f"worker {name} ran longer than its timeout {limit:g}s"
+        else:
+            problem = (
+                None if record.last_exit_code == 0 else f"worker {name} failed: {record.last_exit_message}"
+            )
+        await supervisor.forget(iid)
+        self.engine.book.forget(iid)
+        return problem

@@ -1,0 +1,399 @@
+"""Releases in the engine: create them under the app lease, run their executors, steer and recover them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from mooring.engine.journal import Journal
+from mooring.engine.release_runtime import EngineRuntime
+from mooring.errors import LeaseConflict, MooringError, NotFound, UsageError
+from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.release.batches import make_batches
+from mooring.release.executor import ReleaseExecutor
+from mooring.release.model import Control, Counters, ReleaseStatus, TargetState, derive_rollout_state
+from mooring.release.plan import Action, PlanError, RunningInstance, make_plan
+from mooring.runtime.states import InstanceState
+from mooring.store import NewTarget, Release
+from mooring.store.releases import new_release_id
+
+if TYPE_CHECKING:
+    from mooring.engine.core import Engine
+
+log = logging.getLogger("mooring.engine")
+LEASE_TTL = timedelta(seconds=30)
+HEARTBEAT = 10.0
+LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
+OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
+
+
+class Conflict(MooringError):
+    code = "conflict"
+
+
+class ReleaseManager:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.journal = Journal(engine.store)
+        self.runtime = EngineRuntime(engine)
+        self.executors: dict[str, tuple[ReleaseExecutor, asyncio.Task[Any]]] = {}
+        self.host = socket.gethostname()
+        self._lease_freed = asyncio.Event()
+
+    # --- lease ------------------------------------------------------------------------------
+
+    async def acquire(self, app: str, holder: str, wait_lock: float | None) -> None:
+        deadline = time.monotonic() + (wait_lock or 0.0)
+        while True:
+            try:
+                self.store.acquire_lease(app, holder, self.host, os.getpid(), LEASE_TTL)
+                return
+            except LeaseConflict:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise
+                self._lease_freed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._lease_freed.wait(), min(remaining, 1.0))
+
+    def release_lease(self, app: str, holder: str) -> None:
+        self.store.release_lease(app, holder)
+        self._lease_freed.set()
+
+    async def _heartbeat(self, app: str, holder: str) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                self.store.renew_lease(app, holder, LEASE_TTL)
+            except LeaseConflict:
+                log.error("release %s lost the lease of app %s", holder, app)
+                return
+
+    def reclaim_dead_leases(self) -> None:
+        """Leases of an engine on this host that is gone: nobody will renew them, take them back now."""
+        for app in self.store.list_apps():
+            lease = self.store.current_lease(app.name)
+            if lease is None or lease.host != self.host or lease.pid == os.getpid():
+                continue
+            if not psutil.pid_exists(lease.pid):
+                self.store.break_lease(app.name, lease.holder)
+                log.warning("reclaimed the lease of app %s from dead engine pid %d", app.name, lease.pid)
+
+    # --- apply ------------------------------------------------------------------------------
+
+    def running(self, app: str) -> list[RunningInstance]:
+        out = []
+        for iid, entry in self.engine.book.of_app(app).items():
+            record = entry.record
+            if record is not None and record.state in LIVE:
+                out.append(
+                    RunningInstance(iid, entry.service, entry.replica, entry.spec_hash, entry.release_id)
+                )
+        return out
+
+    async def apply(
+        self,
+        app: str,
+        snapshot_text: str,
+        secrets: dict[str, str],
+        services: Sequence[str] | None = None,
+        wait_lock: float | None = None,
+        trigger: str = "apply",
+        source_release_id: str | None = None,
+    ) -> Release:
+        try:
+            snapshot = json.loads(snapshot_text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"the snapshot is not JSON: {exc}") from None
+        for ref, value in secrets.items():
+            self.store.put_secret(ref, value)
+        release_id = new_release_id()
+        await self.acquire(app, release_id, wait_lock)
+        try:
+            try:
+                plan = make_plan(snapshot, self.running(app), services)
+            except PlanError as exc:
+                raise NotFound(str(exc), hint="mooring validate --json lists the services") from None
+            self._supersede_open(app, release_id)
+            text = canonical_json(snapshot)
+            release = self.store.create_release(
+                app,
+                snapshot=text,
+                manifest_hash=content_hash(text),
+                trigger=trigger,
+                source_release_id=source_release_id,
+                scope=plan.scope,
+                service_filter=list(services) if services else None,
+                release_id=release_id,
+            )
+            batch_of = {
+                (t.service, t.replica): b.number for b in make_batches(plan, snapshot) for t in b.targets
+            }
+            self.store.add_targets(
+                release.id,
+                [
+                    NewTarget(
+                        service=t.service,
+                        replica=t.replica,
+                        action=t.action.value,
+                        batch=batch_of.get((t.service, t.replica), 0),
+                        from_spec_hash=t.from_spec_hash,
+                        to_spec_hash=t.to_spec_hash,
+                        previous_instance_id=t.previous_instance_id,
+                        from_release_id=t.from_release_id,
+                        state="skipped" if t.action is Action.UNCHANGED else "pending",
+                        reason="unchanged" if t.action is Action.UNCHANGED else None,
+                    )
+                    for t in plan.targets
+                ],
+            )
+            counts = Counters.of(
+                TargetState.SKIPPED if t.action is Action.UNCHANGED else TargetState.PENDING
+                for t in plan.targets
+            )
+            self.store.update_release(
+                release.id,
+                targets_total=counts.total,
+                targets_unchanged=counts.unchanged,
+                targets_pending=counts.left,
+                message=f"{trigger} pending",
+            )
+            self.journal.append_event(
+                app,
+                "release.created",
+                {
+                    "trigger": trigger,
+                    "scope": plan.scope,
+                    "source": source_release_id,
+                    "counts": plan.to_dict()["counts"],
+                },
+                release_id=release.id,
+            )
+        except BaseException:
+            self.release_lease(app, release_id)
+            raise
+        self._launch(release.id, app)
+        return self.store.get_release(release.id)
+
+    def _supersede_open(self, app: str, newer: str) -> None:
+        """A paused or blocked release of the app is replaced by the new apply (the lease is ours)."""
+        for old in self.store.find_releases(app=app, status=OPEN_STATUSES):
+            if old.id in self.executors and not self.executors[old.id][1].done():
+                continue
+            open_in_flight = old.status in ("pending", "in_progress")
+            if not (open_in_flight or old.control != "active"):
+                continue  # a finished failure that is not paused stays as it is
+            self.store.update_release(
+                old.id, status="superseded", superseded_by=newer, message=f"superseded by {newer}"
+            )
+            self.journal.append_event(
+                app, "release.superseded", {"by": newer, "previous": old.status}, release_id=old.id
+            )
+
+    def _launch(self, release_id: str, app: str) -> None:
+        executor = ReleaseExecutor(release_id, self.journal, self.runtime)
+        task = asyncio.create_task(self._drive(executor, app), name=f"release-{release_id}")
+        self.executors[release_id] = (executor, task)
+
+    async def _drive(self, executor: ReleaseExecutor, app: str) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(app, executor.release_id))
+        try:
+            status = await executor.run()
+            log.warning("release %s of %s: %s", executor.release_id, app, status.value)
+        except Exception as exc:
+            log.exception("release %s: executor error", executor.release_id)
+            with contextlib.suppress(Exception):
+                self.store.update_release(
+                    executor.release_id,
+                    status="failed",
+                    message=f"internal error: {type(exc).__name__}: {exc}",
+                )
+        finally:
+            heartbeat.cancel()
+            self.release_lease(app, executor.release_id)
+
+    # --- operator control -------------------------------------------------------------------
+
+    def _open_release(self, app: str) -> Release:
+        for release in self.store.find_releases(app=app, status=OPEN_STATUSES):
+            if release.status in ("pending", "in_progress") or release.control != "active":
+                return release
+        raise Conflict(
+            f"app {app!r} has no release in progress or paused", hint="mooring history --app " + app
+        )
+
+    async def control(self, app: str, action: str) -> Release:
+        release = self._open_release(app)
+        running = release.id in self.executors and not self.executors[release.id][1].done()
+        if action == "pause":
+            if release.control != "active" or release.status not in ("pending", "in_progress"):
+                raise Conflict(
+                    f"release {release.id} is {release.status}/{release.control}; nothing to pause"
+                )
+            self.store.update_release(release.id, control=Control.PAUSED.value)
+            self.journal.append_event(app, "release.pause_requested", {}, release_id=release.id)
+            if running:
+                self.executors[release.id][0].notify_control()
+                await self._settle(release.id)
+            return self.store.get_release(release.id)
+        if action == "resume":
+            if release.control != "paused":
+                raise Conflict(f"release {release.id} is not paused (control {release.control})")
+            await self.acquire(app, release.id, None)
+            for target in self.store.list_targets(release.id):
+                if target.state == "failed":
+                    self.store.update_target(target.id, state="pending", reason=None, detail="")
+            self.store.update_release(release.id, control="active", resumed_count=release.resumed_count + 1)
+            self.journal.append_event(app, "release.resume_requested", {}, release_id=release.id)
+            self._launch(release.id, app)
+            return self.store.get_release(release.id)
+        if action == "cancel":
+            self.store.update_release(release.id, control=Control.CANCEL_REQUESTED.value)
+            self.journal.append_event(app, "release.cancel_requested", {}, release_id=release.id)
+            if running:
+                self.executors[release.id][0].notify_control()
+            else:
+                await self.acquire(app, release.id, None)
+                self._launch(release.id, app)
+            await self._settle(release.id)
+            return self.store.get_release(release.id)
+        raise UsageError(f"unknown rollout action {action!r}; use pause, resume or cancel")
+
+    async def _settle(self, release_id: str, timeout: float = 120.0) -> None:
+        entry = self.executors.get(release_id)
+        if entry is not None and not entry[1].done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(entry[1]), timeout)
+
+    async def rollback(self, app: str, release_id: str | None, wait_lock: float | None = None) -> Release:
+        target = self._rollback_target(app, release_id)
+        return await self.apply(
+            app, target.snapshot, {}, None, wait_lock, trigger="rollback", source_release_id=target.id
+        )
+
+    def _rollback_target(self, app: str, release_id: str | None) -> Release:
+        if release_id:
+            target = self.store.get_release(release_id)
+            if target.app != app:
+                raise NotFound(f"release {release_id} belongs to app {target.app!r}, not {app!r}")
+            if target.status != "completed":
+                raise Conflict(
+                    f"release {release_id} is {target.status}; only a completed release can be restored",
+                    hint=f"mooring history --app {app} marks the completed ones",
+                )
+            return target
+        serving = next(
+            (
+                r
+                for r in self.store.list_releases(app, limit=200)
+                if r.status in ("completed", "partially_failed")
+            ),
+            None,
+        )
+        if serving is None:
+            raise NotFound(f"app {app!r} has no release to roll back from")
+        for candidate in self.store.list_releases(app, limit=200, before_number=serving.number):
+            if candidate.status == "completed" and candidate.manifest_hash != serving.manifest_hash:
+                return candidate
+        raise NotFound(
+            f"app {app!r} has no completed release before {serving.id} that differs from it",
+            hint="pass --release ID to choose one",
+        )
+
+    # --- recovery and reads -------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Resume in place every release a previous engine left in flight; paused ones stay paused."""
+        self.reclaim_dead_leases()
+        for release in self.store.find_releases(
+            status=("pending", "in_progress", "partially_failed", "failed")
+        ):
+            if release.control == "paused":
+                continue
+            if release.status in ("partially_failed", "failed") and release.control == "active":
+                continue  # finished
+            try:
+                self.store.acquire_lease(release.app, release.id, self.host, os.getpid(), LEASE_TTL)
+            except LeaseConflict as exc:
+                log.error("cannot resume release %s: %s", release.id, exc)
+                continue
+            self.journal.append_event(
+                release.app, "release.recovered", {"status": release.status}, release_id=release.id
+            )
+            log.warning("resuming release %s of %s after an engine restart", release.id, release.app)
+            self._launch(release.id, release.app)
+
+    async def wait(self, release_id: str, timeout: float) -> Release:
+        await self._settle(release_id, timeout)
+        return self.store.get_release(release_id)
+
+    def view(self, release: Release, with_targets: bool = True) -> dict[str, Any]:
+        counters = Counters(
+            total=release.targets_total,
+            pending=release.targets_pending,
+            ready=release.targets_ready,
+            failed=release.targets_failed,
+            unchanged=release.targets_unchanged,
+            removed=release.targets_removed,
+        )
+        state = derive_rollout_state(ReleaseStatus(release.status), Control(release.control), counters)
+        running = release.id in self.executors and not self.executors[release.id][1].done()
+        data: dict[str, Any] = {
+            "id": release.id,
+            "app": release.app,
+            "number": release.number,
+            "status": release.status,
+            "rollout": {
+                "state": state.value,
+                "control": release.control,
+                "active": running,
+                "targets": {
+                    "total": release.targets_total,
+                    "ready": release.targets_ready,
+                    "failed": release.targets_failed,
+                    "unchanged": release.targets_unchanged,
+                    "removed": release.targets_removed,
+                    "left": release.targets_pending,
+                },
+            },
+            "trigger": release.trigger,
+            "source_release_id": release.source_release_id,
+            "superseded_by": release.superseded_by,
+            "manifest_hash": release.manifest_hash,
+            "scope": release.scope,
+            "service_filter": list(release.service_filter) if release.service_filter else None,
+            "message": release.message,
+            "failure": release.failure,
+            "resumed_count": release.resumed_count,
+            "created_at": release.created_at.isoformat(),
+            "started_at": release.started_at.isoformat() if release.started_at else None,
+            "finished_at": release.finished_at.isoformat() if release.finished_at else None,
+        }
+        if with_targets:
+            data["targets"] = [
+                {
+                    "target": f"{t.service}-{t.replica}",
+                    "service": t.service,
+                    "replica": t.replica,
+                    "action": t.action,
+                    "state": t.state,
+                    "reason": t.reason,
+                    "detail": t.detail,
+                    "batch": t.batch,
+                    "instance_id": t.instance_id,
+                    "previous_instance_id": t.previous_instance_id,
+                }
+                for t in self.store.list_targets(release.id)
+            ]
+        return data

@@ -1,0 +1,421 @@
+"""Run one release: batches in order, each target gated on readiness, failures handled by policy.
+
+Every target and release transition is journaled before the next side effect, so the executor can
+be killed at any instant and run again on the same release: terminal targets are never replayed,
+a target caught mid-start is cleaned up and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from mooring.release.batches import Policy
+from mooring.release.model import (
+    Control,
+    Counters,
+    Reason,
+    ReleaseStatus,
+    TargetState,
+    Trigger,
+    check_release_transition,
+    check_target_transition,
+    default_message,
+)
+from mooring.release.ports import Journal, Readiness, Runtime, TargetRecord
+
+log = logging.getLogger("mooring.release")
+
+TargetResult = Literal["ready", "failed", "interrupted"]
+CHANGING = ("create", "replace")
+
+
+class ReleaseExecutor:
+    """Drives one release to an outcome; ``notify_control()`` wakes it when the operator acts."""
+
+    def __init__(self, release_id: str, journal: Journal, runtime: Runtime) -> None:
+        self.release_id = release_id
+        self.journal = journal
+        self.runtime = runtime
+        self.control_changed = asyncio.Event()
+        release = journal.get_release(release_id)
+        self.app = release.app
+        self.trigger = Trigger(release.trigger)
+        self.source_release_id = release.source_release_id
+        self.snapshot: Mapping[str, Any] = json.loads(release.snapshot)
+
+    # --- journal helpers -------------------------------------------------------------------
+
+    def notify_control(self) -> None:
+        self.control_changed.set()
+
+    def _event(self, type: str, **payload: Any) -> None:
+        self.journal.append_event(self.app, type, payload, release_id=self.release_id)
+
+    def _status(self) -> ReleaseStatus:
+        return ReleaseStatus(self.journal.get_release(self.release_id).status)
+
+    def _control(self) -> Control:
+        return Control(self.journal.get_release(self.release_id).control)
+
+    def _targets(self) -> list[TargetRecord]:
+        return list(self.journal.list_targets(self.release_id))
+
+    def _set_status(self, new: ReleaseStatus, event: str, message: str | None = None, **extra: Any) -> None:
+        old = self._status()
+        check_release_transition(old, new)
+        changes: dict[str, Any] = {"status": new.value, "message": message or self._message(new)}
+        changes.update(extra)
+        self.journal.update_release(self.release_id, **changes)
+        self._event(event, status=new.value, previous=old.value, message=changes["message"])
+
+    def _message(self, status: ReleaseStatus) -> str:
+        return default_message(status, self.trigger, self.source_release_id)
+
+    def _set_target(
+        self, target: TargetRecord, state: TargetState, event: str, **changes: Any
+    ) -> TargetRecord:
+        check_target_transition(TargetState(target.state), state)
+        updated = self.journal.update_target(target.id, state=state.value, **changes)
+        self._event(
+            event,
+            target=f"{target.service}-{target.replica}",
+            service=target.service,
+            replica=target.replica,
+            state=state.value,
+            reason=changes.get("reason"),
+            detail=changes.get("detail", ""),
+            instance_id=updated.instance_id,
+        )
+        self._count()
+        return updated
+
+    def _count(self) -> None:
+        c = Counters.of(TargetState(t.state) for t in self._targets())
+        self.journal.update_release(
+            self.release_id,
+            targets_total=c.total,
+            targets_ready=c.ready,
+            targets_failed=c.failed,
+            targets_unchanged=c.unchanged,
+            targets_removed=c.removed,
+            targets_pending=c.left,
+        )
+
+    # --- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> ReleaseStatus:
+        """Work the release until it ends, pauses or is cancelled; returns the status it left it in."""
+        status = self._status()
+        if status.terminal:
+            return status
+        control = self._control()
+        if control is Control.PAUSED:
+            return status
+        await self._recover_in_flight()
+        if control is Control.CANCEL_REQUESTED:
+            return await self._cancel()
+        if status is not ReleaseStatus.IN_PROGRESS:
+            if status is ReleaseStatus.PENDING:
+                self._set_status(ReleaseStatus.IN_PROGRESS, "release.started", started_at=_now())
+            else:
+                self._set_status(ReleaseStatus.IN_PROGRESS, "release.resumed")
+        return await self._run_batches()
+
+    async def _recover_in_flight(self) -> None:
+        """A target caught mid-start (engine crash) is cleaned up and queued again: it never half-counts."""
+        for target in self._targets():
+            if TargetState(target.state) is TargetState.STARTING:
+                if target.instance_id:
+                    await self.runtime.stop(target.instance_id)
+                self._set_target(
+                    target,
+                    TargetState.PENDING,
+                    "target.requeued",
+                    instance_id=None,
+                    reason=Reason.ENGINE_RESTARTED,
+                )
+
+    async def _run_batches(self) -> ReleaseStatus:
+        numbers = sorted({t.batch for t in self._targets() if t.batch > 0})
+        first_batch: dict[str, int] = {}
+        for t in sorted(self._targets(), key=lambda t: t.batch):
+            if t.batch > 0:
+                first_batch.setdefault(t.service, t.batch)
+        workers_done: set[str] = set()
+        index = 0
+        while index < len(numbers):
+            control = self._control()
+            if control is Control.CANCEL_REQUESTED:
+                return await self._cancel()
+            if control is Control.PAUSED:
+                return self._paused_by_operator()
+            self.control_changed.clear()
+            number = numbers[index]
+            batch = [t for t in self._targets() if t.batch == number]
+            todo = [t for t in batch if TargetState(t.state) is TargetState.PENDING]
+            if not todo:
+                index += 1
+                continue
+            service = batch[0].service
+            policy = Policy.of(self.snapshot["service"][service])
+            first = first_batch.get(service) == number
+            if (
+                not first
+                and policy.delay_between_batches > 0
+                and await self._sleep(policy.delay_between_batches)
+            ):
+                continue  # interrupted by the operator: re-check control
+            order = policy.order
+            forced = self.runtime.forced_order(service, self.release_id)
+            if forced and order != "stop_first":
+                order = "stop_first"
+                self._event("batch.order_forced", service=service, order=order, why=forced)
+            problem = await self._workers_for(service, workers_done) if first else None
+            self._event("batch.started", batch=number, service=service, targets=[_name(t) for t in todo])
+            if problem:
+                for t in todo:
+                    self._set_target(
+                        t, TargetState.FAILED, "target.failed", reason=Reason.START_FAILED, detail=problem
+                    )
+                results: list[TargetResult] = ["failed"] * len(todo)
+            else:
+                results = list(await asyncio.gather(*(self._run_target(t, policy, order) for t in todo)))
+            self._event(
+                "batch.completed",
+                batch=number,
+                service=service,
+                ready=results.count("ready"),
+                failed=results.count("failed"),
+                interrupted=results.count("interrupted"),
+            )
+            if "interrupted" in results:
+                continue  # the operator paused or cancelled mid-batch
+            if "failed" in results and self._over_failure_budget(service, policy):
+                if policy.failure_action == "rollback":
+                    return await self._rollback(because=f"batch {number} of {service} failed")
+                return self._paused_after_failure(number, service)
+            index += 1
+        await self._removals()
+        return self._finish()
+
+    def _over_failure_budget(self, service: str, policy: Policy) -> bool:
+        mine = [t for t in self._targets() if t.service == service and t.action in CHANGING]
+        failed = sum(1 for t in mine if TargetState(t.state) is TargetState.FAILED)
+        return bool(mine) and failed / len(mine) > policy.max_failure_ratio
+
+    async def _workers_for(self, service: str, done: set[str]) -> str | None:
+        workers = self.snapshot.get("worker", {})
+        for dep in self.snapshot["service"][service].get("depends_on", []):
+            if dep in workers and dep not in done:
+                self._event("worker.started", worker=dep)
+                problem = await self.runtime.run_worker(dep, self.release_id)
+                self._event("worker.finished", worker=dep, error=problem)
+                if problem:
+                    return problem
+                done.add(dep)
+        return None
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Wait between batches; True when the operator interrupted the wait."""
+        try:
+            await asyncio.wait_for(self.control_changed.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run_target(self, target: TargetRecord, policy: Policy, order: str) -> TargetResult:
+        previous = target.previous_instance_id
+        instance_id = self.runtime.new_instance_id(target.service, target.replica)
+        target = self._set_target(
+            target, TargetState.STARTING, "target.starting", instance_id=instance_id, reason=None, detail=""
+        )
+        if order == "stop_first" and previous and self.runtime.exists(previous):
+            await self.runtime.stop(previous)
+            self._event("instance.stopped", target=_name(target), instance_id=previous, why="stop_first")
+        error = await self.runtime.start(instance_id, target.service, target.replica, self.release_id)
+        if error is not None:
+            await self.runtime.stop(instance_id)
+            self._set_target(
+                target, TargetState.FAILED, "target.failed", reason=Reason.START_FAILED, detail=error
+            )
+            return "failed"
+        readiness = await self.runtime.wait_ready(
+            instance_id, policy.health_check_timeout, policy.min_ready, self.control_changed
+        )
+        if readiness.interrupted:
+            await self.runtime.stop(instance_id)
+            self._set_target(target, TargetState.PENDING, "target.interrupted", instance_id=None)
+            return "interrupted"
+        if not readiness.ready:
+            await self.runtime.stop(instance_id)
+            self._set_target(
+                target, TargetState.FAILED, "target.failed", reason=readiness.reason, detail=readiness.detail
+            )
+            return "failed"
+        if previous and self.runtime.exists(previous):
+            await self.runtime.stop(previous)  # cut over: the new instance is ready
+            self._event("instance.stopped", target=_name(target), instance_id=previous, why="replaced")
+        self._set_target(target, TargetState.READY, "target.ready")
+        return "ready"
+
+    async def _removals(self) -> None:
+        """Instances the new set no longer has: stopped only now that it is ready."""
+        for target in self._targets():
+            if target.action == "remove" and TargetState(target.state) is TargetState.PENDING:
+                if target.previous_instance_id:
+                    await self.runtime.stop(target.previous_instance_id)
+                self._set_target(target, TargetState.REMOVED, "target.removed")
+
+    # --- outcomes ----------------------------------------------------------------------------
+
+    def _cut_over(self, targets: Sequence[TargetRecord]) -> int:
+        return sum(1 for t in targets if t.action in CHANGING and TargetState(t.state) is TargetState.READY)
+
+    def _finish(self) -> ReleaseStatus:
+        targets = self._targets()
+        failed = [t for t in targets if TargetState(t.state) is TargetState.FAILED]
+        status = ReleaseStatus.PARTIALLY_FAILED if failed else ReleaseStatus.COMPLETED
+        message = self._message(status)
+        if failed:
+            message += f" ({len(failed)} failed within max_failure_ratio)"
+        self._set_status(status, f"release.{status.value}", message, finished_at=_now())
+        return status
+
+    def _paused_after_failure(self, batch: int, service: str) -> ReleaseStatus:
+        targets = self._targets()
+        status = ReleaseStatus.PARTIALLY_FAILED if self._cut_over(targets) else ReleaseStatus.FAILED
+        failed = [t for t in targets if TargetState(t.state) is TargetState.FAILED]
+        failure = {
+            "batch": batch,
+            "service": service,
+            "targets": [{"target": _name(t), "reason": t.reason} for t in failed],
+        }
+        message = (
+            f"{self._message(status)}: paused at batch {batch} ({service}); resume retries the failed targets"
+        )
+        self.journal.update_release(self.release_id, control=Control.PAUSED.value, failure=failure)
+        self._set_status(status, "release.paused", message)
+        return status
+
+    def _paused_by_operator(self) -> ReleaseStatus:
+        self._event("release.paused", status=self._status().value, message="paused by the operator")
+        return self._status()
+
+    async def _cancel(self) -> ReleaseStatus:
+        targets = self._targets()
+        rollback = any(
+            Policy.of(self.snapshot["service"].get(t.service, {})).failure_action == "rollback"
+            for t in targets
+            if t.action in CHANGING and TargetState(t.state) is TargetState.READY
+        )
+        restored_ok = True
+        if rollback:
+            restored_ok = await self._restore_cut_over()
+        for target in self._targets():
+            if TargetState(target.state) is TargetState.PENDING:
+                self.journal.update_target(target.id, reason=Reason.CANCELLED_BY_OPERATOR.value)
+        mixed = self._cut_over(self._targets())
+        message = self._message(ReleaseStatus.CANCELLED)
+        if mixed:
+            message += f": {mixed} targets run the new version, the rest the old (mixed versions)"
+        if not restored_ok:
+            message += "; restoring the previous version failed for some targets"
+        self._set_status(ReleaseStatus.CANCELLED, "release.cancelled", message, finished_at=_now())
+        return ReleaseStatus.CANCELLED
+
+    async def _rollback(self, because: str) -> ReleaseStatus:
+        self._event("release.rolling_back", why=because)
+        ok = await self._restore_cut_over()
+        if ok:
+            self._set_status(
+                ReleaseStatus.ROLLED_BACK,
+                "release.rolled_back",
+                f"{self._message(ReleaseStatus.ROLLED_BACK)}: {because}",
+                finished_at=_now(),
+            )
+            return ReleaseStatus.ROLLED_BACK
+        self._set_status(
+            ReleaseStatus.FAILED,
+            "release.failed",
+            f"{self._message(ReleaseStatus.FAILED)}: rollback_failed after {because}",
+            failure={"reason": Reason.ROLLBACK_FAILED.value, "after": because},
+            finished_at=_now(),
+        )
+        return ReleaseStatus.FAILED
+
+    async def _restore_cut_over(self) -> bool:
+        """Put every touched slot back on its previous version, start-first and gated; False if any fails."""
+        ok = True
+        never = asyncio.Event()
+        for target in reversed(self._targets()):
+            state = TargetState(target.state)
+            if target.action not in CHANGING or state not in (TargetState.READY, TargetState.FAILED):
+                continue
+            previous = target.previous_instance_id
+            if target.action == "create" or (previous and self.runtime.exists(previous)):
+                # nothing of the old version to bring back, or it still serves: drop the new instance
+                if state is TargetState.READY and target.instance_id:
+                    await self.runtime.stop(target.instance_id)
+                self._set_target(
+                    target,
+                    TargetState.ROLLED_BACK,
+                    "target.rolled_back",
+                    reason=Reason.ROLLED_BACK_AFTER_FAILURE,
+                )
+                continue
+            if not target.from_release_id:
+                ok = False
+                self._mark_rollback_failed(target, "the previous version is unknown")
+                continue
+            policy = Policy.of(self.snapshot["service"].get(target.service, {}))
+            restored = self.runtime.new_instance_id(target.service, target.replica)
+            error = await self.runtime.start(restored, target.service, target.replica, target.from_release_id)
+            readiness = (
+                Readiness(False, Reason.START_FAILED, error)
+                if error
+                else await self.runtime.wait_ready(
+                    restored, policy.health_check_timeout, policy.min_ready, never
+                )
+            )
+            if not readiness.ready:
+                await self.runtime.stop(restored)
+                ok = False
+                self._mark_rollback_failed(target, readiness.detail)
+                continue
+            if state is TargetState.READY and target.instance_id:
+                await self.runtime.stop(target.instance_id)
+            self._set_target(
+                target,
+                TargetState.ROLLED_BACK,
+                "target.rolled_back",
+                instance_id=restored,
+                reason=Reason.ROLLED_BACK_AFTER_FAILURE,
+            )
+        return ok
+
+    def _mark_rollback_failed(self, target: TargetRecord, detail: str) -> None:
+        if TargetState(target.state) is TargetState.FAILED:
+            self.journal.update_target(target.id, reason=Reason.ROLLBACK_FAILED.value, detail=detail)
+            self._event("target.rollback_failed", target=_name(target), detail=detail)
+        else:
+            self._set_target(
+                target,
+                TargetState.FAILED,
+                "target.rollback_failed",
+                reason=Reason.ROLLBACK_FAILED,
+                detail=detail,
+            )
+
+
+def _name(target: TargetRecord) -> str:
+    return f"{target.service}-{target.replica}"
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -1,0 +1,108 @@
+"""What the executor needs from the world, as protocols: a journal (the store) and a runtime.
+
+The engine implements both; unit tests may use small fakes. Keeping them here keeps the release
+core free of imports from the store and the drivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mooring.release.model import Reason
+
+
+class ReleaseRecord(Protocol):
+    """The fields of a stored release the executor reads."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def app(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def control(self) -> str: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def snapshot(self) -> str: ...
+    @property
+    def source_release_id(self) -> str | None: ...
+
+
+class TargetRecord(Protocol):
+    """The fields of a stored target the executor reads."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def replica(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def instance_id(self) -> str | None: ...
+    @property
+    def previous_instance_id(self) -> str | None: ...
+    @property
+    def from_release_id(self) -> str | None: ...
+
+
+class Journal(Protocol):
+    """Durable state: every call commits before it returns (journal before effect)."""
+
+    def get_release(self, release_id: str) -> ReleaseRecord: ...
+    def list_targets(self, release_id: str) -> Sequence[TargetRecord]: ...
+    def update_release(self, release_id: str, **changes: Any) -> ReleaseRecord: ...
+    def update_target(self, target_id: int, **changes: Any) -> TargetRecord: ...
+    def append_event(
+        self, app: str, type: str, payload: Mapping[str, Any], release_id: str | None = None
+    ) -> tuple[int, int | None]: ...
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How a readiness gate ended: ready, failed with a reason, or interrupted by the operator."""
+
+    ready: bool
+    reason: Reason | None = None
+    detail: str = ""
+    interrupted: bool = False
+
+
+class Runtime(Protocol):
+    """Instances, as the executor sees them."""
+
+    def new_instance_id(self, service: str, replica: int) -> str: ...
+
+    async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
+        """Start an instance of ``service`` as recorded in release ``release_id``; an error text on failure."""
+        ...
+
+    async def wait_ready(
+        self, instance_id: str, timeout: float, min_ready: float, interrupt: asyncio.Event
+    ) -> Readiness: ...
+
+    async def stop(self, instance_id: str) -> None:
+        """Stop and forget an instance; nothing happens for an unknown id."""
+        ...
+
+    def exists(self, instance_id: str) -> bool: ...
+
+    def forced_order(self, service: str, release_id: str) -> str | None:
+        """Why ``service`` must roll stop_first here (e.g. it binds its host port itself), or None."""
+        ...
+
+    async def run_worker(self, name: str, release_id: str) -> str | None:
+        """Run a worker to completion; an error text when it fails."""
+        ...
