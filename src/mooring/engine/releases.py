@@ -250,6 +250,11 @@ class ReleaseManager:
         if action == "resume":
             if release.control != "paused":
                 raise Conflict(f"release {release.id} is not paused (control {release.control})")
+            if (release.failure or {}).get("reason") == "rollback_failed":
+                raise Conflict(
+                    f"release {release.id} failed while rolling back; it is final",
+                    hint="apply a fixed manifest with mooring up",
+                )
             await self.acquire(app, release.id, None)
             for target in self.store.list_targets(release.id):
                 if target.state == "failed":

@@ -58,6 +58,7 @@ def batch_sizes(strategy: Strategy, parallelism: int, count: int) -> list[int]:
     """Sizes of consecutive batches for ``count`` targets."""
     if count <= 0:
         return []
+    parallelism = max(parallelism, 1)  # the manifest enforces >= 1; stored data is not re-validated
     if strategy == "blue_green":
         return [count]
     sizes: list[int] = []

@@ -29,7 +29,7 @@ from mooring.release.ports import Journal, Readiness, Runtime, TargetRecord
 
 log = logging.getLogger("mooring.release")
 
-TargetResult = Literal["ready", "failed", "interrupted"]
+TargetResult = Literal["ready", "failed", "interrupted", "gated"]
 CHANGING = ("create", "replace")
 
 
@@ -110,7 +110,7 @@ class ReleaseExecutor:
     async def run(self) -> ReleaseStatus:
         """Work the release until it ends, pauses or is cancelled; returns the status it left it in."""
         status = self._status()
-        if status.terminal:
+        if status.terminal or self._rollback_failed():
             return status
         control = self._control()
         if control is Control.PAUSED:
@@ -124,6 +124,11 @@ class ReleaseExecutor:
             else:
                 self._set_status(ReleaseStatus.IN_PROGRESS, "release.resumed")
         return await self._run_batches()
+
+    def _rollback_failed(self) -> bool:
+        """A release whose rollback failed is final: it is never rolled back or resumed again."""
+        failure = getattr(self.journal.get_release(self.release_id), "failure", None) or {}
+        return bool(failure.get("reason") == Reason.ROLLBACK_FAILED.value)
 
     async def _recover_in_flight(self) -> None:
         """A target caught mid-start (engine crash) is cleaned up and queued again: it never half-counts."""
@@ -183,7 +188,14 @@ class ReleaseExecutor:
                     )
                 results: list[TargetResult] = ["failed"] * len(todo)
             else:
-                results = list(await asyncio.gather(*(self._run_target(t, policy, order) for t in todo)))
+                together = policy.strategy == "blue_green" and order == "start_first"
+                results = list(
+                    await asyncio.gather(
+                        *(self._run_target(t, policy, order, defer_cutover=together) for t in todo)
+                    )
+                )
+                if together:
+                    results = await self._cut_over_together(results)
             self._event(
                 "batch.completed",
                 batch=number,
@@ -194,7 +206,8 @@ class ReleaseExecutor:
             )
             if "interrupted" in results:
                 continue  # the operator paused or cancelled mid-batch
-            if "failed" in results and self._over_failure_budget(service, policy):
+            withdrawn = "gated" in results  # blue_green: part of the set failed, the whole set was dropped
+            if "failed" in results and (withdrawn or self._over_failure_budget(service, policy)):
                 if policy.failure_action == "rollback":
                     return await self._rollback(because=f"batch {number} of {service} failed")
                 return self._paused_after_failure(number, service)
@@ -227,7 +240,24 @@ class ReleaseExecutor:
             return False
         return True
 
-    async def _run_target(self, target: TargetRecord, policy: Policy, order: str) -> TargetResult:
+    async def _cut_over_together(self, results: list[TargetResult]) -> list[TargetResult]:
+        """blue_green: switch every slot at once when the whole new set passed its gate, else none."""
+        gated = [t for t in self._targets() if TargetState(t.state) is TargetState.STARTING]
+        if all(r == "gated" for r in results):
+            for target in gated:
+                if target.previous_instance_id and self.runtime.exists(target.previous_instance_id):
+                    await self.runtime.stop(target.previous_instance_id)
+                self._set_target(target, TargetState.READY, "target.ready")
+            return ["ready"] * len(results)
+        for target in gated:  # the set is incomplete: drop it whole, the old set keeps serving
+            if target.instance_id:
+                await self.runtime.stop(target.instance_id)
+            self._set_target(target, TargetState.PENDING, "target.withdrawn", instance_id=None)
+        return ["interrupted" if r == "gated" and "interrupted" in results else r for r in results]
+
+    async def _run_target(
+        self, target: TargetRecord, policy: Policy, order: str, defer_cutover: bool = False
+    ) -> TargetResult:
         previous = target.previous_instance_id
         instance_id = self.runtime.new_instance_id(target.service, target.replica)
         target = self._set_target(
@@ -256,6 +286,8 @@ class ReleaseExecutor:
                 target, TargetState.FAILED, "target.failed", reason=readiness.reason, detail=readiness.detail
             )
             return "failed"
+        if defer_cutover:
+            return "gated"
         if previous and self.runtime.exists(previous):
             await self.runtime.stop(previous)  # cut over: the new instance is ready
             self._event("instance.stopped", target=_name(target), instance_id=previous, why="replaced")

@@ -22,14 +22,13 @@ class ReleaseStatus(StrEnum):
 
     @property
     def terminal(self) -> bool:
-        """No executor works on it any more (a paused partially_failed release is not terminal)."""
+        """No way out: a failed or partially failed release can still be resumed, superseded or cancelled."""
         return self in TERMINAL_STATUSES
 
 
 TERMINAL_STATUSES = frozenset(
     {
         ReleaseStatus.COMPLETED,
-        ReleaseStatus.FAILED,
         ReleaseStatus.ROLLED_BACK,
         ReleaseStatus.CANCELLED,
         ReleaseStatus.SUPERSEDED,
@@ -38,7 +37,7 @@ TERMINAL_STATUSES = frozenset(
 
 
 class Control(StrEnum):
-    """What the operator asked for; only operator commands set it."""
+    """What the operator asked for; the executor also pauses a release when a failure pauses it."""
 
     ACTIVE = "active"
     PAUSED = "paused"
