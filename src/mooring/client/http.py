@@ -56,7 +56,7 @@ class EngineClient:
         except httpx.TransportError as exc:
             raise EngineUnreachable(
                 f"cannot reach the mooring engine at {self.where}: {exc}",
-                hint="start it with 'mooring serve', or check --server/MOORING_SERVER",
+                hint="see the engine log under $MOORING_HOME, or start it with 'mooring serve'",
             ) from None
         return self._decode(response)
 
