@@ -24,6 +24,7 @@ def manifest(
     order: str = "start_first",
     max_failure_ratio: float = 0.0,
     delay: str = "0s",
+    start_period: str = "0s",
 ) -> str:
     return f"""
 [app]
@@ -43,6 +44,7 @@ path = "/health"
 interval = "200ms"
 timeout = "200ms"
 retries = 2
+start_period = "{start_period}"
 
 [service.web.rollout]
 strategy = "{strategy}"
@@ -77,7 +79,9 @@ def up(mooring: Mooring, *args: str, **env: str) -> tuple[int, dict[str, Any]]:
     try:
         body = json.loads(result.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"up printed no JSON (exit {result.returncode}):\n{result.stdout}\n{result.stderr}") from None
+        raise AssertionError(
+            f"up printed no JSON (exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
+        ) from None
     return result.returncode, body
 
 

@@ -37,7 +37,9 @@ def app_processes(mooring: Mooring) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline", "cwd"]):
         try:
-            if proc.info["cwd"] == str(mooring.cwd) and "versioned.py" in " ".join(proc.info["cmdline"] or []):
+            if proc.info["cwd"] == str(mooring.cwd) and "versioned.py" in " ".join(
+                proc.info["cmdline"] or []
+            ):
                 found.append(proc)
         except psutil.Error:
             continue
@@ -83,7 +85,9 @@ def test_crash_after_each_transition_converges(mooring: Mooring, fault: str) -> 
     ready = [e["target"] for e in evts if e["type"] == "target.ready"]
     assert sorted(ready) == ["web-1", "web-2", "web-3"], f"a terminal target was replayed: {ready}"
     assert served_versions(mooring) == {1: "2", 2: "2", 3: "2"}
-    wait_until(lambda: len(app_processes(mooring)) == 3, timeout=20, what="exactly 3 app processes (no orphans)")
+    wait_until(
+        lambda: len(app_processes(mooring)) == 3, timeout=20, what="exactly 3 app processes (no orphans)"
+    )
 
 
 def _latest(mooring: Mooring) -> dict | None:

@@ -22,7 +22,14 @@ def test_fresh_apply(mooring: Mooring) -> None:
     assert code == 0
     assert rel["status"] == "completed" and rel["rollout"]["state"] == "stable" and rel["scope"] == "fresh"
     assert states(rel) == {"web-1": ("ready", None), "web-2": ("ready", None)}
-    assert rel["rollout"]["targets"] == {"total": 2, "ready": 2, "failed": 0, "unchanged": 0, "removed": 0, "left": 0}
+    assert rel["rollout"]["targets"] == {
+        "total": 2,
+        "ready": 2,
+        "failed": 0,
+        "unchanged": 0,
+        "removed": 0,
+        "left": 0,
+    }
     seq = types(events(mooring, rel["id"]))
     assert seq[:3] == ["release.created", "release.started", "batch.started"]
     assert seq.count("target.ready") == 2 and seq[-1] == "release.completed"
@@ -47,7 +54,12 @@ def test_change_with_4_replicas_parallelism_2(mooring: Mooring) -> None:
     up(mooring)
     code, rel = up(mooring, V="2")
     assert code == 0 and rel["status"] == "completed" and rel["scope"] == "replacement"
-    assert {t["target"]: t["batch"] for t in rel["targets"]} == {"web-1": 1, "web-2": 1, "web-3": 2, "web-4": 2}
+    assert {t["target"]: t["batch"] for t in rel["targets"]} == {
+        "web-1": 1,
+        "web-2": 1,
+        "web-3": 2,
+        "web-4": 2,
+    }
     assert all(t["action"] == "replace" and t["state"] == "ready" for t in rel["targets"])
     evts = events(mooring, rel["id"])
     batch_order = [e["batch"] for e in evts if e["type"] == "batch.started"]
@@ -61,7 +73,11 @@ def test_canary_first_batch_failure_pauses(mooring: Mooring) -> None:
     up(mooring)
     code, rel = up(mooring, V="2", BEHAVIOR="unhealthy")
     assert code == 7  # paused
-    assert rel["status"] == "failed" and rel["rollout"]["control"] == "paused" and rel["rollout"]["state"] == "blocked"
+    assert (
+        rel["status"] == "failed"
+        and rel["rollout"]["control"] == "paused"
+        and rel["rollout"]["state"] == "blocked"
+    )
     assert states(rel) == {
         "web-1": ("failed", "readiness_failed"),
         "web-2": ("pending", None),
@@ -72,7 +88,10 @@ def test_canary_first_batch_failure_pauses(mooring: Mooring) -> None:
 
 
 def test_canary_first_batch_failure_rolls_back(mooring: Mooring) -> None:
-    setup(mooring, manifest(replicas=3, parallelism=2, strategy="canary", failure_action="rollback", timeout="3s"))
+    setup(
+        mooring,
+        manifest(replicas=3, parallelism=2, strategy="canary", failure_action="rollback", timeout="3s"),
+    )
     up(mooring)
     code, rel = up(mooring, V="2", BEHAVIOR="crash")
     assert code == 5
@@ -111,7 +130,9 @@ def test_rollback_restores_the_old_version(mooring: Mooring) -> None:
     result = mooring.run("rollback", "--app", "rel", "--json")
     assert result.returncode == 0, result.stderr
     rb = json.loads(result.stdout)
-    assert rb["trigger"] == "rollback" and rb["source_release_id"] == first["id"] and rb["status"] == "completed"
+    assert (
+        rb["trigger"] == "rollback" and rb["source_release_id"] == first["id"] and rb["status"] == "completed"
+    )
     assert rb["message"] == f"rollback to {first['id']} completed"
     assert served_versions(mooring) == {1: "1", 2: "1"}
 
@@ -119,7 +140,13 @@ def test_rollback_restores_the_old_version(mooring: Mooring) -> None:
 def test_readiness_timeout_failed_and_exited_are_told_apart(mooring: Mooring) -> None:
     setup(mooring, manifest(replicas=1, timeout="2s"))
     up(mooring)
-    for behavior, reason in (("silent", "readiness_timeout"), ("unhealthy", "readiness_failed"), ("crash", "process_exited")):
+    cases = (
+        ("silent", "30s", "readiness_timeout"),  # failures inside start_period do not count: never judged
+        ("unhealthy", "0s", "readiness_failed"),
+        ("crash", "0s", "process_exited"),
+    )
+    for behavior, start_period, reason in cases:
+        setup(mooring, manifest(replicas=1, timeout="2s", start_period=start_period))
         code, rel = up(mooring, V="2", BEHAVIOR=behavior)
         assert code == 7, (behavior, rel)
         assert states(rel)["web-1"] == ("failed", reason), behavior
@@ -144,7 +171,7 @@ health_check_timeout = "0s"
 
 
 def test_cancel_mid_batch(mooring: Mooring) -> None:
-    setup(mooring, manifest(replicas=2, parallelism=1, timeout="60s"))
+    setup(mooring, manifest(replicas=2, parallelism=1, timeout="60s", start_period="60s"))
     up(mooring)
     result: dict = {}
 
@@ -153,8 +180,10 @@ def test_cancel_mid_batch(mooring: Mooring) -> None:
 
     worker = threading.Thread(target=apply)
     worker.start()
-    wait_until(lambda: any(r["release_id"] != result.get("x") and r["state"] == "running" and r["health"] == "starting"
-                           for r in mooring.ps("rel")), what="the new instance waiting for readiness")
+    wait_until(
+        lambda: any(r["state"] == "running" and r["health"] == "starting" for r in mooring.ps("rel")),
+        what="the new instance waiting for readiness",
+    )
     started = time.monotonic()
     cancel = mooring.run("rollout", "cancel", "--app", "rel", "--json")
     assert cancel.returncode == 0, cancel.stderr
@@ -162,7 +191,10 @@ def test_cancel_mid_batch(mooring: Mooring) -> None:
     assert time.monotonic() - started < 30, "cancel interrupts the readiness wait"
     rel = result["rel"]
     assert result["code"] == 6 and rel["status"] == "cancelled" and rel["rollout"]["state"] == "cancelled"
-    assert states(rel) == {"web-1": ("pending", "cancelled_by_operator"), "web-2": ("pending", "cancelled_by_operator")}
+    assert states(rel) == {
+        "web-1": ("pending", "cancelled_by_operator"),
+        "web-2": ("pending", "cancelled_by_operator"),
+    }
     assert served_versions(mooring) == {1: "1", 2: "1"}
 
 
@@ -184,8 +216,14 @@ def test_concurrent_applies_exactly_one_runs(mooring: Mooring) -> None:
     mooring.run("ps")  # one engine for both
     env = {**mooring.env, "V": "2"}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "mooring", "up", "--json"], cwd=mooring.cwd, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "mooring", "up", "--json"],
+            cwd=mooring.cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]

@@ -111,6 +111,8 @@ class EngineRuntime:
             if record.state is not InstanceState.RUNNING:
                 return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
         else:
+            # an instance may turn healthy after an unhealthy start, so the gate waits out its deadline;
+            # the state at the deadline tells readiness_failed (unhealthy) from readiness_timeout
             healthy = asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.HEALTHY}, timeout))
             died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
             try:

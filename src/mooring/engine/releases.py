@@ -125,7 +125,6 @@ class ReleaseManager:
                 plan = make_plan(snapshot, self.running(app), services)
             except PlanError as exc:
                 raise NotFound(str(exc), hint="mooring validate --json lists the services") from None
-            self._supersede_open(app, release_id)
             text = canonical_json(snapshot)
             release = self.store.create_release(
                 app,
@@ -137,6 +136,7 @@ class ReleaseManager:
                 service_filter=list(services) if services else None,
                 release_id=release_id,
             )
+            self._supersede_open(app, release.id)
             batch_of = {
                 (t.service, t.replica): b.number for b in make_batches(plan, snapshot) for t in b.targets
             }
@@ -189,6 +189,8 @@ class ReleaseManager:
     def _supersede_open(self, app: str, newer: str) -> None:
         """A paused or blocked release of the app is replaced by the new apply (the lease is ours)."""
         for old in self.store.find_releases(app=app, status=OPEN_STATUSES):
+            if old.id == newer:
+                continue
             if old.id in self.executors and not self.executors[old.id][1].done():
                 continue
             open_in_flight = old.status in ("pending", "in_progress")
