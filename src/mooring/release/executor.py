@@ -286,6 +286,7 @@ class ReleaseExecutor:
                 target, TargetState.FAILED, "target.failed", reason=readiness.reason, detail=readiness.detail
             )
             return "failed"
+        self._event("target.gated", target=_name(target), instance_id=instance_id)
         if defer_cutover:
             return "gated"
         if previous and self.runtime.exists(previous):
