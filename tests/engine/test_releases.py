@@ -234,3 +234,56 @@ def test_concurrent_applies_exactly_one_runs(mooring: Mooring) -> None:
     assert "--wait-lock" in loser
     history = json.loads(mooring.run("history", "--app", "rel", "--json", check=True).stdout)
     assert len(history) == 1
+
+
+def test_wait_lock_queues_the_second_apply(mooring: Mooring) -> None:
+    setup(mooring, manifest(replicas=1, min_ready="2s"))
+    mooring.run("ps")
+    env = {**mooring.env, "V": "2"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "mooring", "up", "--json"],
+        cwd=mooring.cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_until(
+        lambda: json.loads(mooring.run("history", "--app", "rel", "--json").stdout or "[]"),
+        what="the first release",
+    )
+    second = mooring.run("up", "--json", "--wait-lock", "2m")
+    first.communicate(timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    history = json.loads(mooring.run("history", "--app", "rel", "--json", check=True).stdout)
+    assert [r["status"] for r in history] == ["completed", "completed"]
+
+
+def test_pause_inside_a_readiness_wait_then_resume(mooring: Mooring) -> None:
+    flag = mooring.cwd / "slow"
+    flag.touch()
+    setup(mooring, manifest(replicas=2, parallelism=1, timeout="60s", start_period="60s"))
+    up(mooring)
+    result: dict = {}
+
+    def apply() -> None:
+        result["code"], result["rel"] = up(mooring, V="2", BEHAVIOR="silent", FAIL_FLAG=str(flag))
+
+    worker = threading.Thread(target=apply)
+    worker.start()
+    wait_until(
+        lambda: any(r["state"] == "running" and r["health"] == "starting" for r in mooring.ps("rel")),
+        what="the new instance waiting for readiness",
+    )
+    paused = mooring.run("rollout", "pause", "--app", "rel", "--json")
+    assert paused.returncode == 0, paused.stderr
+    worker.join(60)
+    rel = result["rel"]
+    assert result["code"] == 7 and rel["status"] == "in_progress" and rel["rollout"]["state"] == "blocked"
+    assert [s for s, _ in states(rel).values()] == ["pending", "pending"]
+    assert served_versions(mooring) == {1: "1", 2: "1"}
+    flag.unlink()  # the new version now starts fine
+    resumed = mooring.run("rollout", "resume", "--app", "rel", "--json")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert json.loads(resumed.stdout)["status"] == "completed"
+    assert served_versions(mooring) == {1: "2", 2: "2"}
