@@ -180,9 +180,9 @@ def test_stop_is_bounded_when_the_exit_notification_is_lost(
         record = await sup.start(make_spec(workdir, ["sleep", "1000"], stop_timeout=5.0))
         pid = record.pid
         assert pid is not None
-        handle = sup._instances["web-1"]._handle  # noqa: SLF001 - simulate the lost reader
-        assert handle is not None and handle._pidfd is not None  # noqa: SLF001
-        asyncio.get_running_loop().remove_reader(handle._pidfd)  # noqa: SLF001
+        handle = sup._instances["web-1"]._handle
+        assert handle is not None and handle._pidfd is not None
+        asyncio.get_running_loop().remove_reader(handle._pidfd)
         began = time.monotonic()
         stopped = await sup.stop("web-1")
         took = time.monotonic() - began
@@ -205,7 +205,7 @@ def test_pidfd_recheck_never_lands_on_a_reused_fd_number(monkeypatch: pytest.Mon
         loop = asyncio.get_running_loop()
         popen = subprocess.Popen(["true"], start_new_session=True)
         handle: ProcessHandle = _handle_for(popen, None)
-        number = handle._pidfd  # noqa: SLF001
+        number = handle._pidfd
         assert number is not None
         owner_fired = loop.create_future()
         real_waitid = os.waitid
