@@ -104,6 +104,16 @@ def events(mooring: Mooring, release_id: str) -> list[dict[str, Any]]:
 
 
 def states(rel: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+    """Target -> (state, reason); also checks the release's counters agree with its targets."""
+    found = [t["state"] for t in rel["targets"]]
+    assert rel["rollout"]["targets"] == {
+        "total": len(found),
+        "ready": found.count("ready"),
+        "failed": found.count("failed"),
+        "unchanged": found.count("skipped"),
+        "removed": found.count("removed"),
+        "left": found.count("pending") + found.count("starting"),
+    }, rel["rollout"]["targets"]
     return {t["target"]: (t["state"], t["reason"]) for t in rel["targets"]}
 
 
