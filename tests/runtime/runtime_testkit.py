@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -29,6 +30,36 @@ def run_bounded(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(bounded())
+
+
+def run_isolated(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run ``coro`` in a fresh event loop on its own thread; fail after ``timeout`` even if it is stuck.
+
+    Unlike :func:`run_bounded`, this also fails (rather than hangs) when the loop cannot be torn
+    down because a task ignores cancellation, e.g. one waiting forever for a leaked lock: the
+    outcome is handed over as soon as ``coro`` ends, and a stuck thread is abandoned (a daemon).
+    """
+    outcome: list[tuple[bool, Any]] = []
+    settled = threading.Event()
+
+    async def main() -> None:
+        try:
+            outcome.append((True, await coro))
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome.append((False, exc))
+        finally:
+            settled.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="run_isolated", daemon=True)
+    thread.start()
+    if not settled.wait(timeout):
+        raise AssertionError(f"the scenario did not finish within {timeout:g}s (its event loop is stuck)")
+    thread.join(5.0)  # let the loop close, unless a task it cancels never ends
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    result: T = value
+    return result
 
 
 def make_spec(

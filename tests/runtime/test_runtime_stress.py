@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -17,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_testkit import PYTHON, make_spec, new_supervisor, process_gone, run_bounded, sh
+from runtime_testkit import (
+    PYTHON,
+    log_lines,
+    make_spec,
+    new_supervisor,
+    process_gone,
+    run_isolated,
+    sh,
+    wait_until,
+)
 
 from mooring.runtime import ExitReason, InstanceState, Supervisor
 from mooring.runtime.cgroups import CgroupHost
@@ -63,6 +73,11 @@ async def readiness_gate(sup: Supervisor, instance_id: str, timeout: float) -> N
         await asyncio.gather(healthy, died, return_exceptions=True)
 
 
+def settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 async def fd_churn(stop: asyncio.Event, lost: list[str]) -> None:
     """Open, watch and close sockets and pipes on the same loop; note any reader that never fires."""
     loop = asyncio.get_running_loop()
@@ -71,11 +86,11 @@ async def fd_churn(stop: asyncio.Event, lost: list[str]) -> None:
         r, w = os.pipe()
         try:
             for kind, fd, poke in (
-                ("socket", a.fileno(), lambda: b.send(b"x")),
-                ("pipe", r, lambda: os.write(w, b"x")),
+                ("socket", a.fileno(), functools.partial(b.send, b"x")),
+                ("pipe", r, functools.partial(os.write, w, b"x")),
             ):
-                fired = loop.create_future()
-                loop.add_reader(fd, lambda f=fired: f.done() or f.set_result(None))
+                fired: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(fd, settle, fired)
                 try:
                     poke()
                     done, _ = await asyncio.wait({fired}, timeout=5.0)
@@ -128,7 +143,7 @@ def test_concurrent_stops_after_timed_out_readiness_waits_return(
             await asyncio.gather(*churn)
         assert not lost, f"readers lost while instances started and stopped: {lost}"
 
-    run_bounded(scenario(), timeout=180)
+    run_isolated(scenario(), timeout=180)
 
 
 def test_many_instances_started_and_stopped_concurrently_with_quick_exits(
@@ -166,7 +181,7 @@ def test_many_instances_started_and_stopped_concurrently_with_quick_exits(
             await asyncio.gather(*churn)
         assert not lost, f"readers lost while instances started and stopped: {lost}"
 
-    run_bounded(scenario(), timeout=180)
+    run_isolated(scenario(), timeout=180)
 
 
 def test_stop_is_bounded_when_the_exit_notification_is_lost(
@@ -192,7 +207,39 @@ def test_stop_is_bounded_when_the_exit_notification_is_lost(
         assert process_gone(pid)
         assert took < 2.0, f"a lost notification cost {took:.2f}s (stop_timeout is 5s)"
 
-    run_bounded(scenario(), timeout=30)
+    run_isolated(scenario(), timeout=30)
+
+
+def test_stop_of_a_term_ignoring_process_without_exit_notification_is_bounded(
+    log_dir: Path, workdir: Path, cgroups: CgroupHost
+) -> None:
+    """Lost notification *and* SIGTERM ignored: SIGKILL after ``stop_timeout``, and the stop returns
+    within ``stop_timeout + kill_timeout`` (plus a margin) with the process gone."""
+
+    async def scenario() -> None:
+        sup = new_supervisor(log_dir, cgroups, kill_timeout=3.0)
+        script = "trap '' TERM; echo up; while :; do sleep 0.05; done"
+        record = await sup.start(make_spec(workdir, sh(script), stop_timeout=1.0))
+        pid = record.pid
+        assert pid is not None
+        await wait_until(
+            lambda: any(line.endswith("stdout up") for line in log_lines(record.log_path)),
+            10.0,
+            "the trap to be set",
+        )
+        handle = sup._instances["web-1"]._handle
+        assert handle is not None and handle._pidfd is not None
+        asyncio.get_running_loop().remove_reader(handle._pidfd)
+        began = time.monotonic()
+        stopped = await sup.stop("web-1")
+        took = time.monotonic() - began
+        assert stopped.state is S.STOPPED
+        assert stopped.last_exit_signal == signal.SIGKILL, stopped
+        assert "did not die" not in (stopped.last_exit_detail or ""), stopped
+        assert process_gone(pid)
+        assert 1.0 <= took < 1.0 + 3.0 + 1.0, f"stop took {took:.2f}s"
+
+    run_isolated(scenario(), timeout=30)
 
 
 def test_pidfd_recheck_never_lands_on_a_reused_fd_number(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -213,8 +260,8 @@ def test_pidfd_recheck_never_lands_on_a_reused_fd_number(monkeypatch: pytest.Mon
 
         def steal_the_number() -> None:
             # Runs right after the readable callback: close the handle, reuse its fd number.
-            handle.close()
             r, w = os.pipe()
+            handle.close()
             os.dup2(r, number)
             os.close(r)
             pipes.extend([number, w])
@@ -238,4 +285,4 @@ def test_pidfd_recheck_never_lands_on_a_reused_fd_number(monkeypatch: pytest.Mon
                 os.close(fd)
             popen.wait()
 
-    run_bounded(scenario(), timeout=10)
+    run_isolated(scenario(), timeout=10)

@@ -280,36 +280,52 @@ class Instance:
         return await self._end_run(ended.result(), stopping=False)
 
     async def _stop_run(self) -> None:
-        """``running`` → ``stopping`` → ``stopped``: stop_signal, grace, then SIGKILL everything."""
+        """``running`` → ``stopping`` → ``stopped``: stop_signal, grace, then SIGKILL everything.
+
+        Bounded whatever happens to exit notifications: ``stop_timeout`` for the grace, then one
+        ``kill_timeout`` budget shared by every wait after SIGKILL (the process, its cgroup, its
+        leftovers), plus the time the engine's ``on_change`` takes.
+        """
         assert self._handle is not None
         handle, spec = self._handle, self.spec
-        ended = handle.ended()
         if self._record.state is not S.STOPPING:  # already stopping when adopted mid-stop
             await self._change_state(S.STOPPING)
         how = "it had already ended"  # a stop that raced with the process's own exit
-        if not ended.done():
+        kill_deadline: float | None = None
+        if not handle.check_ended():
             name = signal_name(spec.stop_signal)
             self.log.event(f"stopping: {name} to the process group, SIGKILL after {spec.stop_timeout:g}s")
             handle.signal_group(spec.stop_signal)
-            done, _ = await asyncio.wait({ended}, timeout=spec.stop_timeout)
             how = name
-            if not done:
+            if not await handle.wait_ended(spec.stop_timeout):
                 how = f"SIGKILL after {name} was ignored for {spec.stop_timeout:g}s"
                 self.log.event(
                     f"still running after {spec.stop_timeout:g}s: SIGKILL to the process group and cgroup"
                 )
+                kill_deadline = time.monotonic() + self._settings.kill_timeout
                 handle.signal_group(signal.SIGKILL)
                 if self.cgroup is not None:
                     await self.cgroup.kill_all(self._settings.kill_timeout)
-                await asyncio.wait({ended}, timeout=self._settings.kill_timeout)
-        status = await self._end_run(ended.result() if ended.done() else None, stopping=True, how=how)
+                await handle.wait_ended(kill_deadline - time.monotonic())
+        ended = handle.ended()
+        end = ended.result() if ended.done() else None
+        status = await self._end_run(end, stopping=True, how=how, kill_deadline=kill_deadline)
         await self._rest(S.STOPPED, status)
 
-    async def _end_run(self, end: ProcessEnd | None, *, stopping: bool, how: str = "") -> ExitStatus:
-        """The main process ended: kill what it left behind, reap it, and say how the run ended."""
+    async def _end_run(
+        self, end: ProcessEnd | None, *, stopping: bool, how: str = "", kill_deadline: float | None = None
+    ) -> ExitStatus:
+        """The main process ended: kill what it left behind, reap it, and say how the run ended.
+
+        Leftovers get ``kill_timeout`` to die, or what is left of ``kill_deadline`` when a stop
+        already spent part of that budget.
+        """
         assert self._handle is not None
         handle, self._handle = self._handle, None
-        survivors = await kill_leftovers(handle, self.cgroup, self._settings.kill_timeout)
+        budget = self._settings.kill_timeout
+        if kill_deadline is not None:
+            budget = max(0.0, kill_deadline - time.monotonic())
+        survivors = await kill_leftovers(handle, self.cgroup, budget)
         handle.release()
         self.log.drain(flush_partial=True)
         status = self._classify(end, stopping=stopping, how=how)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -134,6 +135,8 @@ class InstanceCgroup:
                 return sorted(self.members())
             if await wait_gone(listed, remaining):
                 return sorted(self.members())
+            if not fds:  # listed, yet none could be opened: gone already, so yield rather than spin
+                await asyncio.sleep(0.001)
 
     def oom_kills(self) -> int | None:
         """How many processes the kernel's OOM killer has killed in this group so far."""

@@ -150,6 +150,7 @@ class _StreamPump:
         self.stream = stream.encode()
         self.fd = fd
         self.partial = b""
+        self.resume: asyncio.Handle | None = None  # a pending re-arm after the read budget ran out
 
     def read_available(self) -> tuple[list[bytes], bool]:
         """Stamped lines from what the pipe holds now; the flag says the budget ran out first."""
@@ -285,10 +286,11 @@ class InstanceLog:
         if more:  # budget spent: let other callbacks run, then carry on
             loop = asyncio.get_running_loop()
             loop.remove_reader(pump.fd)
-            loop.call_soon(self._resume, pump)
+            pump.resume = loop.call_soon(self._resume, pump)
 
     def _resume(self, pump: _StreamPump) -> None:
-        if pump in self._pumps:
+        pump.resume = None
+        if pump in self._pumps:  # still ours: detach() removes the pump before closing its fd
             asyncio.get_running_loop().add_reader(pump.fd, self._on_readable, pump)
             self._on_readable(pump)
 
@@ -317,10 +319,13 @@ class InstanceLog:
         """Drain, stop reading and close everything; the FIFOs stay for a later attach."""
         self.drain(flush_partial=True)
         loop = asyncio.get_running_loop()
-        for pump in self._pumps:
-            loop.remove_reader(pump.fd)
+        pumps, self._pumps = self._pumps, []
+        for pump in pumps:
+            if pump.resume is not None:
+                pump.resume.cancel()
+                pump.resume = None
+            loop.remove_reader(pump.fd)  # before close: the number may be reused at once
             close_quietly(pump.fd)
-        self._pumps = []
         self.file.close()
 
     def remove_fifos(self) -> None:

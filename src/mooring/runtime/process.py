@@ -11,14 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import signal
 import stat
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .instance_cgroup import InstanceCgroup
-from .proc import close_quietly, group_members, kill_quietly, pidfd_open, read_stat, settled, wait_gone
+from .proc import (
+    close_quietly,
+    group_members,
+    is_running,
+    kill_quietly,
+    pidfd_open,
+    read_stat,
+    settled,
+    wait_gone,
+)
 from .spec import InstanceSpec
 
 SHELL = "/bin/sh"
@@ -78,11 +89,23 @@ class ProcessEnd:
     exec_failed: bool = False  # the cgroup wrapper could not exec the command
 
 
+# When the pidfd turned readable a moment before the exit was waitable (rare), look again after this.
+RECHECK_DELAY = 0.005
+# While a stop waits for the exit, also look at the process directly this often, in case the
+# pidfd's notification never comes (a reader lost on the event loop): a safety net, not the path.
+LIVENESS_CHECK_INTERVAL = 0.25
+
+
 class ProcessHandle:
     """One live process of an instance: its identity, a pidfd that tells its end, and signals.
 
     The process leads its own session and process group (``pgid == pid``), so a group signal
     reaches its descendants unless one of them left the group (the cgroup catches those).
+
+    The pidfd is watched on the event loop only while this handle owns it: the reader is removed
+    before the fd is closed, and nothing re-registers it by bare fd number later (a number that
+    may by then belong to a pipe, socket or pidfd of someone else, whose reader ``add_reader``
+    would silently replace).
     """
 
     def __init__(
@@ -99,6 +122,9 @@ class ProcessHandle:
         self._popen = popen
         self._wrapped_exe = wrapped_exe
         self._end: asyncio.Future[ProcessEnd] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watching = False  # our reader is registered on self._pidfd
+        self._recheck: asyncio.TimerHandle | None = None
 
     @classmethod
     def adopt(cls, pid: int, start_ticks: int) -> ProcessHandle | None:
@@ -121,31 +147,69 @@ class ProcessHandle:
         group id cannot be reused while its leftovers are being killed.
         """
         if self._end is None:
-            loop = asyncio.get_running_loop()
-            self._end = loop.create_future()
+            self._loop = asyncio.get_running_loop()
+            self._end = self._loop.create_future()
             if self._pidfd is None:
                 self._end.set_result(ProcessEnd(None))
             else:
-                loop.add_reader(self._pidfd, self._on_pidfd_readable)
+                self._watch()
         return self._end
 
+    def _watch(self) -> None:
+        """Register our reader on our pidfd, unless it is closed, already watched or the end known."""
+        self._recheck = None
+        if (
+            self._pidfd is None
+            or self._loop is None
+            or self._watching
+            or self._end is None
+            or self._end.done()
+        ):
+            return
+        self._loop.add_reader(self._pidfd, self._on_pidfd_readable)
+        self._watching = True
+
+    def _unwatch(self) -> None:
+        """Remove our reader (only ours: the fd is still open and ours) and any pending re-check."""
+        if self._recheck is not None:
+            self._recheck.cancel()
+            self._recheck = None
+        if self._watching:
+            self._watching = False
+            if self._loop is not None and self._pidfd is not None and not self._loop.is_closed():
+                self._loop.remove_reader(self._pidfd)
+
     def _on_pidfd_readable(self) -> None:
-        loop = asyncio.get_running_loop()
-        assert self._pidfd is not None and self._end is not None
-        loop.remove_reader(self._pidfd)
+        if not self._watching:  # a stale wake-up after close(): the fd is not ours to touch
+            return
+        self._unwatch()
+        if not self.check_ended() and self._loop is not None:
+            # Readable a moment before the exit is waitable: look again shortly. A timer we own
+            # (cancelled by close()), never a callback that re-registers the fd number later.
+            self._recheck = self._loop.call_later(RECHECK_DELAY, self._watch)
+
+    def check_ended(self) -> bool:
+        """Look at the process itself (not at notifications): ``True`` once its end is known.
+
+        Resolves :meth:`ended` when the process has ended: the pidfd reads as ended, or ``/proc``
+        shows no such process, a zombie, or another process under the pid.
+        """
+        if self._end is None:
+            self.ended()
+        assert self._end is not None
         if self._end.done():
-            return
+            return True
         if self._popen is None:
-            self._end.set_result(ProcessEnd(None))
-            return
+            if self._pidfd_says_ended() or not is_running(self.pid, self.start_ticks):
+                self._end.set_result(ProcessEnd(None))
+            return self._end.done()
         try:
             info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:  # reaped behind our back (SIGCHLD set to SIG_IGN, a waitpid(-1))
             self._end.set_result(ProcessEnd(None))
-            return
-        if info is None:  # readable a moment before the exit is waitable: rare, look again
-            loop.call_soon(loop.add_reader, self._pidfd, self._on_pidfd_readable)
-            return
+            return True
+        if info is None:
+            return False
         code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
         # The zombie still carries its name: "sh" means the cgroup wrapper never exec'd the command.
         zombie = read_stat(self.pid)
@@ -157,6 +221,30 @@ class ProcessHandle:
             and os.path.basename(self._wrapped_exe) not in ("sh", "dash")
         )
         self._end.set_result(ProcessEnd(code, exec_failed))
+        return True
+
+    def _pidfd_says_ended(self) -> bool:
+        if self._pidfd is None:
+            return True
+        poller = select.poll()
+        poller.register(self._pidfd, select.POLLIN)
+        return bool(poller.poll(0))
+
+    async def wait_ended(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the end; ``True`` if it is known.
+
+        The pidfd's notification is the normal path. If it never comes (a lost reader), the
+        process is looked at directly every :data:`LIVENESS_CHECK_INTERVAL`, so the wait ends at
+        most that late, and never past ``timeout``.
+        """
+        ended = self.ended()
+        deadline = time.monotonic() + max(0.0, timeout)
+        while not self.check_ended():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await settled(ended, min(remaining, LIVENESS_CHECK_INTERVAL))
+        return True
 
     def signal(self, sig: int) -> bool:
         """Send ``sig`` to the process itself through its pidfd; ``False`` if it has ended."""
@@ -183,10 +271,13 @@ class ProcessHandle:
         self.close()
 
     def close(self) -> None:
-        """Stop watching and release the pidfd; the process itself is left alone."""
+        """Stop watching and release the pidfd; the process itself is left alone.
+
+        The reader is removed (and a pending re-check cancelled) *before* the fd is closed, so no
+        callback of ours can land on the fd number once it is reused.
+        """
+        self._unwatch()
         if self._pidfd is not None:
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().remove_reader(self._pidfd)
             close_quietly(self._pidfd)
             self._pidfd = None
 

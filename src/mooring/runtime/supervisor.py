@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -17,6 +16,7 @@ from .instance import Instance, OnChange
 from .log_reader import LogReader
 from .logs import DEFAULT_KEEP, DEFAULT_MAX_BYTES
 from .policy import BackoffPolicy
+from .proc import settled
 from .record import InstanceRecord
 from .settings import RuntimeSettings
 from .spec import InstanceSpec
@@ -59,7 +59,10 @@ class Supervisor:
         self._engine_on_change = on_change
         self._instances: dict[str, Instance] = {}
         self._samplers: dict[str, FactsSampler] = {}
-        self._changed: asyncio.Condition | None = None
+        # wait_for() callers, woken by the next change of their instance. Plain futures, no lock:
+        # an asyncio.Condition shared by all waiters could be left locked for good by a waiter
+        # cancelled at its timeout (see _wake_waiters), after which every state change hung.
+        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
 
     @property
     def cgroups(self) -> CgroupHost:
@@ -73,14 +76,25 @@ class Supervisor:
                 if inspect.isawaitable(result):
                     await result
         finally:
-            condition = self._condition()
-            async with condition:
-                condition.notify_all()
+            self._wake_waiters(record.instance_id)
 
-    def _condition(self) -> asyncio.Condition:
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        return self._changed
+    def _wake_waiters(self, instance_id: str) -> None:
+        """Wake every ``wait_for`` on this instance; never blocks, so a state change cannot hang here.
+
+        This used to be ``async with condition: condition.notify_all()``, with waiters doing
+        ``async with condition: ... asyncio.wait_for(condition.wait(), remaining)``. On Python 3.11
+        ``wait_for`` runs ``condition.wait()`` as a separate task. When several waiters time out
+        together and are cancelled right then (the engine cancels the losing side of "healthy or
+        down", whose deadlines are equal), each outer waiter leaves ``async with`` while its inner
+        task is still queued to re-acquire the lock: the first release frees the lock, the others
+        fail ("Lock is not acquired"), and an orphaned inner task then re-acquires it and ends
+        with ``CancelledError`` holding it. The lock was never released again, so the next
+        ``_on_change`` of every instance (``stopping``, after the engine had journaled it) waited
+        for it forever: ``stop()`` hung before the stop signal was even sent.
+        """
+        for waiter in self._waiters.pop(instance_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _instance(self, instance_id: str) -> Instance:
         try:
@@ -157,19 +171,26 @@ class Supervisor:
             wanted = frozenset(predicate)
             matches = lambda record: record.state in wanted  # noqa: E731
         deadline = time.monotonic() + timeout
-        condition = self._condition()
-        async with condition:
-            while not matches(self.record(instance_id)):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    record = self.record(instance_id)
-                    raise TimeoutError(
-                        f"instance {instance_id} is still {record.state} after {timeout:g}s"
-                        f" ({record.last_exit_message or 'no exit recorded'})"
-                    )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(condition.wait(), remaining)
-        return self.record(instance_id)
+        loop = asyncio.get_running_loop()
+        while not matches(record := self.record(instance_id)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"instance {instance_id} is still {record.state} after {timeout:g}s"
+                    f" ({record.last_exit_message or 'no exit recorded'})"
+                )
+            # Registered right after the check, with no await in between: no change is missed.
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.setdefault(instance_id, set()).add(waiter)
+            try:
+                await settled(waiter, remaining)  # no task, no lock: cancellable at any point
+            finally:
+                waiters = self._waiters.get(instance_id)
+                if waiters is not None:
+                    waiters.discard(waiter)
+                    if not waiters:
+                        del self._waiters[instance_id]
+        return record
 
     async def forget(self, instance_id: str, *, delete_logs: bool = False) -> None:
         """Drop a resting instance (stop it first); its FIFOs go, its log files stay unless asked."""
