@@ -23,7 +23,7 @@ def test_up_ps_logs_down(mooring: Mooring) -> None:
     mooring.env.update(API_PORT=str(api_port), WEB_PORT=str(web_port), GREETING="hi from the test")
 
     up = mooring.run("up", check=True)
-    assert "app quickstart completed: 2 started" in up.stdout
+    assert "completed: apply completed (2 ready, 0 failed, 0 unchanged)" in up.stdout
     assert "started the mooring engine" in up.stderr and "engine.log" in up.stderr
     assert (mooring.home / "engine.sock").stat().st_mode & 0o777 == 0o600
 
@@ -35,7 +35,7 @@ def test_up_ps_logs_down(mooring: Mooring) -> None:
     assert "hi from the test" in fetch(web_port)
 
     again = mooring.run("up", check=True)
-    assert "0 started, 2 unchanged" in again.stdout
+    assert "(0 ready, 0 failed, 2 unchanged)" in again.stdout
     assert [r["pid"] for r in mooring.ps("quickstart")] == [r["pid"] for r in rows]
 
     text = mooring.run("ps", check=True).stdout

@@ -179,7 +179,7 @@ retries = 2
     wait_until(lambda: instance(mooring, "flappy", "web")["health"] == "healthy", what="healthy again")
 
 
-def test_failed_readiness_exits_3_and_names_the_reason(mooring: Mooring) -> None:
+def test_failed_readiness_pauses_the_release_and_names_the_reason(mooring: Mooring) -> None:
     mooring.write(
         "mooring.toml",
         """
@@ -196,5 +196,5 @@ health_check_timeout = "1s"
 """,
     )
     result = mooring.run("up")
-    assert result.returncode == 3
-    assert "readiness_timeout" in result.stdout
+    assert result.returncode == 7, result.stdout  # failure_action "pause": the release waits, blocked
+    assert "readiness_failed" in result.stdout and "connection refused" in result.stdout

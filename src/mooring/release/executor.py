@@ -116,6 +116,7 @@ class ReleaseExecutor:
         if control is Control.PAUSED:
             return status
         await self._recover_in_flight()
+        self._count()  # a crash between a target's journal entry and the counters leaves them stale
         if control is Control.CANCEL_REQUESTED:
             return await self._cancel()
         if status is not ReleaseStatus.IN_PROGRESS:
@@ -309,6 +310,7 @@ class ReleaseExecutor:
         return sum(1 for t in targets if t.action in CHANGING and TargetState(t.state) is TargetState.READY)
 
     def _finish(self) -> ReleaseStatus:
+        self._count()
         targets = self._targets()
         failed = [t for t in targets if TargetState(t.state) is TargetState.FAILED]
         status = ReleaseStatus.PARTIALLY_FAILED if failed else ReleaseStatus.COMPLETED
