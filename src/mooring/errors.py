@@ -39,6 +39,13 @@ class StoreError(MooringError):
     exit_code = 1
 
 
+class Conflict(MooringError):
+    """The request does not fit the current state (e.g. resuming a release that is not paused)."""
+
+    code = "conflict"
+    exit_code = 1
+
+
 class LeaseConflict(MooringError):
     """Another apply or rollback holds the app's lease."""
 

@@ -16,7 +16,7 @@ from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.releases import ReleaseManager
 from mooring.errors import NotFound
-from mooring.health import HealthState, Prober, Transition
+from mooring.health import Prober, Transition
 from mooring.runtime import Supervisor
 from mooring.runtime.record import InstanceRecord
 from mooring.store import open_store
@@ -189,8 +189,3 @@ class Engine:
         merged = list(interleave(history))
         for line in merged[-tail:] if tail else merged:
             yield line
-
-    def is_ready(self, instance_id: str) -> bool:
-        if instance_id in self.prober:
-            return self.prober.status(instance_id).state is HealthState.HEALTHY
-        return True

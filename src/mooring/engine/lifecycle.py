@@ -10,21 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.api.schemas import DownRequest
 from mooring.engine.book import BookEntry
-from mooring.errors import MooringError
 from mooring.manifest.graph import start_order
-from mooring.runtime.states import InstanceState
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
 log = logging.getLogger("mooring.engine")
-LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
-ENDED = {InstanceState.EXITED, InstanceState.FAILED, InstanceState.STOPPED}
-DEFAULT_READY_TIMEOUT = 60.0
-
-
-class Conflict(MooringError):
-    code = "conflict"
 
 
 class Lifecycle:

@@ -17,7 +17,7 @@ import psutil
 
 from mooring.engine.journal import Journal
 from mooring.engine.release_runtime import EngineRuntime
-from mooring.errors import LeaseConflict, MooringError, NotFound, UsageError
+from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
 from mooring.manifest.snapshot import canonical_json, content_hash
 from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
@@ -35,10 +35,6 @@ LEASE_TTL = timedelta(seconds=30)
 HEARTBEAT = 10.0
 LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
-
-
-class Conflict(MooringError):
-    code = "conflict"
 
 
 class ReleaseManager:
