@@ -287,3 +287,27 @@ def test_pause_inside_a_readiness_wait_then_resume(mooring: Mooring) -> None:
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert json.loads(resumed.stdout)["status"] == "completed"
     assert served_versions(mooring) == {1: "2", 2: "2"}
+
+
+def test_detach_then_status_history_and_logs_in_text(mooring: Mooring) -> None:
+    setup(mooring, manifest(replicas=2, min_ready="1s"))
+    detached = mooring.run("up", "--detach", check=True)
+    release_id = detached.stdout.split()[1]
+    assert "2 create" in detached.stdout
+    final = wait_until(
+        lambda: (r := release(mooring, release_id))["rollout"]["active"] is False and r,
+        what="the detached release to finish",
+    )
+    assert final["status"] == "completed"
+    status = mooring.run("status", "--app", "rel", check=True).stdout
+    assert f"release {release_id} (#1)  completed  rollout stable  control active" in status
+    assert "targets: 2 ready, 0 failed, 0 left, 0 unchanged, 0 removed" in status
+    assert status.splitlines()[3].split()[:3] == ["TARGET", "ACTION", "STATE"]
+    history = mooring.run("history", "--app", "rel", check=True).stdout.splitlines()
+    assert history[0].split()[:5] == ["#", "RELEASE", "TRIGGER", "STATUS", "ROLLOUT"]
+    assert history[1].split()[:5] == ["1", release_id, "apply", "completed", "stable"]
+    recent = mooring.run("logs", "web", "--since", "10m", check=True).stdout
+    assert "version 1 replica 1" in recent and "version 1 replica 2" in recent
+    assert mooring.run("logs", "web", "--since", "0s", check=True).stdout.strip() == ""
+    bad = mooring.run("logs", "web", "--since", "yesterday")
+    assert bad.returncode == 1 and "--since" in bad.stderr

@@ -126,7 +126,8 @@ def create_app(engine: Engine) -> FastAPI:
     @app.post("/v1/apps/{app_name}/down")
     async def down(app_name: str, body: DownRequest | None = None) -> dict[str, Any]:
         """Stop the app's instances in reverse dependency order."""
-        return await engine.down(app_name, body or DownRequest())
+        body = body or DownRequest()
+        return await engine.down(app_name, body.services, body.wait_lock)
 
     @app.get("/v1/instances", response_model=list[InstanceView])
     async def instances(app: str | None = None) -> list[dict[str, Any]]:

@@ -11,8 +11,16 @@ import httpx
 
 from mooring.errors import EngineUnreachable, MooringError
 
-# Exit codes by API error code, so a remote failure exits like a local one (docs/cli.md).
-EXIT_CODES = {"invalid_manifest": 2, "lease_conflict": 8, "engine_unreachable": 9}
+
+def _exit_codes() -> dict[str, int]:
+    """API error code -> exit code, read off the error tree so the two can never disagree."""
+    codes: dict[str, int] = {}
+    todo: list[type[MooringError]] = [MooringError]
+    while todo:
+        cls = todo.pop()
+        codes.setdefault(cls.code, cls.exit_code)
+        todo.extend(cls.__subclasses__())
+    return codes
 
 
 class ApiError(MooringError):
@@ -22,30 +30,19 @@ class ApiError(MooringError):
         super().__init__(message, hint=hint)
         self.code = code
         self.status = status
-        self.exit_code = EXIT_CODES.get(code, 1)
+        self.exit_code = _exit_codes().get(code, 1)
 
 
 class EngineClient:
     """One connection pool to one engine."""
 
-    def __init__(
-        self, socket_path: Path | None = None, server: str | None = None, token: str | None = None
-    ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if server:
-            base = server if "://" in server else f"http://{server}"
-            self.where = base
-            self._http = httpx.Client(base_url=base, headers=headers, timeout=httpx.Timeout(30.0, read=None))
-        else:
-            assert socket_path is not None
-            self.where = str(socket_path)
-            transport = httpx.HTTPTransport(uds=str(socket_path))
-            self._http = httpx.Client(
-                base_url="http://mooring",
-                transport=transport,
-                headers=headers,
-                timeout=httpx.Timeout(30.0, read=None),
-            )
+    def __init__(self, socket_path: Path) -> None:
+        self.where = str(socket_path)
+        self._http = httpx.Client(
+            base_url="http://mooring",
+            transport=httpx.HTTPTransport(uds=str(socket_path)),
+            timeout=httpx.Timeout(30.0, read=None),  # reads are long polls; connecting is not
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from mooring import __version__
-from mooring.api.schemas import DownRequest
 from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.releases import ReleaseManager
@@ -149,8 +148,10 @@ class Engine:
 
     # --- app lifecycle (the release executor takes this over) ------------------------------------
 
-    async def down(self, app: str, body: DownRequest) -> dict[str, Any]:
-        return await self.lifecycle.down(app, body)
+    async def down(
+        self, app: str, services: list[str] | None = None, wait_lock: float | None = None
+    ) -> dict[str, Any]:
+        return await self.lifecycle.down(app, services, wait_lock)
 
     # --- logs -----------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from mooring.api.schemas import DownRequest
 from mooring.engine.book import BookEntry
 from mooring.manifest.graph import start_order
 
@@ -26,19 +25,19 @@ class Lifecycle:
     def _lock(self, app: str) -> asyncio.Lock:
         return self._locks.setdefault(app, asyncio.Lock())
 
-    async def down(self, app: str, body: DownRequest) -> dict[str, Any]:
+    async def down(self, app: str, services: list[str] | None, wait_lock: float | None) -> dict[str, Any]:
         holder = "down-" + secrets.token_hex(4)
-        await self.engine.releases.acquire(app, holder, body.wait_lock)
+        await self.engine.releases.acquire(app, holder, wait_lock)
         try:
-            return await self._down(app, body)
+            return await self._down(app, services)
         finally:
             self.engine.releases.release_lease(app, holder)
 
-    async def _down(self, app: str, body: DownRequest) -> dict[str, Any]:
+    async def _down(self, app: str, services: list[str] | None) -> dict[str, Any]:
         async with self._lock(app):
             entries = self.engine.book.of_app(app)
-            if body.services:
-                entries = {i: e for i, e in entries.items() if e.service in body.services}
+            if services:
+                entries = {i: e for i, e in entries.items() if e.service in services}
             latest = self.engine.store.latest_release(app)
             order = _service_order(latest.snapshot if latest else None, entries)
             stopped: list[str] = []
