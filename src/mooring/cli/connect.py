@@ -16,8 +16,23 @@ AppOption = Annotated[
 ]
 
 
-def engine_client() -> EngineClient:
-    """The local engine, started in the background if needed."""
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar="MOORING_SERVER",
+        help="A remote engine's HOST:PORT (token from MOORING_TOKEN); default: the local engine.",
+    ),
+]
+
+
+def engine_client(server: str | None = None) -> EngineClient:
+    """The engine at ``--server``, else the local engine, started in the background if needed."""
+    if server:
+        raise UsageError(
+            f"--server {server}: remote engines are not supported by this build",
+            hint="run the command on the engine's host",
+        )
     from mooring.cli.output import err
     from mooring.client.autostart import local_client
     from mooring.paths import mooring_home

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mooring.cli.connect import AppOption, engine_client, resolve_app
+from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
 from mooring.cli.options import JsonFlag
 
 
@@ -31,12 +31,13 @@ def down(
     ] = "mooring.toml",
     app: AppOption = None,
     json_output: JsonFlag = False,
+    server: ServerOption = None,
 ) -> int:
     """Stop the app's instances, dependents first."""
     from mooring.cli.output import out, print_json
 
     name = resolve_app(app, file)
-    result = engine_client().post(f"/v1/apps/{name}/down", {"services": services or None})
+    result = engine_client(server).post(f"/v1/apps/{name}/down", {"services": services or None})
     if json_output:
         print_json(result)
     else:
@@ -47,12 +48,13 @@ def down(
 def ps(
     app: AppOption = None,
     json_output: JsonFlag = False,
+    server: ServerOption = None,
 ) -> int:
     """List instances: state, health, restarts, uptime, cpu and memory."""
     from mooring.cli.output import print_json
     from mooring.cli.tables import instances_table
 
-    rows = engine_client().get("/v1/instances", app=app)
+    rows = engine_client(server).get("/v1/instances", app=app)
     if json_output:
         print_json(rows)
     else:
@@ -71,6 +73,7 @@ def logs(
     file: Annotated[
         str, typer.Option("--file", envvar="MOORING_FILE", help="Path of the manifest.")
     ] = "mooring.toml",
+    server: ServerOption = None,
 ) -> int:
     """Print an instance's or a service's logs (replicas interleaved, prefixed with their name)."""
     import sys
@@ -86,7 +89,7 @@ def logs(
             since_ts = time.time() - parse_duration(since)
         except ValueError as exc:
             raise UsageError(f"--since: {exc}") from None
-    client = engine_client()
+    client = engine_client(server)
     try:
         for line in client.stream_lines(
             f"/v1/apps/{name}/logs", target=target, tail=tail, since=since_ts, follow=follow or None

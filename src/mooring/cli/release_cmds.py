@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mooring.cli.connect import AppOption, engine_client, resolve_app
+from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
 from mooring.cli.options import JsonFlag
 
 FileOption = Annotated[str, typer.Option("--file", "-f", envvar="MOORING_FILE", help="Path of the manifest.")]
@@ -24,6 +24,7 @@ def rollout(
     app: AppOption = None,
     file: FileOption = "mooring.toml",
     json_output: JsonFlag = False,
+    server: ServerOption = None,
 ) -> int:
     """Pause, resume or cancel the app's release in progress (resume retries failed targets)."""
     from mooring.cli.outcome import exit_code, follow, outcome_line
@@ -35,7 +36,7 @@ def rollout(
             f"unknown rollout action {action!r}", hint="use: mooring rollout pause|resume|cancel"
         )
     name = resolve_app(app, file)
-    client = engine_client()
+    client = engine_client(server)
     release = client.post(f"/v1/apps/{name}/rollout/{action}")
     if action == "resume":
         release = follow(client, release["id"])
@@ -51,13 +52,14 @@ def rollback(
     file: FileOption = "mooring.toml",
     release: Annotated[str | None, typer.Option("--release", help="Release id to restore.")] = None,
     json_output: JsonFlag = False,
+    server: ServerOption = None,
 ) -> int:
     """Restore the previous successful release (or --release ID) as a new, gated release."""
     from mooring.cli.outcome import exit_code, follow, outcome_line
     from mooring.cli.output import out, print_json
 
     name = resolve_app(app, file)
-    client = engine_client()
+    client = engine_client(server)
     created = client.post(f"/v1/apps/{name}/rollback", {"release_id": release})
     if not json_output:
         out.print(f"release {created['id']}: rollback to {created['source_release_id']}", markup=False)
@@ -74,13 +76,14 @@ def history(
     file: FileOption = "mooring.toml",
     limit: Annotated[int, typer.Option(help="How many releases.")] = 20,
     json_output: JsonFlag = False,
+    server: ServerOption = None,
 ) -> int:
     """The app's releases, newest first."""
     from mooring.cli.output import out, print_json
     from mooring.cli.tables import text_table
 
     name = resolve_app(app, file)
-    rows = engine_client().get(f"/v1/apps/{name}/releases", limit=limit)
+    rows = engine_client(server).get(f"/v1/apps/{name}/releases", limit=limit)
     if json_output:
         print_json(rows)
         return 0
@@ -108,13 +111,14 @@ def status(
     app: AppOption = None,
     file: FileOption = "mooring.toml",
     json_output: JsonFlag = False,
+    server: ServerOption = None,
 ) -> int:
     """The app's current release, its rollout and its targets."""
     from mooring.cli.output import out, print_json
     from mooring.cli.tables import text_table
 
     name = resolve_app(app, file)
-    client = engine_client()
+    client = engine_client(server)
     rows = client.get(f"/v1/apps/{name}/releases", limit=1)
     if not rows:
         out.print(f"app {name}: no releases yet")

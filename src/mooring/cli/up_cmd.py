@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mooring.cli.connect import engine_client
+from mooring.cli.connect import ServerOption, engine_client
 from mooring.cli.options import JsonFlag, ManifestFile
 from mooring.manifest.snapshot import Snapshot
 
@@ -26,6 +26,7 @@ def up(
     wait_lock: Annotated[
         str | None, typer.Option("--wait-lock", help="Wait this long (e.g. 2m) for another apply to finish.")
     ] = None,
+    server: ServerOption = None,
 ) -> int:
     """Apply the manifest: plan, roll out in health-gated batches, record the release."""
     from mooring.cli.output import print_json, print_warning
@@ -46,7 +47,7 @@ def up(
             wait_seconds = parse_duration(wait_lock) if wait_lock else None
         except ValueError as exc:
             raise UsageError(f"--wait-lock: {exc}") from None
-        return apply(loaded.manifest.app_name, snapshot, services, json_output, detach, wait_seconds)
+        return apply(loaded.manifest.app_name, snapshot, services, json_output, detach, wait_seconds, server)
     try:
         plan = make_plan(snapshot.data, running=[], selected=services or None)
     except PlanError as exc:
@@ -65,12 +66,13 @@ def apply(
     json_output: bool,
     detach: bool = False,
     wait_lock: float | None = None,
+    server: str | None = None,
 ) -> int:
     """Send the snapshot to the engine as a release and follow it to its outcome."""
     from mooring.cli.outcome import exit_code, follow, outcome_line
     from mooring.cli.output import out, print_json
 
-    client = engine_client()
+    client = engine_client(server)
     body = {
         "snapshot": snapshot.text,
         "secrets": dict(snapshot.secrets),
