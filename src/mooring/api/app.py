@@ -16,7 +16,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mooring import __version__
+from mooring.api.ops_routes import event_dict, make_router
 from mooring.api.schemas import DownRequest, EngineInfo, InstanceView, RollbackRequest, UpRequest
+from mooring.api.views import ErrorBody, EventView, ReleaseView
 from mooring.errors import MooringError
 
 if TYPE_CHECKING:
@@ -32,13 +34,31 @@ STATUS_BY_CODE = {
     "forbidden": 403,
 }
 
+ERROR_RESPONSES = {
+    400: "usage error",
+    401: "missing or wrong token (remote)",
+    403: "the token's scope does not allow this (remote)",
+    404: "not found",
+    409: "conflict or lease conflict",
+    422: "invalid request or manifest",
+    500: "internal error",
+}
+
 
 def error_body(code: str, message: str, hint: str | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "hint": hint}
 
 
 def create_app(engine: Engine) -> FastAPI:
-    app = FastAPI(title="mooring engine", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="mooring engine",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        responses={
+            status: {"model": ErrorBody, "description": what} for status, what in ERROR_RESPONSES.items()
+        },
+    )
 
     @app.exception_handler(MooringError)
     async def _mooring_error(_: Request, exc: MooringError) -> JSONResponse:
@@ -69,55 +89,37 @@ def create_app(engine: Engine) -> FastAPI:
         """Who answers: version, pid, home, since when."""
         return engine.info()
 
-    @app.get("/v1/apps")
-    async def list_apps() -> list[dict[str, Any]]:
-        """Apps known to the engine, with their instance counts."""
-        return engine.list_apps()
+    app.include_router(make_router(engine))
 
     releases = engine.releases
 
-    @app.post("/v1/apps/{app_name}/releases", status_code=201)
+    @app.post("/v1/apps/{app_name}/releases", status_code=201, response_model=ReleaseView)
     async def create_release(app_name: str, body: UpRequest) -> dict[str, Any]:
         """Apply a snapshot as a new release; answers once it is recorded (the executor runs on)."""
         release = await releases.apply(app_name, body.snapshot, body.secrets, body.services, body.wait_lock)
         return releases.view(release)
 
-    @app.get("/v1/apps/{app_name}/releases")
-    async def history(app_name: str, limit: int = 20, before: int | None = None) -> list[dict[str, Any]]:
-        """Releases of the app, newest first; ``before`` is a release number, for paging."""
-        rows = engine.store.list_releases(app_name, limit=max(1, min(limit, 500)), before_number=before)
-        return [releases.view(r, with_targets=False) for r in rows]
-
-    @app.get("/v1/releases/{release_id}")
+    @app.get("/v1/releases/{release_id}", response_model=ReleaseView)
     async def release(release_id: str) -> dict[str, Any]:
         """One release with its targets."""
         return releases.view(engine.store.get_release(release_id))
 
-    @app.get("/v1/releases/{release_id}/wait")
+    @app.get("/v1/releases/{release_id}/wait", response_model=ReleaseView)
     async def wait(release_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """Answer when the release's executor stops (ended, paused, cancelled) or after ``timeout`` seconds."""
         return releases.view(await releases.wait(release_id, max(0.0, min(timeout, 300.0))))
 
-    @app.get("/v1/releases/{release_id}/events")
+    @app.get("/v1/releases/{release_id}/events", response_model=list[EventView])
     async def release_events(release_id: str) -> list[dict[str, Any]]:
         """The release's timeline, in sequence."""
-        return [
-            {
-                "seq": e.release_seq,
-                "app_seq": e.app_seq,
-                "type": e.type,
-                "at": e.created_at.isoformat(),
-                **e.payload,
-            }
-            for e in engine.store.release_events(release_id)
-        ]
+        return [event_dict(e) for e in engine.store.release_events(release_id)]
 
-    @app.post("/v1/apps/{app_name}/rollout/{action}")
+    @app.post("/v1/apps/{app_name}/rollout/{action}", response_model=ReleaseView)
     async def rollout(app_name: str, action: str) -> dict[str, Any]:
         """Pause, resume or cancel the app's open release."""
         return releases.view(await releases.control(app_name, action))
 
-    @app.post("/v1/apps/{app_name}/rollback", status_code=201)
+    @app.post("/v1/apps/{app_name}/rollback", status_code=201, response_model=ReleaseView)
     async def rollback(app_name: str, body: RollbackRequest | None = None) -> dict[str, Any]:
         """Re-apply the previous successful release (or ``release_id``) as a new release."""
         body = body or RollbackRequest()

@@ -22,6 +22,11 @@ class UpRequest(BaseModel):
     )
 
 
+class PlanRequest(BaseModel):
+    snapshot: str = Field(description="canonical snapshot JSON of the manifest")
+    services: list[str] | None = Field(default=None, description="only these services and their dependencies")
+
+
 class DownRequest(BaseModel):
     services: list[str] | None = None
     wait_lock: float | None = Field(default=None, ge=0)

@@ -12,6 +12,7 @@ from typing import Any
 
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
+from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.releases import ReleaseManager
 from mooring.errors import NotFound
@@ -35,6 +36,7 @@ class Engine:
         self.book = InstanceBook(self.store)
         self.prober = Prober()
         self.supervisor = Supervisor(home / "logs", on_change=self._on_record)
+        self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mooring.store import Store
@@ -27,8 +27,9 @@ def parse_fault(spec: str | None) -> tuple[str, int] | None:
 class Journal:
     """Delegates to the store; counts events for the fault hook."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_event: Callable[[str], None] | None = None) -> None:
         self.store = store
+        self.on_event = on_event  # wakes event-stream followers (engine/event_hub.py)
         self.fault = parse_fault(os.environ.get("MOORING_FAULT"))
         self.seen: dict[str, int] = {}
 
@@ -39,6 +40,8 @@ class Journal:
         self, app: str, type: str, payload: Mapping[str, Any], release_id: str | None = None
     ) -> tuple[int, int | None]:
         result = self.store.append_event(app, type, dict(payload), release_id=release_id)
+        if self.on_event is not None:
+            self.on_event(app)
         if self.fault is not None:
             self.seen[type] = self.seen.get(type, 0) + 1
             if (type, self.seen[type]) == self.fault:

@@ -37,11 +37,19 @@ LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
 
 
+def not_a_snapshot(exc: BaseException) -> UsageError:
+    """A snapshot that parses as JSON but is not shaped like one `mooring up` builds."""
+    return UsageError(
+        f"the snapshot is not a mooring snapshot: {type(exc).__name__}: {exc}",
+        hint="send the snapshot that mooring up builds from a valid manifest (mooring validate checks it)",
+    )
+
+
 class ReleaseManager:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.store = engine.store
-        self.journal = Journal(engine.store)
+        self.journal = Journal(engine.store, on_event=engine.event_hub.notify)
         self.runtime = EngineRuntime(engine)
         self.executors: dict[str, tuple[ReleaseExecutor, asyncio.Task[Any]]] = {}
         self.host = socket.gethostname()
@@ -119,8 +127,11 @@ class ReleaseManager:
         try:
             try:
                 plan = make_plan(snapshot, self.running(app), services)
+                batches = make_batches(plan, snapshot)
             except PlanError as exc:
                 raise NotFound(str(exc), hint="mooring validate --json lists the services") from None
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise not_a_snapshot(exc) from None
             text = canonical_json(snapshot)
             release = self.store.create_release(
                 app,
@@ -133,9 +144,7 @@ class ReleaseManager:
                 release_id=release_id,
             )
             self._supersede_open(app, release.id)
-            batch_of = {
-                (t.service, t.replica): b.number for b in make_batches(plan, snapshot) for t in b.targets
-            }
+            batch_of = {(t.service, t.replica): b.number for b in batches for t in b.targets}
             self.store.add_targets(
                 release.id,
                 [
