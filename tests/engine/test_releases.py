@@ -302,10 +302,10 @@ def test_detach_then_status_history_and_logs_in_text(mooring: Mooring) -> None:
     status = mooring.run("status", "--app", "rel", check=True).stdout
     assert f"release {release_id} (#1)  completed  rollout stable  control active" in status
     assert "targets: 2 ready, 0 failed, 0 left, 0 unchanged, 0 removed" in status
-    assert status.splitlines()[3].split()[:3] == ["TARGET", "ACTION", "STATE"]
+    assert any(line.split()[:3] == ["TARGET", "ACTION", "STATE"] for line in status.splitlines())
     history = mooring.run("history", "--app", "rel", check=True).stdout.splitlines()
-    assert history[0].split()[:5] == ["#", "RELEASE", "TRIGGER", "STATUS", "ROLLOUT"]
-    assert history[1].split()[:5] == ["1", release_id, "apply", "completed", "stable"]
+    assert history[0].split()[:7] == ["MARK", "#", "RELEASE", "TRIGGER", "SOURCE", "STATUS", "ROLLOUT"]
+    assert history[1].split()[:7] == ["current", "1", release_id, "apply", "-", "completed", "stable"]
     recent = mooring.run("logs", "web", "--since", "10m", check=True).stdout
     assert "version 1 replica 1" in recent and "version 1 replica 2" in recent
     assert mooring.run("logs", "web", "--since", "0s", check=True).stdout.strip() == ""

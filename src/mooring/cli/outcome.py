@@ -44,7 +44,7 @@ def follow(
 ) -> dict[str, Any]:
     """Long-poll the engine until the release settles; never gives up on a long rollout."""
     while True:
-        release: dict[str, Any] = client.get(f"/v1/releases/{release_id}/wait", timeout=2.0)
+        release: dict[str, Any] = client.get(f"/v1/releases/{release_id}/wait", timeout=60.0)
         if on_update is not None:
             on_update(release)
         if settled(release):

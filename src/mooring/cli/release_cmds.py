@@ -1,4 +1,4 @@
-"""``rollout``, ``rollback``, ``history`` and ``status``: the operator's levers on releases."""
+"""``rollout`` and ``rollback``: the operator's levers on releases."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ FileOption = Annotated[str, typer.Option("--file", "-f", envvar="MOORING_FILE", 
 def register(app: typer.Typer) -> None:
     app.command()(rollout)
     app.command()(rollback)
-    app.command()(history)
-    app.command()(status)
 
 
 def rollout(
@@ -27,8 +25,9 @@ def rollout(
     server: ServerOption = None,
 ) -> int:
     """Pause, resume or cancel the app's release in progress (resume retries failed targets)."""
-    from mooring.cli.outcome import exit_code, follow, outcome_line
+    from mooring.cli.outcome import outcome_line
     from mooring.cli.output import out, print_json
+    from mooring.cli.up_cmd import follow_to_outcome
     from mooring.errors import UsageError
 
     if action not in ("pause", "resume", "cancel"):
@@ -39,120 +38,53 @@ def rollout(
     client = engine_client(server)
     release = client.post(f"/v1/apps/{name}/rollout/{action}")
     if action == "resume":
-        release = follow(client, release["id"])
+        if not json_output:
+            out.print(f"release {release['id']} resumed", markup=False)
+        return follow_to_outcome(client, release, {}, json_output)
     if json_output:
         print_json(release)
     else:
         out.print(outcome_line(release), markup=False)
-    return exit_code(release) if action == "resume" else 0
+    return 0  # the command did what was asked; `status` tells the outcome
 
 
 def rollback(
     app: AppOption = None,
     file: FileOption = "mooring.toml",
     release: Annotated[str | None, typer.Option("--release", help="Release id to restore.")] = None,
+    print_only: Annotated[
+        bool,
+        typer.Option("--print", help="Show which release would be restored and the plan; change nothing."),
+    ] = False,
     json_output: JsonFlag = False,
     server: ServerOption = None,
 ) -> int:
     """Restore the previous successful release (or --release ID) as a new, gated release."""
-    from mooring.cli.outcome import exit_code, follow, outcome_line
     from mooring.cli.output import out, print_json
+    from mooring.cli.up_cmd import follow_to_outcome
 
     name = resolve_app(app, file)
     client = engine_client(server)
+    if print_only:
+        preview = client.get(f"/v1/apps/{name}/rollback/preview", release_id=release)
+        if json_output:
+            print_json(preview)
+            return 0
+        from mooring.cli.plan_view import render_plan
+
+        source = preview["source_release"]
+        out.print(
+            f"rollback of app {name} would restore release {source['id']} (#{source['number']}, "
+            f"{source['status']}, created {source['created_at'][:19]}, {source['manifest_hash'][:19]})",
+            markup=False,
+        )
+        render_plan(preview["plan"])
+        out.print("nothing was changed; run it with: mooring rollback --app " + name, markup=False)
+        return 0
     created = client.post(f"/v1/apps/{name}/rollback", {"release_id": release})
     if not json_output:
-        out.print(f"release {created['id']}: rollback to {created['source_release_id']}", markup=False)
-    final = follow(client, created["id"])
-    if json_output:
-        print_json(final)
-    else:
-        out.print(outcome_line(final), markup=False)
-    return exit_code(final)
-
-
-def history(
-    app: AppOption = None,
-    file: FileOption = "mooring.toml",
-    limit: Annotated[int, typer.Option(help="How many releases.")] = 20,
-    json_output: JsonFlag = False,
-    server: ServerOption = None,
-) -> int:
-    """The app's releases, newest first."""
-    from mooring.cli.output import out, print_json
-    from mooring.cli.tables import text_table
-
-    name = resolve_app(app, file)
-    rows = engine_client(server).get(f"/v1/apps/{name}/releases", limit=limit)
-    if json_output:
-        print_json(rows)
-        return 0
-    cells = [
-        [
-            str(r["number"]),
-            r["id"],
-            r["trigger"],
-            r["status"],
-            r["rollout"]["state"],
-            r["source_release_id"] or "-",
-            r["created_at"][:19],
-            r["message"],
-        ]
-        for r in rows
-    ]
-    out.print(
-        text_table(["#", "RELEASE", "TRIGGER", "STATUS", "ROLLOUT", "SOURCE", "CREATED", "MESSAGE"], cells),
-        markup=False,
-    )
-    return 0
-
-
-def status(
-    app: AppOption = None,
-    file: FileOption = "mooring.toml",
-    json_output: JsonFlag = False,
-    server: ServerOption = None,
-) -> int:
-    """The app's current release, its rollout and its targets."""
-    from mooring.cli.output import out, print_json
-    from mooring.cli.tables import text_table
-
-    name = resolve_app(app, file)
-    client = engine_client(server)
-    rows = client.get(f"/v1/apps/{name}/releases", limit=1)
-    if not rows:
-        out.print(f"app {name}: no releases yet")
-        return 0
-    release = client.get(f"/v1/releases/{rows[0]['id']}")
-    if json_output:
-        print_json(release)
-        return 0
-    t = release["rollout"]["targets"]
-    out.print(
-        f"app {name}  release {release['id']} (#{release['number']})  {release['status']}  "
-        f"rollout {release['rollout']['state']}  control {release['rollout']['control']}",
-        markup=False,
-    )
-    out.print(
-        f"targets: {t['ready']} ready, {t['failed']} failed, {t['left']} left, {t['unchanged']} unchanged, "
-        f"{t['removed']} removed",
-        markup=False,
-    )
-    out.print(f"message: {release['message']}", markup=False)
-    cells = [
-        [
-            x["target"],
-            x["action"],
-            x["state"],
-            x["reason"] or "-",
-            str(x["batch"]),
-            x["instance_id"] or "-",
-            x["detail"],
-        ]
-        for x in release["targets"]
-    ]
-    out.print(
-        text_table(["TARGET", "ACTION", "STATE", "REASON", "BATCH", "INSTANCE", "DETAIL"], cells),
-        markup=False,
-    )
-    return 0
+        out.print(
+            f"release {created['id']} (#{created['number']}): rollback to {created['source_release_id']}",
+            markup=False,
+        )
+    return follow_to_outcome(client, created, {}, json_output)

@@ -1,13 +1,15 @@
-"""``mooring up``: apply the manifest as a release (``--dry-run`` prints the plan only)."""
+"""``mooring up``: apply the manifest as a release and follow it (``--dry-run`` prints the plan only)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import typer
 
 from mooring.cli.connect import ServerOption, engine_client
 from mooring.cli.options import JsonFlag, ManifestFile
+from mooring.client import EngineClient
 from mooring.manifest.snapshot import Snapshot
 
 
@@ -29,34 +31,70 @@ def up(
     server: ServerOption = None,
 ) -> int:
     """Apply the manifest: plan, roll out in health-gated batches, record the release."""
-    from mooring.cli.output import print_json, print_warning
-    from mooring.cli.plan_view import render_plan
+    from mooring.cli.output import print_warning
     from mooring.errors import UsageError
     from mooring.manifest import load_manifest
     from mooring.manifest.snapshot import build_snapshot
-    from mooring.release.plan import PlanError, make_plan
 
     loaded = load_manifest(file)
     for warning in loaded.warnings:
         print_warning(warning.render())
     snapshot = build_snapshot(loaded.manifest)
-    if not dry_run:
-        from mooring.manifest.durations import parse_duration
+    if dry_run:
+        return dry_run_plan(loaded.manifest.app_name, snapshot, services, json_output, server)
+    from mooring.manifest.durations import parse_duration
+
+    try:
+        wait_seconds = parse_duration(wait_lock) if wait_lock else None
+    except ValueError as exc:
+        raise UsageError(f"--wait-lock: {exc}") from None
+    return apply(loaded.manifest.app_name, snapshot, services, json_output, detach, wait_seconds, server)
+
+
+def dry_run_plan(
+    app: str, snapshot: Snapshot, services: list[str] | None, json_output: bool, server: str | None
+) -> int:
+    """Ask the engine for the plan (writes nothing); with no local engine, plan against an empty host."""
+    from mooring.cli.output import print_json
+    from mooring.cli.plan_view import render_plan
+
+    client = engine_client(server) if server else _running_local_engine()
+    if client is not None:
+        plan = client.post(f"/v1/apps/{app}/plan", {"snapshot": snapshot.text, "services": services or None})
+    else:
+        from mooring.errors import UsageError
+        from mooring.release.plan import PlanError
+        from mooring.release.preview import preview
 
         try:
-            wait_seconds = parse_duration(wait_lock) if wait_lock else None
-        except ValueError as exc:
-            raise UsageError(f"--wait-lock: {exc}") from None
-        return apply(loaded.manifest.app_name, snapshot, services, json_output, detach, wait_seconds, server)
-    try:
-        plan = make_plan(snapshot.data, running=[], selected=services or None)
-    except PlanError as exc:
-        raise UsageError(str(exc), hint="list the services with: mooring validate --json") from None
+            plan = preview(
+                app, snapshot.data, snapshot.hash, running=[], selected=services, against="empty_host"
+            )
+        except PlanError as exc:
+            raise UsageError(str(exc), hint="list the services with: mooring validate --json") from None
     if json_output:
-        print_json({"app": loaded.manifest.app_name, "manifest_hash": snapshot.hash, "plan": plan.to_dict()})
+        print_json(plan)
     else:
-        render_plan(loaded.manifest.app_name, snapshot, plan)
+        render_plan(plan)
     return 0
+
+
+def _running_local_engine() -> EngineClient | None:
+    """The local engine if one answers; a dry run never starts one."""
+    from mooring.client.autostart import local_client
+    from mooring.errors import EngineUnreachable
+    from mooring.paths import mooring_home
+
+    try:
+        return local_client(mooring_home(), autostart=False)
+    except EngineUnreachable:
+        return None
+
+
+def readiness_deadlines(snapshot: Mapping[str, Any]) -> dict[str, float]:
+    from mooring.release.batches import Policy
+
+    return {name: Policy.of(svc).health_check_timeout for name, svc in snapshot.get("service", {}).items()}
 
 
 def apply(
@@ -69,7 +107,6 @@ def apply(
     server: str | None = None,
 ) -> int:
     """Send the snapshot to the engine as a release and follow it to its outcome."""
-    from mooring.cli.outcome import exit_code, follow, outcome_line
     from mooring.cli.output import out, print_json
 
     client = engine_client(server)
@@ -81,32 +118,46 @@ def apply(
     }
     release = client.post(f"/v1/apps/{app}/releases", body)
     if not json_output:
-        actions: dict[str, int] = {}
-        for t in release["targets"]:
-            actions[t["action"]] = actions.get(t["action"], 0) + 1
-        summary = ", ".join(f"{n} {a}" for a, n in sorted(actions.items())) or "nothing to do"
-        out.print(f"release {release['id']} (#{release['number']}) of {app}: {summary}", markup=False)
+        out.print(plan_summary(release), markup=False)
     if detach:
         if json_output:
             print_json(release)
+        else:
+            out.print(f"detached; follow it with: mooring status --app {app}", markup=False)
         return 0
-    seen: dict[str, str] = {}
+    return follow_to_outcome(client, release, readiness_deadlines(snapshot.data), json_output)
 
-    def progress(current: dict) -> None:  # type: ignore[type-arg]
-        if json_output:
-            return
-        detail = client.get(f"/v1/releases/{current['id']}")
-        for t in detail["targets"]:
-            key = t["target"]
-            if seen.get(key) != t["state"] and t["state"] not in ("pending", "skipped"):
-                seen[key] = t["state"]
-                why = f" ({t['reason']}: {t['detail']})" if t["reason"] and t["state"] == "failed" else ""
-                out.print(f"  batch {t['batch']}  {key:<16} {t['state']}{why}", markup=False)
+
+def plan_summary(release: dict[str, Any]) -> str:
+    actions: dict[str, int] = {}
+    for t in release["targets"]:
+        actions[t["action"]] = actions.get(t["action"], 0) + 1
+    summary = ", ".join(f"{n} {a}" for a, n in sorted(actions.items())) or "nothing to do"
+    return (
+        f"release {release['id']} (#{release['number']}) of {release['app']}: {release['scope']}, {summary}"
+    )
+
+
+def follow_to_outcome(
+    client: EngineClient, release: dict[str, Any], deadlines: dict[str, float], json_output: bool
+) -> int:
+    """Progress lines, then the outcome line (or the release JSON); the exit code says the outcome.
+
+    Ctrl-C detaches: the engine carries on with the release.
+    """
+    from mooring.cli.outcome import exit_code, follow, outcome_line
+    from mooring.cli.output import out, print_json
+    from mooring.cli.progress import watch_release
 
     try:
-        final = follow(client, release["id"], progress)
+        if not json_output:
+            watch_release(client, release, deadlines, live=out.is_terminal)
+        final = follow(client, release["id"])
     except KeyboardInterrupt:
-        out.print(f"detached; the release goes on. Follow it with: mooring status --app {app}", markup=False)
+        out.print(
+            f"\ndetached; release {release['id']} goes on. Follow it with: mooring status --app {release['app']}",
+            markup=False,
+        )
         return 0
     if json_output:
         print_json(client.get(f"/v1/releases/{final['id']}"))

@@ -1,0 +1,188 @@
+"""Text of ``status``, ``status --explain``, ``history`` and event timelines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mooring.cli.output import out
+from mooring.cli.tables import human_duration, text_table
+
+EVENT_KEYS_SHOWN_ELSEWHERE = {"app_seq", "release_id", "seq", "type", "at"}
+
+
+def _p(text: str = "") -> None:
+    out.print(text, markup=False)
+
+
+def release_header(rel: dict[str, Any]) -> list[str]:
+    t = rel["rollout"]["targets"]
+    source = f"  source {rel['source_release_id']}" if rel["source_release_id"] else ""
+    return [
+        f"release {rel['id']} (#{rel['number']})  {rel['status']}  rollout {rel['rollout']['state']}  "
+        f"control {rel['rollout']['control']}",
+        f"targets: {t['ready']} ready, {t['failed']} failed, {t['left']} left, {t['unchanged']} unchanged, "
+        f"{t['removed']} removed",
+        f"message: {rel['message']}",
+        f"trigger: {rel['trigger']}{source}  created {rel['created_at'][:19]}",
+    ]
+
+
+def render_status(data: dict[str, Any]) -> None:
+    rel, prev = data["current_release"], data["previous_successful_release"]
+    _p(f"app {data['app']}")
+    if rel is None:
+        _p("no releases yet")
+    else:
+        for line in release_header(rel):
+            _p(line)
+    _p(
+        "previous successful release: "
+        + (f"{prev['id']} (#{prev['number']}, created {prev['created_at'][:19]})" if prev else "none")
+    )
+    if rel is not None:
+        _p()
+        cells = [
+            [
+                x["target"],
+                x["action"],
+                x["state"],
+                x["reason"] or "-",
+                str(x["batch"]),
+                x["instance_id"] or "-",
+                x["detail"],
+            ]
+            for x in rel["targets"]
+        ]
+        _p(text_table(["TARGET", "ACTION", "STATE", "REASON", "BATCH", "INSTANCE", "DETAIL"], cells))
+    _p()
+    if not data["instances"]:
+        _p("no instances")
+        return
+    cells = [
+        [
+            i["id"],
+            i["service"],
+            i["state"],
+            i.get("health") or "-",
+            str(i["pid"] or "-"),
+            human_duration(i["uptime"]),
+        ]
+        for i in data["instances"]
+    ]
+    _p(text_table(["INSTANCE", "SERVICE", "STATE", "HEALTH", "PID", "UPTIME"], cells))
+
+
+def render_explain(data: dict[str, Any]) -> None:
+    rel = data["release"]
+    _p(f"app {rel['app']}")
+    for line in release_header(rel):
+        _p(line)
+    gate = data["gate"]
+    _p()
+    if gate is None:
+        _p("waiting on: nothing (no executor waits on a gate)")
+    elif gate["kind"] == "operator":
+        _p(f"waiting on: you. {gate['detail']}")
+    else:
+        _p(
+            f"waiting on: the readiness gate of batch {gate['batch']} ({gate['service']}), deadline {gate['deadline']}"
+        )
+        _p(f"  {gate['detail']}")
+    for t in data["targets"]:
+        _p()
+        _p(
+            f"{t['target']}  {t['state']}"
+            + (f"  {t['reason']}" if t["reason"] else "")
+            + f"  instance {t['instance_id'] or '-'}"
+        )
+        if t["detail"]:
+            _p(f"  detail: {t['detail']}")
+        probe = t["probe"]
+        if probe is not None:
+            code = (
+                f"HTTP {probe['status_code']}"
+                if probe["status_code"] is not None
+                else f"exit {probe['exit_code']}"
+                if probe["exit_code"] is not None
+                else "no status"
+            )
+            _p(f"  last probe: {probe['health']}, {code}: {probe['detail']}")
+        if t["exit"] is not None and t["exit"]["message"]:
+            _p(f"  process: {t['exit']['state']}, {t['exit']['message']}")
+        if t["logs"]:
+            _p(f"  last {len(t['logs'])} log lines:")
+            for line in t["logs"]:
+                _p(f"    {line}")
+    _p()
+    if data["next"]:
+        _p("next:")
+        for cmd in data["next"]:
+            _p(f"  {cmd}")
+    else:
+        _p("next: nothing to do")
+
+
+def history_table(rows: list[dict[str, Any]]) -> str:
+    cells = []
+    for r in rows:
+        mark = "current" if r["current"] else "prev-ok" if r["previous_successful"] else ""
+        t = r["rollout"]["targets"]
+        cells.append(
+            [
+                mark,
+                str(r["number"]),
+                r["id"],
+                r["trigger"],
+                r["source_release_id"] or "-",
+                r["status"],
+                r["rollout"]["state"],
+                r["rollout"]["control"],
+                f"{t['ready']} ready, {t['failed']} failed, {t['left']} left",
+                r["created_at"][:19],
+                r["message"],
+            ]
+        )
+    headers = [
+        "MARK",
+        "#",
+        "RELEASE",
+        "TRIGGER",
+        "SOURCE",
+        "STATUS",
+        "ROLLOUT",
+        "CTRL",
+        "TARGETS",
+        "CREATED",
+        "MESSAGE",
+    ]
+    return text_table(headers, cells)
+
+
+def event_line(e: dict[str, Any]) -> str:
+    """``#12  2026-11-26T18:20:01  3f2a9c0d1e4b/4  target.ready  target=web-1 ...``"""
+    where = f"{e['release_id']}/{e['seq']}" if e.get("release_id") else "-"
+    fields = " ".join(
+        f"{k}={v}"
+        for k, v in e.items()
+        if k not in EVENT_KEYS_SHOWN_ELSEWHERE and v not in (None, "", [], {})
+    )
+    return f"#{e['app_seq']}  {e['at'][:23]}  {where}  {e['type']}  {fields}".rstrip()
+
+
+def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
+    if not events:
+        return ["no events"]
+    start = events[0]["at"]
+    from datetime import datetime
+
+    t0 = datetime.fromisoformat(start)
+    lines = []
+    for e in events:
+        offset = (datetime.fromisoformat(e["at"]) - t0).total_seconds()
+        fields = " ".join(
+            f"{k}={v}"
+            for k, v in e.items()
+            if k not in EVENT_KEYS_SHOWN_ELSEWHERE and v not in (None, "", [], {})
+        )
+        lines.append(f"{e['seq']:>4}  {f'+{offset:.3f}s':>10}  {e['type']:<26} {fields}".rstrip())
+    return lines
