@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mooring import __version__
 from mooring.api.ops_routes import event_dict, make_router
-from mooring.api.schemas import DownRequest, EngineInfo, InstanceView, RollbackRequest, UpRequest
+from mooring.api.schemas import (
+    MAX_SEQ,
+    AppName,
+    DownRequest,
+    EngineInfo,
+    InstanceView,
+    RollbackRequest,
+    UpRequest,
+)
 from mooring.api.views import ErrorBody, EventView, ReleaseView
 from mooring.errors import MooringError
 
@@ -94,7 +102,7 @@ def create_app(engine: Engine) -> FastAPI:
     releases = engine.releases
 
     @app.post("/v1/apps/{app_name}/releases", status_code=201, response_model=ReleaseView)
-    async def create_release(app_name: str, body: UpRequest) -> dict[str, Any]:
+    async def create_release(app_name: AppName, body: UpRequest) -> dict[str, Any]:
         """Apply a snapshot as a new release; answers once it is recorded (the executor runs on)."""
         release = await releases.apply(app_name, body.snapshot, body.secrets, body.services, body.wait_lock)
         return releases.view(release)
@@ -105,7 +113,9 @@ def create_app(engine: Engine) -> FastAPI:
         return releases.view(engine.store.get_release(release_id))
 
     @app.get("/v1/releases/{release_id}/wait", response_model=ReleaseView)
-    async def wait(release_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    async def wait(
+        release_id: str, timeout: Annotated[float, Query(ge=0, allow_inf_nan=False)] = 30.0
+    ) -> dict[str, Any]:
         """Answer when the release's executor stops (ended, paused, cancelled) or after ``timeout`` seconds."""
         return releases.view(await releases.wait(release_id, max(0.0, min(timeout, 300.0))))
 
@@ -115,18 +125,18 @@ def create_app(engine: Engine) -> FastAPI:
         return [event_dict(e) for e in engine.store.release_events(release_id)]
 
     @app.post("/v1/apps/{app_name}/rollout/{action}", response_model=ReleaseView)
-    async def rollout(app_name: str, action: str) -> dict[str, Any]:
+    async def rollout(app_name: AppName, action: str) -> dict[str, Any]:
         """Pause, resume or cancel the app's open release."""
         return releases.view(await releases.control(app_name, action))
 
     @app.post("/v1/apps/{app_name}/rollback", status_code=201, response_model=ReleaseView)
-    async def rollback(app_name: str, body: RollbackRequest | None = None) -> dict[str, Any]:
+    async def rollback(app_name: AppName, body: RollbackRequest | None = None) -> dict[str, Any]:
         """Re-apply the previous successful release (or ``release_id``) as a new release."""
         body = body or RollbackRequest()
         return releases.view(await releases.rollback(app_name, body.release_id, body.wait_lock))
 
     @app.post("/v1/apps/{app_name}/down")
-    async def down(app_name: str, body: DownRequest | None = None) -> dict[str, Any]:
+    async def down(app_name: AppName, body: DownRequest | None = None) -> dict[str, Any]:
         """Stop the app's instances in reverse dependency order."""
         body = body or DownRequest()
         return await engine.down(app_name, body.services, body.wait_lock)
@@ -138,13 +148,14 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/v1/apps/{app_name}/logs")
     async def logs(
-        app_name: str,
+        app_name: AppName,
         target: str | None = None,
-        tail: int | None = None,
-        since: float | None = None,
+        tail: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
+        since: Annotated[float | None, Query(allow_inf_nan=False, ge=0, le=1e11)] = None,
         follow: bool = False,
     ) -> StreamingResponse:
         """Log lines of a service or instance (replicas interleaved with a prefix); ``follow`` streams."""
+        engine._log_sources(app_name, target)  # unknown app or target: a 404 now, not a broken stream later
         lines = engine.logs(app_name, target, tail=tail, since=since, follow=follow)
 
         async def body() -> AsyncIterator[bytes]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from mooring.api.schemas import PlanRequest
+from mooring.api.schemas import MAX_SEQ, AppName, PlanRequest
 from mooring.api.views import AppStatus, AppSummary, Explain, HistoryEntry, PlanView, RollbackPreview
 from mooring.engine.app_views import AppViews
 from mooring.engine.explain import explain
@@ -51,30 +51,32 @@ def make_router(engine: Engine) -> APIRouter:
         return views.apps()
 
     @router.get("/v1/apps/{app_name}/status", response_model=AppStatus)
-    async def app_status(app_name: str) -> dict[str, Any]:
+    async def app_status(app_name: AppName) -> dict[str, Any]:
         """The app's current release with targets, its previous successful release and its instances."""
         return views.status(app_name)
 
     @router.get("/v1/apps/{app_name}/releases", response_model=list[HistoryEntry])
     async def history(
-        app_name: str, limit: Annotated[int, Query(ge=1, le=500)] = 20, before: int | None = None
+        app_name: AppName,
+        limit: Annotated[int, Query(ge=1, le=500)] = 20,
+        before: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None,
     ) -> list[dict[str, Any]]:
         """Releases of the app, newest first, marked current / previous_successful; ``before`` is a
         release number, for paging."""
         return views.history(app_name, limit, before)
 
     @router.post("/v1/apps/{app_name}/plan", response_model=PlanView)
-    async def plan(app_name: str, body: PlanRequest) -> dict[str, Any]:
+    async def plan(app_name: AppName, body: PlanRequest) -> dict[str, Any]:
         """Dry run: what applying this snapshot would do. Writes nothing, starts nothing."""
         return views.plan(app_name, body.snapshot, body.services)
 
     @router.get("/v1/apps/{app_name}/explain", response_model=Explain)
-    async def app_explain(app_name: str) -> dict[str, Any]:
+    async def app_explain(app_name: AppName) -> dict[str, Any]:
         """Why the app's current release waits or failed, and what to run next."""
         return explain(engine, app_name)
 
     @router.get("/v1/apps/{app_name}/rollback/preview", response_model=RollbackPreview)
-    async def rollback_preview(app_name: str, release_id: str | None = None) -> dict[str, Any]:
+    async def rollback_preview(app_name: AppName, release_id: str | None = None) -> dict[str, Any]:
         """Which release a rollback would restore and its plan; changes nothing."""
         return views.rollback_preview(app_name, release_id)
 
@@ -84,19 +86,25 @@ def make_router(engine: Engine) -> APIRouter:
         responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
     )
     async def app_events(
-        app_name: str,
-        since: Annotated[int | None, Query(ge=0)] = None,
+        app_name: AppName,
+        since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
         follow: bool = True,
         last_event_id: Annotated[str | None, Header()] = None,
     ) -> StreamingResponse:
         """The app's events as Server-Sent Events; ``id`` is the app_seq. Starts after ``since`` (or the
         ``Last-Event-ID`` header of a reconnecting client); ``follow=false`` ends after the backlog."""
-        if not any(a.name == app_name for a in engine.store.list_apps()):
-            raise NotFound(f"no events for app {app_name!r}: the engine does not know it")
+        if not follow and not any(a.name == app_name for a in engine.store.list_apps()):
+            # a follower may start before the app's first apply; a backlog read of an unknown app is a typo
+            raise NotFound(
+                f"no events for app {app_name!r}: the engine does not know it",
+                hint="mooring apps lists the apps; -f waits for the app's first event",
+            )
         start = since or 0
         if last_event_id:
             try:
                 start = int(last_event_id)
+                if not 0 <= start <= MAX_SEQ:
+                    raise ValueError(last_event_id)
             except ValueError:
                 raise UsageError(f"Last-Event-ID {last_event_id!r} is not an event number") from None
         return StreamingResponse(

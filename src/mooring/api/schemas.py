@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Path
 from pydantic import BaseModel, Field
+
+from mooring.manifest.fields import NAME_PATTERN
+
+MAX_SEQ = 2**62  # release numbers, event numbers and counts fit a signed 64-bit column
+AppName = Annotated[
+    str, Path(pattern=NAME_PATTERN, description="the app's name: lowercase letters, digits and dashes")
+]
 
 
 class EngineInfo(BaseModel):
