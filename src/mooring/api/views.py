@@ -123,7 +123,7 @@ class AppStatus(Strict):
 
 class InstanceCounts(Strict):
     total: int
-    healthy: int = Field(description="healthy, or running without a health check")
+    healthy: int = Field(description="running and healthy, or running without a health check")
 
 
 class AppSummary(Strict):

@@ -53,6 +53,8 @@ def events(
                 else:
                     out.print(event_line(event), markup=False)
             return 0
+        except KeyboardInterrupt:  # how a follower stops
+            return 0
         except EngineUnreachable:
             # resume after the last event printed: no gap, no duplicate
             if not follow:

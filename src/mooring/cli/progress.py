@@ -81,8 +81,8 @@ class TargetLine:
 class ReleaseProgress:
     """Folds a release's events into lines; ``emit`` receives each new or changed line in plain mode."""
 
-    deadlines: dict[str, float]
     emit: Callable[[str], None]
+    deadlines: dict[str, float] = field(default_factory=dict)  # service -> readiness timeout
     rows: list[str | TargetLine] = field(default_factory=list)
     targets: dict[str, TargetLine] = field(default_factory=dict)
 
@@ -90,6 +90,8 @@ class ReleaseProgress:
         kind = event["type"]
         if kind == "batch.started":
             service = event.get("service", "")
+            if event.get("readiness_timeout") is not None:
+                self.deadlines[service] = float(event["readiness_timeout"])
             deadline = self.deadlines.get(service)
             limit = f", readiness deadline {deadline:g}s" if deadline is not None else ""
             self._line(f"batch {event['batch']} {service}: {', '.join(event.get('targets', []))}{limit}")
@@ -140,9 +142,7 @@ class ReleaseProgress:
         return Group(*(Text(r if isinstance(r, str) else r.render(now)) for r in self.rows))
 
 
-def watch_release(
-    client: EngineClient, release: dict[str, Any], deadlines: dict[str, float], live: bool
-) -> None:
+def watch_release(client: EngineClient, release: dict[str, Any], live: bool) -> None:
     """Print the release's progress from its events until an ending event or the executor stops.
 
     Starts at the release's first event, so nothing between the POST and the stream is missed.
@@ -151,11 +151,11 @@ def watch_release(
     first = client.get(f"/v1/releases/{rid}/events")
     since = first[0]["app_seq"] - 1 if first else 0
     if live:
-        progress = ReleaseProgress(deadlines, emit=lambda _: None)
+        progress = ReleaseProgress(emit=lambda _: None)
         with Live(get_renderable=progress.renderable, console=out, refresh_per_second=4, transient=False):
             _pump(client, app, rid, since, progress)
     else:
-        progress = ReleaseProgress(deadlines, emit=lambda text: out.print(text, markup=False))
+        progress = ReleaseProgress(emit=lambda text: out.print(text, markup=False))
         _pump(client, app, rid, since, progress)
 
 

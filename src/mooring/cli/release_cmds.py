@@ -40,7 +40,7 @@ def rollout(
     if action == "resume":
         if not json_output:
             out.print(f"release {release['id']} resumed", markup=False)
-        return follow_to_outcome(client, release, {}, json_output)
+        return follow_to_outcome(client, release, json_output)
     if json_output:
         print_json(release)
     else:
@@ -87,4 +87,4 @@ def rollback(
             f"release {created['id']} (#{created['number']}): rollback to {created['source_release_id']}",
             markup=False,
         )
-    return follow_to_outcome(client, created, {}, json_output)
+    return follow_to_outcome(client, created, json_output)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
@@ -91,12 +90,6 @@ def _running_local_engine() -> EngineClient | None:
         return None
 
 
-def readiness_deadlines(snapshot: Mapping[str, Any]) -> dict[str, float]:
-    from mooring.release.batches import Policy
-
-    return {name: Policy.of(svc).health_check_timeout for name, svc in snapshot.get("service", {}).items()}
-
-
 def apply(
     app: str,
     snapshot: Snapshot,
@@ -125,7 +118,7 @@ def apply(
         else:
             out.print(f"detached; follow it with: mooring status --app {app}", markup=False)
         return 0
-    return follow_to_outcome(client, release, readiness_deadlines(snapshot.data), json_output)
+    return follow_to_outcome(client, release, json_output)
 
 
 def plan_summary(release: dict[str, Any]) -> str:
@@ -138,9 +131,7 @@ def plan_summary(release: dict[str, Any]) -> str:
     )
 
 
-def follow_to_outcome(
-    client: EngineClient, release: dict[str, Any], deadlines: dict[str, float], json_output: bool
-) -> int:
+def follow_to_outcome(client: EngineClient, release: dict[str, Any], json_output: bool) -> int:
     """Progress lines, then the outcome line (or the release JSON); the exit code says the outcome.
 
     Ctrl-C detaches: the engine carries on with the release.
@@ -151,7 +142,7 @@ def follow_to_outcome(
 
     try:
         if not json_output:
-            watch_release(client, release, deadlines, live=out.is_terminal)
+            watch_release(client, release, live=out.is_terminal)
         final = follow(client, release["id"])
     except KeyboardInterrupt:
         out.print(

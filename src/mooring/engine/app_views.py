@@ -12,6 +12,7 @@ from mooring.errors import NotFound, UsageError
 from mooring.manifest.snapshot import canonical_json, content_hash
 from mooring.release.plan import PlanError
 from mooring.release.preview import ObservedInstance, preview
+from mooring.runtime.states import InstanceState
 from mooring.store import Release
 
 if TYPE_CHECKING:
@@ -55,7 +56,13 @@ class AppViews:
         for app in sorted(self.store.list_apps(), key=lambda a: a.name):
             current, previous = self.current_and_previous(app.name)
             entries = self.engine.book.of_app(app.name)
-            healthy = sum(1 for iid in entries if self.engine.health_of(iid) in ("healthy", None))
+            healthy = sum(
+                1
+                for iid, e in entries.items()
+                if e.record is not None
+                and e.record.state is InstanceState.RUNNING
+                and self.engine.health_of(iid) in ("healthy", None)
+            )
             rows.append(
                 {
                     "app": app.name,

@@ -181,7 +181,13 @@ class ReleaseExecutor:
                 order = "stop_first"
                 self._event("batch.order_forced", service=service, order=order, why=forced)
             problem = await self._workers_for(service, workers_done) if first else None
-            self._event("batch.started", batch=number, service=service, targets=[_name(t) for t in todo])
+            self._event(
+                "batch.started",
+                batch=number,
+                service=service,
+                targets=[_name(t) for t in todo],
+                readiness_timeout=policy.health_check_timeout,  # followers show elapsed against it
+            )
             if problem:
                 for t in todo:
                     self._set_target(
