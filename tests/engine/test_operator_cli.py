@@ -44,13 +44,29 @@ def test_up_prints_plan_then_progress_then_the_outcome_line(cli: OperatorCli) ->
     )
 
     # a failure shows the target's reason and elapsed time against its deadline; exit 7: paused
-    result = cli.run("up", V="2", BEHAVIOR="unhealthy", FAIL_REPLICAS="2")
+    flag = cli.mooring.cwd / "broken"
+    flag.touch()
+    result = cli.run("up", V="2", BEHAVIOR="unhealthy", FAIL_REPLICAS="2", FAIL_FLAG=str(flag))
     assert result.returncode == 7, result.stdout + result.stderr
     failed = next(ln.split() for ln in result.stdout.splitlines() if ln.split()[:2] == ["web-2", "failed"])
     assert failed[2].endswith("/3s") and float(failed[2].split("/")[0].rstrip("s")) >= 2.5, failed
     assert failed[3] == "readiness_failed:", failed
     assert "paused: apply partially failed: paused at batch 1 (web)" in result.stdout
-    assert outcome(result.stdout)["status"] == "partially_failed"
+    paused = outcome(result.stdout)
+    assert paused["status"] == "partially_failed"
+
+    # resume is followed the same way, from the resume on (not the earlier run's ending)
+    flag.unlink()
+    resumed = cli.run("rollout", "resume", "--app", "rel")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    lines = resumed.stdout.splitlines()
+    assert lines[:3] == [
+        f"release {paused['id']} resumed",
+        "resumed: apply in progress",
+        "batch 1 web: web-2, readiness deadline 3s",
+    ]
+    assert "paused" not in resumed.stdout
+    assert outcome(resumed.stdout)["status"] == "completed"
 
 
 def test_each_outcome_has_its_exit_code(cli: OperatorCli) -> None:

@@ -145,11 +145,14 @@ class ReleaseProgress:
 def watch_release(client: EngineClient, release: dict[str, Any], live: bool) -> None:
     """Print the release's progress from its events until an ending event or the executor stops.
 
-    Starts at the release's first event, so nothing between the POST and the stream is missed.
+    Starts at the release's first event, or at its last resume, so nothing between the POST and
+    the stream is missed and an earlier run's ending does not end this one.
     """
     rid, app = release["id"], release["app"]
-    first = client.get(f"/v1/releases/{rid}/events")
-    since = first[0]["app_seq"] - 1 if first else 0
+    so_far = client.get(f"/v1/releases/{rid}/events")
+    resumes = [e for e in so_far if e["type"] == "release.resume_requested"]
+    start = resumes[-1] if resumes else (so_far[0] if so_far else None)
+    since = start["app_seq"] - 1 if start else 0
     if live:
         progress = ReleaseProgress(emit=lambda _: None)
         with Live(get_renderable=progress.renderable, console=out, refresh_per_second=4, transient=False):
