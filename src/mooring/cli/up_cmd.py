@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mooring.cli.connect import ServerOption, engine_client
 from mooring.cli.options import JsonFlag, ManifestFile
-from mooring.client import EngineClient
-from mooring.manifest.snapshot import Snapshot
+
+if TYPE_CHECKING:  # the CLI imports only what a command needs, when it runs
+    from mooring.client import EngineClient
+    from mooring.manifest.snapshot import Snapshot
 
 
 def register(app: typer.Typer) -> None:
