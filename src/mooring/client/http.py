@@ -89,18 +89,24 @@ class EngineClient:
                 if not (self._reached and method == "GET" and self.reconnect_within > 0):
                     raise self._unreachable(exc, method) from None
                 now = time.monotonic()
-                deadline = deadline or now + self.reconnect_within
-                if now >= deadline:
-                    raise self._unreachable(exc, method, retried=True) from None
-                if self.on_reconnect is not None:
-                    self.on_reconnect(
+                if deadline is None:
+                    deadline = now + self.reconnect_within
+                    self._notice(
                         f"lost the engine at {self.where} ({_reason(exc)}); reconnecting "
                         f"(for up to {self.reconnect_within:.0f}s)"
                     )
-                time.sleep(min(1.0, max(0.0, deadline - now)))
+                if now >= deadline:
+                    raise self._unreachable(exc, method, retried=True) from None
+                time.sleep(min(0.5, max(0.0, deadline - now)))
                 continue
+            if deadline is not None:
+                self._notice(f"reconnected to the engine at {self.where}")
             self._reached = True
             return self._decode(response)
+
+    def _notice(self, text: str) -> None:
+        if self.on_reconnect is not None:
+            self.on_reconnect(text)
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
