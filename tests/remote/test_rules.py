@@ -104,8 +104,10 @@ def test_server_addresses_select_plain_http_or_tls() -> None:
     with_ca = remote_engine("engine.example:8443", env={"MOORING_CA_CERT": "/ca.pem"})
     assert with_ca.base_url == "https://engine.example:8443" and with_ca.ca_file == "/ca.pem"
     assert remote_engine("[::1]:7878", env={}).headers() == {}
+    assert remote_engine("[::1]:7878", env={}).base_url == "http://[::1]:7878"
+    assert remote_engine("http://engine.example:80/", env={}).base_url == "http://engine.example:80"
     with pytest.raises(UsageError, match="plain http but MOORING_CA_CERT is set"):
         remote_engine("http://h:1", env={"MOORING_CA_CERT": "/ca.pem"})
-    for bad in ("engine.example", "ftp://h:1", "h:1/v1/x"):
+    for bad in ("engine.example", "ftp://h:1", "h:1/v1/x", "h:0", "h:65536", "[::1]", ":7878"):
         with pytest.raises(UsageError, match="--server"):
             remote_engine(bad, env={})

@@ -85,10 +85,20 @@ def remote_engine(server: str, env: Mapping[str, str] = os.environ) -> RemoteEng
             f"--server {server!r} is plain http but {CA_ENV} is set",
             hint="use https://HOST:PORT for TLS, or unset MOORING_CA_CERT",
         )
-    try:
-        url = httpx.URL(f"{scheme}://{rest.rstrip('/')}")
-    except httpx.InvalidURL:
-        raise UsageError(f"--server {server!r}: not an engine address", hint=SERVER_HINT) from None
-    if not url.host or url.port is None:
-        raise UsageError(f"--server {server!r}: the port is missing", hint=SERVER_HINT)
-    return RemoteEngine(base_url=str(url).rstrip("/"), token=env.get(TOKEN_ENV) or None, ca_file=ca_file)
+    host, port = _host_port(rest.rstrip("/"))
+    if not host or port is None:
+        raise UsageError(f"--server {server!r}: not HOST:PORT with a port from 1 to 65535", hint=SERVER_HINT)
+    base_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+    return RemoteEngine(base_url=base_url, token=env.get(TOKEN_ENV) or None, ca_file=ca_file)
+
+
+def _host_port(text: str) -> tuple[str, int | None]:
+    """``HOST:PORT`` or ``[V6]:PORT``; (host, None) when the port is missing or out of range."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = text.rpartition(":")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return host, None
+    return host, int(port_text)
