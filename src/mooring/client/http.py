@@ -53,9 +53,8 @@ class EngineClient:
         self.reconnect_within = reconnect_within if remote else 0.0
         self.on_reconnect: Callable[[str], None] | None = None
         self._reached = False
-        timeout = httpx.Timeout(
-            10.0 if remote else 30.0, read=None
-        )  # reads are long polls; connecting is not
+        # Reads have no timeout (long polls, `logs -f`); connecting has one.
+        timeout = httpx.Timeout(10.0 if remote else 30.0, read=None)
         if remote is not None:
             self.where = remote.base_url
             self._http = httpx.Client(
