@@ -11,6 +11,7 @@ from mooring.client.remote import remote_engine
 from mooring.engine.listen import parse_host_port, tcp_listen
 from mooring.errors import UsageError
 from mooring.store.tokens import ApiToken
+from tests.engine.conftest import free_port
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -111,3 +112,18 @@ def test_server_addresses_select_plain_http_or_tls() -> None:
     for bad in ("engine.example", "ftp://h:1", "h:1/v1/x", "h:0", "h:65536", "[::1]", ":7878"):
         with pytest.raises(UsageError, match="--server"):
             remote_engine(bad, env={})
+
+
+def test_the_tcp_listener_is_bound_so_that_asyncio_sets_tcp_nodelay() -> None:
+    """asyncio sets TCP_NODELAY on accepted connections only when the socket's proto is IPPROTO_TCP;
+    without it each answer waited ~40 ms for a delayed ACK (measured: 44 ms vs 1.3 ms per GET)."""
+    import socket
+
+    from mooring.engine.listen import bind_tcp
+
+    sock = bind_tcp(tcp_listen(f"127.0.0.1:{free_port()}"))
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        sock.close()
