@@ -199,7 +199,8 @@ def test_tls_with_a_self_signed_certificate(tmp_path: Path, via: str) -> None:
         assert trusting.run("ps", "--json", check=True).stdout.strip() == "[]"
         bare = served.address.removeprefix("https://")  # MOORING_CA_CERT implies https
         trusting.server = bare
-        trusting.env["MOORING_SERVER"] = bare if via == "env" else trusting.env.get("MOORING_SERVER", "")
+        if via == "env":
+            trusting.env["MOORING_SERVER"] = bare
         assert trusting.run("history", "--app", "rel", "--json", check=True).stdout.strip() == "[]"
 
         untrusting = served.client(token=token, via=via).run("ps")
