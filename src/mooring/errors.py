@@ -56,3 +56,17 @@ class LeaseConflict(MooringError):
 class EngineUnreachable(MooringError):
     code = "engine_unreachable"
     exit_code = 9
+
+
+class Unauthorized(MooringError):
+    """A request to the engine's TCP listener without a valid bearer token (HTTP 401)."""
+
+    code = "unauthorized"
+    exit_code = 1
+
+
+class Forbidden(MooringError):
+    """A valid token whose scope does not cover the request (HTTP 403)."""
+
+    code = "forbidden"
+    exit_code = 1

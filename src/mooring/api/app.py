@@ -92,6 +92,10 @@ def create_app(engine: Engine) -> FastAPI:
             status_code=500,
         )
 
+    from mooring.api.tokens import token_routes  # /v1/tokens: admin scope over TCP (api/auth.py)
+
+    app.include_router(token_routes(engine.store))
+
     @app.get("/v1/engine", response_model=EngineInfo)
     async def engine_info() -> dict[str, Any]:
         """Who answers: version, pid, home, since when."""

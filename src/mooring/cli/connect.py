@@ -21,23 +21,29 @@ ServerOption = Annotated[
     typer.Option(
         "--server",
         envvar="MOORING_SERVER",
-        help="A remote engine's HOST:PORT (token from MOORING_TOKEN); default: the local engine.",
+        help="A remote engine: HOST:PORT, or https://HOST:PORT for TLS (token from MOORING_TOKEN, "
+        "CA from MOORING_CA_CERT); default: the local engine.",
     ),
 ]
 
 
 def engine_client(server: str | None = None) -> EngineClient:
     """The engine at ``--server``, else the local engine, started in the background if needed."""
-    if server:
-        raise UsageError(
-            f"--server {server}: remote engines are not supported by this build",
-            hint="run the command on the engine's host",
-        )
     from mooring.cli.output import err
+
+    def notice(text: str) -> None:
+        err.print(text, style="dim", markup=False)
+
+    if server:
+        from mooring.client.remote import remote_engine
+
+        client = EngineClient(remote=remote_engine(server))
+        client.on_reconnect = notice
+        return client
     from mooring.client.autostart import local_client
     from mooring.paths import mooring_home
 
-    return local_client(mooring_home(), notice=lambda text: err.print(text, style="dim"))
+    return local_client(mooring_home(), notice=notice)
 
 
 def resolve_app(app: str | None, file: str) -> str:

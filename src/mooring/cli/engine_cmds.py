@@ -17,11 +17,34 @@ def register(app: typer.Typer) -> None:
     app.command()(logs)
 
 
-def serve() -> None:
+def serve(
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            "--listen",
+            envvar="MOORING_LISTEN",
+            help="Also serve the API on TCP HOST:PORT; every request needs a bearer token (docs/remote.md).",
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        str | None, typer.Option("--tls-cert", envvar="MOORING_TLS_CERT", help="PEM certificate for TCP.")
+    ] = None,
+    tls_key: Annotated[
+        str | None, typer.Option("--tls-key", envvar="MOORING_TLS_KEY", help="PEM private key for TCP.")
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", envvar="MOORING_INSECURE", help="Allow plain HTTP beyond loopback."),
+    ] = False,
+) -> None:
     """Run the engine in the foreground (what a systemd unit runs)."""
     from mooring.engine.daemon import run
+    from mooring.engine.listen import tcp_listen
+    from mooring.errors import UsageError
 
-    run()
+    if not listen and (tls_cert or tls_key or insecure):
+        raise UsageError("--tls-cert, --tls-key and --insecure only apply with --listen HOST:PORT")
+    run(tcp_listen(listen, tls_cert, tls_key, insecure) if listen else None)
 
 
 def down(

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from mooring import __version__
-from mooring.cli import app_cmds, engine_cmds, events_cmd, manifest_cmds, release_cmds, up_cmd
+from mooring.cli import app_cmds, engine_cmds, events_cmd, manifest_cmds, release_cmds, token_cmds, up_cmd
 from mooring.errors import MooringError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ engine_cmds.register(app)
 release_cmds.register(app)
 app_cmds.register(app)
 events_cmd.register(app)
+token_cmds.register(app)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""``mooring serve``: the engine in the foreground, on a unix socket with mode 0600.
+"""``mooring serve``: the engine in the foreground, on a unix socket with mode 0600, and on TCP with
+``--listen`` (bearer tokens, optional TLS; see docs/remote.md).
 
 SIGTERM or SIGINT stop the API and the engine's own tasks; instances keep running and the next
 engine re-adopts them.
@@ -10,11 +11,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from mooring.engine.listen import TcpListen, bind_tcp
 from mooring.paths import ensure_home
 
 log = logging.getLogger("mooring.engine")
@@ -45,31 +50,70 @@ def bind_unix_socket(path: Path) -> socket.socket:
     return sock
 
 
-async def serve_forever() -> None:
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to ``serve_forever``, which stops every listener at once."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _server(app: ASGIApp, listen: TcpListen | None = None) -> _Server:
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        ssl_certfile=str(listen.tls_cert) if listen and listen.tls_cert else None,
+        ssl_keyfile=str(listen.tls_key) if listen and listen.tls_key else None,
+    )
+    return _Server(config)
+
+
+async def serve_forever(listen: TcpListen | None = None) -> None:
+    """Serve the API on the unix socket and, with ``listen``, on TCP (bearer tokens, optional TLS)."""
     from mooring.api.app import create_app
+    from mooring.api.auth import BearerAuth
     from mooring.engine.core import Engine
 
     home = ensure_home()
+    # Bind the TCP listener before the engine starts: a port in use fails fast, nothing adopted yet.
+    tcp_sock = bind_tcp(listen) if listen else None
     engine = Engine(home)
     await engine.start()
     app = create_app(engine)
     sock_path = home / "engine.sock"
-    sockets = [bind_unix_socket(sock_path)]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    log.warning("mooring engine %s listening on %s (pid %d)", engine.version, sock_path, os.getpid())
+    # The unix socket is trusted by its 0600 mode; the TCP listener answers only to a bearer token.
+    servers = [(_server(app), [bind_unix_socket(sock_path)])]
+    if listen and tcp_sock:
+        servers.append((_server(BearerAuth(app, engine.store), listen), [tcp_sock]))
+
+    def stop(*_: object) -> None:
+        for server, _sockets in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    where = f"{sock_path} and {listen.address}" if listen else str(sock_path)
+    log.warning("mooring engine %s listening on %s (pid %d)", engine.version, where, os.getpid())
     try:
-        await server.serve(sockets=sockets)
+        tasks = [asyncio.ensure_future(server.serve(sockets=sockets)) for server, sockets in servers]
+        # One listener ending (a signal, or a failure) ends them all: no half-served engine.
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        stop()
+        await asyncio.gather(*tasks)
     finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         await engine.shutdown()
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()
         log.warning("mooring engine stopped; instances keep running")
 
 
-def run() -> None:
+def run(listen: TcpListen | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
-    asyncio.run(serve_forever())
+    asyncio.run(serve_forever(listen))

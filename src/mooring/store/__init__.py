@@ -22,6 +22,7 @@ from mooring.store.tables import (
     TARGET_STATES,
 )
 from mooring.store.targets import NewTarget, Target, TargetChanges
+from mooring.store.tokens import ApiToken
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -32,6 +33,7 @@ __all__ = [
     "RELEASE_TRIGGERS",
     "TARGET_ACTIONS",
     "TARGET_STATES",
+    "ApiToken",
     "App",
     "Event",
     "Instance",

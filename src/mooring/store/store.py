@@ -17,6 +17,7 @@ from mooring.store.releases import ReleaseRepository
 from mooring.store.secrets import SecretRepository
 from mooring.store.settings import SettingRepository
 from mooring.store.targets import TargetRepository
+from mooring.store.tokens import TokenRepository
 
 
 class Store(
@@ -28,6 +29,7 @@ class Store(
     LeaseRepository,
     SecretRepository,
     SettingRepository,
+    TokenRepository,
 ):
     """mooring's state: each method is one short transaction, committed before it returns."""
 

@@ -40,6 +40,7 @@ RELEASE_SCOPES = ("fresh", "replacement")
 TARGET_ACTIONS = ("create", "replace", "unchanged", "remove")
 TARGET_STATES = ("pending", "starting", "ready", "failed", "rolled_back", "skipped", "removed")
 INSTANCE_DRIVERS = ("process", "container")
+TOKEN_SCOPES = ("read", "write", "admin")
 
 # Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.
 NAMING_CONVENTION = {
@@ -224,3 +225,18 @@ class SettingRow(Base):
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class ApiTokenRow(Base):
+    """A bearer token of the engine's TCP listener: only the sha256 of its secret is kept."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint(one_of("scope", TOKEN_SCOPES), name="scope"),)
+
+    id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
