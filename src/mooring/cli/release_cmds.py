@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -155,4 +155,39 @@ def status(
         text_table(["TARGET", "ACTION", "STATE", "REASON", "BATCH", "INSTANCE", "DETAIL"], cells),
         markup=False,
     )
+    print_proxy(client.get(f"/v1/apps/{name}/proxy")["services"])
     return 0
+
+
+def print_proxy(services: list[dict[str, Any]]) -> None:
+    """The published ports: per service and per instance, connections, bytes and errors."""
+    from mooring.cli.output import out
+    from mooring.cli.tables import human_bytes, text_table
+
+    if not services:
+        return
+    cells = []
+    for svc in services:
+        listen = ",".join(lst["address"] for lst in svc["listeners"]) or "-"
+        rows = [(svc["service"], listen, svc["counters"])]
+        rows += [
+            (f"  {i['id']}", (i["upstream"] or "-") + ("" if i["serving"] else " (draining)"), i["counters"])
+            for i in svc["instances"]
+        ]
+        for name, where, c in rows:
+            cells.append(
+                [
+                    name,
+                    where,
+                    str(c["connections"]),
+                    str(c["active"]),
+                    human_bytes(c["bytes_in"]),
+                    human_bytes(c["bytes_out"]),
+                    str(c["errors"]),
+                ]
+            )
+    out.print("proxy:", markup=False)
+    out.print(
+        text_table(["SERVICE/INSTANCE", "ADDRESS", "CONNS", "ACTIVE", "IN", "OUT", "ERRORS"], cells),
+        markup=False,
+    )

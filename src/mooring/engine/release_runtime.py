@@ -12,6 +12,8 @@ from mooring.engine.specs import build_instance, new_instance_id
 from mooring.health import HealthState
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
+from mooring.network import PublishError
+from mooring.network.proxy import mappings_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
 from mooring.runtime.states import InstanceState
@@ -46,12 +48,15 @@ class EngineRuntime:
     def exists(self, instance_id: str) -> bool:
         return instance_id in self.engine.book.entries
 
-    def forced_order(self, service: str, release_id: str) -> str | None:
-        svc = self.snapshot(release_id)["service"][service]
-        bound = [p["host_port"] for p in svc.get("ports", []) if p["host_port"] is not None]
-        if bound and int(svc["replicas"]) == 1:
-            return f"the instance binds host port {bound[0]} itself, so old and new cannot overlap"
-        return None
+    def serve(self, instance_id: str) -> None:
+        """Cut over: the proxy may send new connections to this instance (it passed its gate)."""
+        entry = self.engine.book.entries.get(instance_id)
+        if entry is None:
+            return
+        try:
+            self.engine.admit(instance_id, entry)
+        except PublishError as exc:  # start() published the ports; only a concurrent down unpublishes them
+            log.error("cannot cut over to %s: %s", instance_id, exc)
 
     async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
         snapshot = self.snapshot(release_id)
@@ -70,6 +75,10 @@ class EngineRuntime:
             )
         except (ValueError, KeyError) as exc:
             return f"cannot build the instance: {exc}"
+        try:  # bind the published ports before the instance runs: a port in use fails this target only
+            await self.engine.proxy.publish(app, service, mappings_of(svc))
+        except PublishError as exc:
+            return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
         self.engine.book.add(instance_id, entry)
         try:
@@ -157,6 +166,11 @@ class EngineRuntime:
         engine = self.engine
         if instance_id not in engine.book.entries:
             return
+        if engine.proxy.upstream(instance_id) is not None:
+            # no new connections, then let the open ones finish (up to drain_timeout) before stopping
+            left = await engine.proxy.withdraw(instance_id, self.drain_timeout(instance_id))
+            if left:
+                log.warning("%s: %d connections still open after drain_timeout; stopping", instance_id, left)
         if instance_id in engine.prober:
             engine.prober.unregister(instance_id)
         try:
@@ -165,6 +179,11 @@ class EngineRuntime:
         except Exception:  # unknown to the supervisor (never started): only the book has it
             log.debug("stop of %s: not supervised", instance_id, exc_info=True)
         engine.book.forget(instance_id)
+
+    def drain_timeout(self, instance_id: str) -> float:
+        entry = self.engine.book.entries[instance_id]
+        svc = self.snapshot(entry.release_id).get("service", {}).get(entry.service, {})
+        return parse_duration((svc.get("rollout") or {}).get("drain_timeout", "10s"))
 
     async def run_worker(self, name: str, release_id: str) -> str | None:
         snapshot = self.snapshot(release_id)
