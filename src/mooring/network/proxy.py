@@ -12,7 +12,7 @@ import errno
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from mooring.network.relay import ClientSide, Relay, ServerSide
 from mooring.network.upstreams import Balance, Upstream, UpstreamSet
@@ -195,11 +195,10 @@ class Proxy:
                     "%s/%s: %s refused a connection: %s", route.app, route.service, upstream.instance_id, exc
                 )
                 continue
-            assert isinstance(transport, asyncio.Transport)
             if relay.client is None or relay.client.is_closing():
                 transport.close()  # the client left while we connected
                 return
-            relay.attach(upstream, transport)
+            relay.attach(upstream, cast(asyncio.Transport, transport))
             return
         route.upstreams.counters.errors += 1
         log.info("%s/%s: no ready instance for a connection on %s", route.app, route.service, mapping.label)

@@ -7,7 +7,7 @@ Back-pressure is the transports' own: when one side's write buffer fills, the ot
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from mooring.network.counters import Counters
 
@@ -23,13 +23,20 @@ class Relay:
         self.upstream: Upstream | None = None
         self.client: asyncio.Transport | None = None
         self.server: asyncio.Transport | None = None
-        self._eofs = 0
+        self.early: list[bytes] = []  # what the client sent before the upstream was connected
+        self.ended_early = False  # and whether it half-closed by then
+        self._ended: set[int] = set()  # which directions saw an EOF (by the transport written to)
         self._closed = False
 
     def attach(self, upstream: Upstream, server: asyncio.Transport) -> None:
         assert self.client is not None
         self.upstream, self.server = upstream, server
         upstream.opened()
+        for data in self.early:
+            self.to_server(data)
+        self.early.clear()
+        if self.ended_early:
+            self.eof_from(server)
         self.client.resume_reading()
 
     def to_server(self, data: bytes) -> None:
@@ -45,9 +52,14 @@ class Relay:
         self.upstream.counters.bytes_out += len(data)
 
     def eof_from(self, other: asyncio.Transport | None) -> bool:
-        """Pass a half-close on; close both once both directions ended. True keeps the transport open."""
-        self._eofs += 1
-        if self._eofs >= 2 or other is None or not other.can_write_eof():
+        """Pass a half-close on; close both once both directions ended. True keeps the transport open.
+
+        Counted per direction: a loop may report the same EOF again after reading resumes (uvloop).
+        """
+        if id(other) in self._ended:
+            return True
+        self._ended.add(id(other))
+        if len(self._ended) >= 2 or other is None or not other.can_write_eof():
             self.close()
             return False
         other.write_eof()
@@ -73,17 +85,23 @@ class ClientSide(asyncio.Protocol):
         self.on_connect = on_connect
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        transport.pause_reading()
-        self.relay.client = transport
+        client = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
+        client.pause_reading()
+        self.relay.client = client
         self.relay.service.connections += 1
         self.relay.service.active += 1
         self.on_connect(self.relay)  # type: ignore[operator]
 
     def data_received(self, data: bytes) -> None:
+        if self.relay.server is None:  # a loop may deliver data before pause_reading takes effect
+            self.relay.early.append(data)
+            return
         self.relay.to_server(data)
 
     def eof_received(self) -> bool:
+        if self.relay.server is None:
+            self.relay.ended_early = True
+            return True
         return self.relay.eof_from(self.relay.server)
 
     def connection_lost(self, exc: Exception | None) -> None:
