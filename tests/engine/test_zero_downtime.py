@@ -29,7 +29,9 @@ APP = Path(__file__).parent / "apps" / "keepalive.py"
 STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
-def manifest(port: int, replicas: int, strategy: str, parallelism: int, order: str = "start_first") -> str:
+def manifest(
+    port: int, replicas: int, strategy: str, parallelism: int, order: str = "start_first", extra: str = ""
+) -> str:
     return f"""
 [app]
 name = "zd"
@@ -55,7 +57,7 @@ parallelism = {parallelism}
 order = "{order}"
 health_check_timeout = "5s"
 drain_timeout = "1s"
-"""
+{extra}"""
 
 
 @dataclass(eq=False)
@@ -181,6 +183,12 @@ def test_every_request_succeeds_during_a_start_first_update(
     rows = mooring.ps("zd")
     assert {i["id"] for i in svc["instances"]} == {r["id"] for r in rows}
     assert all(r["upstream"] == f"127.0.0.1:{r['ports']['8000']}" and r["serving"] for r in rows)
+    if strategy == "rolling":  # the operator's view: ps and status text
+        ps_text = mooring.run("ps", "--app", "zd", check=True).stdout
+        assert "UPSTREAM" in ps_text.splitlines()[0] and rows[0]["upstream"] in ps_text
+        status = mooring.run("status", "--app", "zd", check=True).stdout
+        proxy_part = status[status.index("proxy:") :]
+        assert f"127.0.0.1:{port}" in proxy_part and all(r["id"] in proxy_part for r in rows)
 
 
 def test_stop_first_with_replicas_to_spare_still_serves_every_request(mooring: Mooring) -> None:
@@ -281,3 +289,20 @@ def test_engine_restart_keeps_serving_from_adopted_instances(mooring: Mooring) -
     svc = proxy_view(mooring)
     assert {i["id"] for i in svc["instances"]} == {r["id"] for r in rows}
     assert release(mooring, up(mooring)[1]["id"])["status"] == "completed"  # and it can still roll out
+
+
+def test_a_removed_service_frees_its_published_port(mooring: Mooring) -> None:
+    port, other = free_port(), free_port()
+    extra = f"""
+[service.other]
+command = ["python3", "keepalive.py"]
+ports = ["127.0.0.1:{other}:8000"]
+"""
+    start_app(mooring, manifest(port, replicas=1, strategy="rolling", parallelism=1, extra=extra))
+    assert {s["service"] for s in _get(mooring, "/v1/apps/zd/proxy")["services"]} == {"web", "other"}
+    mooring.write("mooring.toml", manifest(port, replicas=1, strategy="rolling", parallelism=1))
+    code, rel = up(mooring, V="1")
+    assert code == 0 and states(rel)["other-1"] == ("removed", None)
+    with socket.socket() as sock:  # nothing holds the removed service's port any more
+        sock.bind(("127.0.0.1", other))
+    assert [s["service"] for s in _get(mooring, "/v1/apps/zd/proxy")["services"]] == ["web"]

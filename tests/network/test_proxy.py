@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,8 +19,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+LOOP = {"factory": asyncio.new_event_loop}
+
+
+@pytest.fixture(autouse=True, params=["asyncio", "uvloop"])
+def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test runs on both loops: the engine runs on asyncio; uvloop is measured as a candidate."""
+    if request.param == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            pytest.fail("uvloop is not installed: pip install -e '.[test]' (a test dependency)")
+        LOOP["factory"] = uvloop.new_event_loop
+    else:
+        LOOP["factory"] = asyncio.new_event_loop
+    yield
+
+
 def run(test: Callable[[], Awaitable[None]]) -> None:
-    asyncio.run(asyncio.wait_for(test(), 30))
+    with asyncio.Runner(loop_factory=LOOP["factory"]) as runner:
+        runner.run(asyncio.wait_for(test(), 30))
 
 
 class Backend:

@@ -164,7 +164,8 @@ class EngineRuntime:
 
     async def stop(self, instance_id: str) -> None:
         engine = self.engine
-        if instance_id not in engine.book.entries:
+        entry = engine.book.entries.get(instance_id)
+        if entry is None:
             return
         if engine.proxy.upstream(instance_id) is not None:
             # no new connections, then let the open ones finish (up to drain_timeout) before stopping
@@ -179,6 +180,16 @@ class EngineRuntime:
         except Exception:  # unknown to the supervisor (never started): only the book has it
             log.debug("stop of %s: not supervised", instance_id, exc_info=True)
         engine.book.forget(instance_id)
+        if entry is not None:
+            await self._unpublish_if_removed(entry.app, entry.service)
+
+    async def _unpublish_if_removed(self, app: str, service: str) -> None:
+        """The last instance of a service the app's latest release no longer has: free its ports."""
+        if any(e.app == app and e.service == service for e in self.engine.book.entries.values()):
+            return
+        latest = self.engine.store.latest_release(app)
+        if latest is None or service not in self.snapshot(latest.id).get("service", {}):
+            await self.engine.proxy.unpublish(app, service)
 
     def drain_timeout(self, instance_id: str) -> float:
         entry = self.engine.book.entries[instance_id]
