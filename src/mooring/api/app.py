@@ -150,6 +150,11 @@ def create_app(engine: Engine) -> FastAPI:
         """Every instance with its state, health, restarts and resource facts."""
         return engine.instances(app)
 
+    @app.get("/v1/apps/{app_name}/proxy")
+    async def proxy(app_name: str) -> dict[str, Any]:
+        """The app's published ports: listeners, balance, counters per service and per instance."""
+        return {"app": app_name, "services": engine.proxy.view(app_name)}
+
     @app.get("/v1/apps/{app_name}/logs")
     async def logs(
         app_name: AppName,

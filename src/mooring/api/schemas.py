@@ -63,6 +63,9 @@ class InstanceView(BaseModel):
     cpu_percent: float | None
     memory_bytes: int | None
     ports: dict[str, int]
+    upstream: str | None = None
+    serving: bool = False
+    proxy: dict[str, int] | None = None
     exit_code: int | None = None
     last_error: str | None = None
     limits: str | None = None

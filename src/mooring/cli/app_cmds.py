@@ -112,7 +112,7 @@ def status(
 ) -> int:
     """The app's current release, its rollout, targets and instances; --explain says why it waits."""
     from mooring.cli.output import out, print_json
-    from mooring.cli.status_view import render_explain, render_status
+    from mooring.cli.status_view import print_proxy, render_explain, render_status
     from mooring.client import ApiError
 
     name = resolve_app(app, file)
@@ -133,6 +133,7 @@ def status(
         render_explain(data)
     else:
         render_status(data)
+        print_proxy(client.get(f"/v1/apps/{name}/proxy")["services"])
     return 0
 
 

@@ -186,3 +186,37 @@ def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
         )
         lines.append(f"{e['seq']:>4}  {f'+{offset:.3f}s':>10}  {e['type']:<26} {fields}".rstrip())
     return lines
+
+
+def print_proxy(services: list[dict[str, Any]]) -> None:
+    """The published ports: per service and per instance, connections, bytes and errors."""
+    from mooring.cli.output import out
+    from mooring.cli.tables import human_bytes, text_table
+
+    if not services:
+        return
+    cells = []
+    for svc in services:
+        listen = ",".join(lst["address"] for lst in svc["listeners"]) or "-"
+        rows = [(svc["service"], listen, svc["counters"])]
+        rows += [
+            (f"  {i['id']}", (i["upstream"] or "-") + ("" if i["serving"] else " (draining)"), i["counters"])
+            for i in svc["instances"]
+        ]
+        for name, where, c in rows:
+            cells.append(
+                [
+                    name,
+                    where,
+                    str(c["connections"]),
+                    str(c["active"]),
+                    human_bytes(c["bytes_in"]),
+                    human_bytes(c["bytes_out"]),
+                    str(c["errors"]),
+                ]
+            )
+    out.print("proxy:", markup=False)
+    out.print(
+        text_table(["SERVICE/INSTANCE", "ADDRESS", "CONNS", "ACTIVE", "IN", "OUT", "ERRORS"], cells),
+        markup=False,
+    )

@@ -53,8 +53,16 @@ INSTANCE_COLUMNS = [
     "CPU",
     "MEM",
     "PORTS",
+    "UPSTREAM",
     "NOTE",
 ]
+
+
+def upstream_cell(row: dict[str, Any]) -> str:
+    """Where the proxy forwards to this instance; ``(idle)`` when it is not in rotation."""
+    if not row.get("upstream"):
+        return "-"
+    return row["upstream"] if row.get("serving") else f"{row['upstream']} (idle)"
 
 
 def instances_table(rows: list[dict[str, Any]]) -> None:
@@ -83,6 +91,7 @@ def instances_table(rows: list[dict[str, Any]]) -> None:
                 cpu,
                 human_bytes(row["memory_bytes"]),
                 ports,
+                upstream_cell(row),
                 note or "",
             ]
         )

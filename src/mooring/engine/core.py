@@ -16,9 +16,12 @@ from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.releases import ReleaseManager
 from mooring.errors import NotFound
-from mooring.health import Prober, Transition
+from mooring.health import HealthState, Prober, Transition
+from mooring.network import Proxy, PublishError
+from mooring.network.proxy import mappings_of
 from mooring.runtime import Supervisor
 from mooring.runtime.record import InstanceRecord
+from mooring.runtime.states import InstanceState
 from mooring.store import open_store
 
 log = logging.getLogger("mooring.engine")
@@ -35,6 +38,7 @@ class Engine:
         self.store = open_store(database_url) if database_url else open_store()
         self.book = InstanceBook(self.store)
         self.prober = Prober()
+        self.proxy = Proxy()
         self.supervisor = Supervisor(home / "logs", on_change=self._on_record)
         self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
@@ -45,6 +49,7 @@ class Engine:
     async def start(self) -> None:
         await self.prober.start()
         await self._adopt_instances()
+        await self._restore_proxy()
         self.releases.recover()
 
     async def _adopt_instances(self) -> None:
@@ -64,6 +69,45 @@ class Engine:
             log.warning("adopted instance %s: %s (pid %s)", row.id, adopted.state, adopted.pid)
             self.watch_health(row.id)
 
+    async def _restore_proxy(self) -> None:
+        """Serve the published ports again from the adopted instances that were cut over.
+
+        An instance caught mid-start (its target still ``starting``) never passed its gate: recovery
+        stops it, and it never receives traffic.
+        """
+        in_flight = {
+            t.instance_id
+            for r in self.store.find_releases(status=("pending", "in_progress"))
+            for t in self.store.list_targets(r.id)
+            if t.state == "starting" and t.instance_id
+        }
+        for iid, entry in list(self.book.entries.items()):
+            if iid in in_flight or entry.record is None or entry.record.state is not InstanceState.RUNNING:
+                continue
+            try:
+                await self.proxy.publish(entry.app, entry.service, self.published(entry))
+                self.admit(iid, entry)
+            except PublishError as exc:  # the engine still starts: the operator sees it in the log
+                log.error("after the restart: %s", exc)
+
+    def admit(self, instance_id: str, entry: BookEntry) -> None:
+        """Put an instance behind its service's published ports (binding them if needed)."""
+        mappings = self.published(entry)
+        if not mappings:
+            return
+        route = self.proxy.route(entry.app, entry.service)
+        if not all(m in route.listeners for m in mappings):
+            raise PublishError(
+                f"ports of service {entry.service} are not published; cannot admit {instance_id}"
+            )
+        self.proxy.admit(entry.app, entry.service, instance_id, "127.0.0.1", entry.ports)
+        self._refresh_upstream(instance_id)
+
+    def published(self, entry: BookEntry) -> list[Any]:
+        """The published ports of the instance's service, as its own release recorded them."""
+        svc = self.releases.runtime.snapshot(entry.release_id).get("service", {}).get(entry.service)
+        return mappings_of(svc) if svc else []
+
     async def shutdown(self) -> None:
         """Stop supervising but leave every instance running, for the next engine to adopt.
 
@@ -74,6 +118,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
         await self.supervisor.detach_all()
+        await self.proxy.close()
         await self.prober.close()
         self.store.close()
 
@@ -81,6 +126,17 @@ class Engine:
 
     def _on_record(self, record: InstanceRecord) -> None:
         self.book.persist(record, self.health_of(record.instance_id))
+        self._refresh_upstream(record.instance_id)
+
+    def _refresh_upstream(self, instance_id: str) -> None:
+        """A crashed or unhealthy instance gets no new connection until it runs and passes again."""
+        entry = self.book.entries.get(instance_id)
+        if entry is None or self.proxy.upstream(instance_id) is None:
+            return
+        running = entry.record is not None and entry.record.state is InstanceState.RUNNING
+        self.proxy.set_available(
+            instance_id, running and self.health_of(instance_id) != HealthState.UNHEALTHY.value
+        )
 
     def watch_health(self, instance_id: str) -> None:
         entry = self.book.entries[instance_id]
@@ -91,6 +147,7 @@ class Engine:
         entry = self.book.entries.get(instance_id)
         if entry is not None and entry.record is not None:
             self.book.persist(entry.record, transition.current.value)
+        self._refresh_upstream(instance_id)
 
     def health_of(self, instance_id: str) -> str | None:
         if instance_id not in self.prober:
@@ -142,6 +199,9 @@ class Engine:
             "cpu_percent": facts.cpu_percent,
             "memory_bytes": facts.memory_bytes if facts.memory_bytes is not None else facts.rss_bytes,
             "ports": {str(k): v for k, v in entry.ports.items()},
+            "upstream": f"127.0.0.1:{next(iter(entry.ports.values()))}" if entry.ports else None,
+            "serving": self.proxy.serving(iid),
+            "proxy": self.proxy.instance_counters(iid),
             "exit_code": record.last_exit_code,
             "last_error": facts.last_exit or None,
             "limits": None if facts.limits_applied else (facts.limits_note or "limits not applied"),

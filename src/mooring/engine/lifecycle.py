@@ -43,6 +43,7 @@ class Lifecycle:
             stopped: list[str] = []
             for service in reversed(order):
                 ids = [i for i, e in entries.items() if e.service == service]
+                await self.engine.proxy.unpublish(app, service)  # closes its published ports first
                 for iid in ids:
                     if iid in self.engine.prober:
                         self.engine.prober.unregister(iid)

@@ -12,6 +12,8 @@ from mooring.engine.specs import build_instance, new_instance_id
 from mooring.health import HealthState
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
+from mooring.network import PublishError
+from mooring.network.proxy import mappings_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
 from mooring.runtime.states import InstanceState
@@ -46,12 +48,15 @@ class EngineRuntime:
     def exists(self, instance_id: str) -> bool:
         return instance_id in self.engine.book.entries
 
-    def forced_order(self, service: str, release_id: str) -> str | None:
-        svc = self.snapshot(release_id)["service"][service]
-        bound = [p["host_port"] for p in svc.get("ports", []) if p["host_port"] is not None]
-        if bound and int(svc["replicas"]) == 1:
-            return f"the instance binds host port {bound[0]} itself, so old and new cannot overlap"
-        return None
+    def serve(self, instance_id: str) -> None:
+        """Cut over: the proxy may send new connections to this instance (it passed its gate)."""
+        entry = self.engine.book.entries.get(instance_id)
+        if entry is None:
+            return
+        try:
+            self.engine.admit(instance_id, entry)
+        except PublishError as exc:  # start() published the ports; only a concurrent down unpublishes them
+            log.error("cannot cut over to %s: %s", instance_id, exc)
 
     async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
         snapshot = self.snapshot(release_id)
@@ -70,6 +75,10 @@ class EngineRuntime:
             )
         except (ValueError, KeyError) as exc:
             return f"cannot build the instance: {exc}"
+        try:  # bind the published ports before the instance runs: a port in use fails this target only
+            await self.engine.proxy.publish(app, service, mappings_of(svc))
+        except PublishError as exc:
+            return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
         self.engine.book.add(instance_id, entry)
         try:
@@ -155,8 +164,14 @@ class EngineRuntime:
 
     async def stop(self, instance_id: str) -> None:
         engine = self.engine
-        if instance_id not in engine.book.entries:
+        entry = engine.book.entries.get(instance_id)
+        if entry is None:
             return
+        if engine.proxy.upstream(instance_id) is not None:
+            # no new connections, then let the open ones finish (up to drain_timeout) before stopping
+            left = await engine.proxy.withdraw(instance_id, self.drain_timeout(instance_id))
+            if left:
+                log.warning("%s: %d connections still open after drain_timeout; stopping", instance_id, left)
         if instance_id in engine.prober:
             engine.prober.unregister(instance_id)
         try:
@@ -165,6 +180,21 @@ class EngineRuntime:
         except Exception:  # unknown to the supervisor (never started): only the book has it
             log.debug("stop of %s: not supervised", instance_id, exc_info=True)
         engine.book.forget(instance_id)
+        if entry is not None:
+            await self._unpublish_if_removed(entry.app, entry.service)
+
+    async def _unpublish_if_removed(self, app: str, service: str) -> None:
+        """The last instance of a service the app's latest release no longer has: free its ports."""
+        if any(e.app == app and e.service == service for e in self.engine.book.entries.values()):
+            return
+        latest = self.engine.store.latest_release(app)
+        if latest is None or service not in self.snapshot(latest.id).get("service", {}):
+            await self.engine.proxy.unpublish(app, service)
+
+    def drain_timeout(self, instance_id: str) -> float:
+        entry = self.engine.book.entries[instance_id]
+        svc = self.snapshot(entry.release_id).get("service", {}).get(entry.service, {})
+        return parse_duration((svc.get("rollout") or {}).get("drain_timeout", "10s"))
 
     async def run_worker(self, name: str, release_id: str) -> str | None:
         snapshot = self.snapshot(release_id)

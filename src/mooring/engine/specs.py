@@ -36,18 +36,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def assign_ports(service: Mapping[str, Any]) -> dict[int, int]:
-    """Declared instance port -> the port this instance listens on.
+    """Declared instance port -> the ephemeral port this instance listens on.
 
-    Until the port proxy lands, a published port of a single-replica service is bound by the
-    instance itself; every other port gets an ephemeral one.
+    No instance binds a published host port: the engine's proxy does, and forwards to the
+    instances' own ports, so old and new instances of a slot can overlap during a cutover.
     """
-    ports: dict[int, int] = {}
-    for mapping in service.get("ports", []):
-        if mapping["host_port"] is not None and int(service["replicas"]) == 1:
-            ports[mapping["port"]] = mapping["host_port"]
-        else:
-            ports[mapping["port"]] = free_port()
-    return ports
+    return {mapping["port"]: free_port() for mapping in service.get("ports", [])}
 
 
 def published_addr(service: Mapping[str, Any]) -> str | None:

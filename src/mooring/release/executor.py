@@ -176,10 +176,6 @@ class ReleaseExecutor:
             ):
                 continue  # interrupted by the operator: re-check control
             order = policy.order
-            forced = self.runtime.forced_order(service, self.release_id)
-            if forced and order != "stop_first":
-                order = "stop_first"
-                self._event("batch.order_forced", service=service, order=order, why=forced)
             problem = await self._workers_for(service, workers_done) if first else None
             self._event(
                 "batch.started",
@@ -251,9 +247,13 @@ class ReleaseExecutor:
         """blue_green: switch every slot at once when the whole new set passed its gate, else none."""
         gated = [t for t in self._targets() if TargetState(t.state) is TargetState.STARTING]
         if all(r == "gated" for r in results):
+            for target in gated:  # the whole new set takes traffic first, then the old set drains
+                if target.instance_id:
+                    self.runtime.serve(target.instance_id)
+            old = [t.previous_instance_id for t in gated if t.previous_instance_id]
+            # stopped together: the old set leaves the proxy at once, not one drain after another
+            await asyncio.gather(*(self.runtime.stop(i) for i in old if self.runtime.exists(i)))
             for target in gated:
-                if target.previous_instance_id and self.runtime.exists(target.previous_instance_id):
-                    await self.runtime.stop(target.previous_instance_id)
                 self._set_target(target, TargetState.READY, "target.ready")
             return ["ready"] * len(results)
         for target in gated:  # the set is incomplete: drop it whole, the old set keeps serving
@@ -296,8 +296,9 @@ class ReleaseExecutor:
         self._event("target.gated", target=_name(target), instance_id=instance_id)
         if defer_cutover:
             return "gated"
+        self.runtime.serve(instance_id)  # cut over: the new instance is ready and takes traffic
         if previous and self.runtime.exists(previous):
-            await self.runtime.stop(previous)  # cut over: the new instance is ready
+            await self.runtime.stop(previous)  # leaves the proxy, drains, then stops
             self._event("instance.stopped", target=_name(target), instance_id=previous, why="replaced")
         self._set_target(target, TargetState.READY, "target.ready")
         return "ready"
@@ -427,6 +428,7 @@ class ReleaseExecutor:
                 ok = False
                 self._mark_rollback_failed(target, readiness.detail)
                 continue
+            self.runtime.serve(restored)
             if state is TargetState.READY and target.instance_id:
                 await self.runtime.stop(target.instance_id)
             self._set_target(

@@ -94,13 +94,14 @@ class Runtime(Protocol):
     ) -> Readiness: ...
 
     async def stop(self, instance_id: str) -> None:
-        """Stop and forget an instance; nothing happens for an unknown id."""
+        """Stop and forget an instance (an instance in service is first taken out and drained);
+        nothing happens for an unknown id."""
         ...
 
     def exists(self, instance_id: str) -> bool: ...
 
-    def forced_order(self, service: str, release_id: str) -> str | None:
-        """Why ``service`` must roll stop_first here (e.g. it binds its host port itself), or None."""
+    def serve(self, instance_id: str) -> None:
+        """Cut over to a gated instance: the proxy may now send it new connections."""
         ...
 
     async def run_worker(self, name: str, release_id: str) -> str | None:
