@@ -12,11 +12,11 @@ from typing import Any
 
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
+from mooring.engine.drivers import Drivers
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.releases import ReleaseManager
 from mooring.errors import NotFound
 from mooring.health import Prober, Transition
-from mooring.runtime import Supervisor
 from mooring.runtime.record import InstanceRecord
 from mooring.store import open_store
 
@@ -33,8 +33,9 @@ class Engine:
         self.started_at = time.time()
         self.store = open_store(database_url) if database_url else open_store()
         self.book = InstanceBook(self.store)
-        self.prober = Prober()
-        self.supervisor = Supervisor(home / "logs", on_change=self._on_record)
+        # both drivers behind the interface the engine has always used of the process Supervisor
+        self.supervisor = Drivers(home, on_change=self._on_record)
+        self.prober = Prober(container_exec=self.supervisor.run_check)
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
 
@@ -55,7 +56,7 @@ class Engine:
             entry, record = restored
             self.book.add(row.id, entry)
             try:
-                adopted = await self.supervisor.adopt(record)
+                adopted = await self.supervisor.adopt(record, row.driver)
             except Exception:
                 log.exception("could not adopt instance %s; leaving its process alone", row.id)
                 continue
@@ -131,7 +132,7 @@ class Engine:
             "app": entry.app,
             "service": entry.service,
             "replica": entry.replica,
-            "driver": "process",
+            "driver": entry.driver,
             "state": facts.state,
             "health": self.health_of(iid),
             "pid": facts.pid,
@@ -185,7 +186,11 @@ class Engine:
             return
         history: dict[str, list[str]] = {}
         for label, iid in sources.items():
-            lines = reader.read_since(iid, since) if since is not None else reader.read_tail(iid, tail or 100)
+            lines = (
+                await reader.read_since(iid, since)
+                if since is not None
+                else await reader.read_tail(iid, tail or 100)
+            )
             history[label] = lines[-tail:] if tail else lines
         merged = list(interleave(history))
         for line in merged[-tail:] if tail else merged:

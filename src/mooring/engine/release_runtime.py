@@ -14,6 +14,7 @@ from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
+from mooring.runtime.container import ContainerSpec, ImagePullFailed
 from mooring.runtime.states import InstanceState
 
 if TYPE_CHECKING:
@@ -48,9 +49,24 @@ class EngineRuntime:
 
     def forced_order(self, service: str, release_id: str) -> str | None:
         svc = self.snapshot(release_id)["service"][service]
+        if svc.get("image"):
+            return None  # a container publishes on an ephemeral port; old and new can overlap
         bound = [p["host_port"] for p in svc.get("ports", []) if p["host_port"] is not None]
         if bound and int(svc["replicas"]) == 1:
             return f"the instance binds host port {bound[0]} itself, so old and new cannot overlap"
+        return None
+
+    async def prepare(self, service: str, release_id: str) -> str | None:
+        """Pull the service's image if the container engine lacks it; the error text if that fails."""
+        image = self.snapshot(release_id)["service"][service].get("image")
+        if not image:
+            return None
+        try:
+            await self.engine.supervisor.container.ensure_image(image)
+        except ImagePullFailed as exc:
+            return f"service {service}: {exc.message}"
+        except Exception as exc:  # no engine at all, a broken engine.toml: still this image's problem
+            return f"service {service}: cannot get image {image!r}: {exc}"
         return None
 
     async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
@@ -71,6 +87,7 @@ class EngineRuntime:
         except (ValueError, KeyError) as exc:
             return f"cannot build the instance: {exc}"
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
+        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
         self.engine.book.add(instance_id, entry)
         try:
             record = await self.engine.supervisor.start(planned.spec)
@@ -178,7 +195,9 @@ class EngineRuntime:
         )
         iid = planned.spec.instance_id
         supervisor = self.engine.supervisor
-        self.engine.book.add(iid, BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None))
+        entry = BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None)
+        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
+        self.engine.book.add(iid, entry)
         await supervisor.start(planned.spec)
         limit = parse_duration(worker.get("timeout", "0s")) or 24 * 3600.0
         try:
