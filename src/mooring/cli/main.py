@@ -7,7 +7,7 @@ import sys
 import typer
 
 from mooring import __version__
-from mooring.cli import engine_cmds, manifest_cmds, release_cmds, up_cmd
+from mooring.cli import doctor_cmd, engine_cmds, manifest_cmds, release_cmds, up_cmd
 from mooring.errors import MooringError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ manifest_cmds.register(app)
 up_cmd.register(app)
 engine_cmds.register(app)
 release_cmds.register(app)
+doctor_cmd.register(app)
 
 
 @app.command()
