@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import signal
 import socket
 from collections.abc import Mapping
@@ -192,7 +193,10 @@ def build_container(
         release_id=release_id,
         spec_hash=spec_hash,
         image=service["image"],
-        command=command_argv(command) if command is not None else None,
+        # a string is split like a shell would (docs/manifest.md): an image need not have /bin/sh
+        command=(tuple(shlex.split(command)) if isinstance(command, str) else tuple(command))
+        if command is not None
+        else None,
         env=env,
         working_dir=service.get("working_dir"),
         ports=ports,
