@@ -61,6 +61,8 @@ def require_tools() -> None:
         raise RuntimeError(
             f"{BUSYBOX} not found: install the Debian package busybox-static (the test image is made from it)"
         )
+    if b"ld-linux" in BUSYBOX.read_bytes()[:8192]:  # the image has no libc: busybox must be static
+        raise RuntimeError(f"{BUSYBOX} is dynamically linked: install the Debian package busybox-static")
 
 
 def make_bridge() -> str:
