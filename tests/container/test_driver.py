@@ -90,3 +90,37 @@ def test_doctor_reports_the_engine_and_where_its_address_came_from(
     assert result.returncode == 1
     assert "NOT reachable" in result.stdout and "/nonexistent/docker.sock" in result.stdout
     cmooring.env["DOCKER_HOST"] = dockerd.url
+
+
+def test_worker_with_an_image_runs_before_its_service_and_its_failure_fails_the_target(
+    cmooring: Mooring, dockerd: PrivateDockerd
+) -> None:
+    def app(exit_code: int) -> str:
+        return f"""
+[app]
+name = "box"
+
+[worker.migrate]
+image = "mooring-test/web:1"
+command = ["/bin/sh", "-c", "echo migrating; exit {exit_code}"]
+
+[service.web]
+image = "mooring-test/web:1"
+command = ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]
+ports = ["8080"]
+depends_on = ["migrate"]
+env = {{ V = "{exit_code}" }}
+"""
+
+    cmooring.write("mooring.toml", app(0))
+    code, rel = up(cmooring)
+    assert code == 0, rel
+    assert [r["service"] for r in cmooring.ps("box")] == ["web"]  # the worker's container is gone
+    cmooring.write("mooring.toml", app(4))  # web changes too (its env), so the worker runs again
+    code, rel = up(cmooring)
+    assert code != 0
+    failed = rel["targets"][0]
+    assert failed["state"] == "failed" and failed["reason"] == "start_failed"
+    assert "worker migrate failed" in failed["detail"] and "code 4" in failed["detail"], failed
+    rows = dockerd.client().containers(all=True, filters={"label": f"mooring.home={cmooring.home}"})
+    assert [r["Labels"]["mooring.service"] for r in rows] == ["web"]
