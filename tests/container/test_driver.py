@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import select
+import subprocess
+import sys
+import time
 
 from tests.container.kit import up
 from tests.container.private_dockerd import PrivateDockerd
@@ -124,3 +128,36 @@ env = {{ V = "{exit_code}" }}
     assert "worker migrate failed" in failed["detail"] and "code 4" in failed["detail"], failed
     rows = dockerd.client().containers(all=True, filters={"label": f"mooring.home={cmooring.home}"})
     assert [r["Labels"]["mooring.service"] for r in rows] == ["web"]
+
+
+def test_logs_follow_streams_new_lines_of_a_container(cmooring: Mooring) -> None:
+    command = """["/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"]"""
+    cmooring.write("mooring.toml", service(command))
+    code, rel = up(cmooring)
+    assert code == 0, rel
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "mooring", "logs", "-f", "--tail", "1", "web"],
+        cwd=cmooring.cwd,
+        env=cmooring.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + 30
+        while len(seen) < 4 and time.monotonic() < deadline:
+            # a deadline on every read: a silent follower fails the test instead of hanging it
+            if not select.select([follower.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                break
+            line = follower.stdout.readline()
+            if not line:
+                break
+            seen.append(line.strip())
+        assert len(seen) >= 4, seen
+        ticks = [int(line.rsplit("tick-", 1)[1]) for line in seen]
+        assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks), seen  # new lines, in order, once
+        assert all(line.startswith("web-1 | ") and " stdout tick-" in line for line in seen), seen
+    finally:
+        follower.kill()
+        follower.wait(10)
