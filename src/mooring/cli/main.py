@@ -7,7 +7,16 @@ import sys
 import typer
 
 from mooring import __version__
-from mooring.cli import app_cmds, engine_cmds, events_cmd, manifest_cmds, release_cmds, token_cmds, up_cmd
+from mooring.cli import (
+    app_cmds,
+    doctor_cmd,
+    engine_cmds,
+    events_cmd,
+    manifest_cmds,
+    release_cmds,
+    token_cmds,
+    up_cmd,
+)
 from mooring.errors import MooringError
 
 app = typer.Typer(
@@ -24,6 +33,7 @@ release_cmds.register(app)
 app_cmds.register(app)
 events_cmd.register(app)
 token_cmds.register(app)
+doctor_cmd.register(app)
 
 
 @app.command()

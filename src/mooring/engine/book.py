@@ -26,6 +26,7 @@ class BookEntry:
     ports: dict[int, int]
     probe: ProbeSpec | None
     record: InstanceRecord | None = None
+    driver: str = "process"  # or "container"
 
 
 def probe_to_dict(probe: ProbeSpec | None) -> dict[str, Any] | None:
@@ -73,7 +74,7 @@ class InstanceBook:
             app=entry.app,
             service=entry.service,
             replica=entry.replica,
-            driver="process",
+            driver=entry.driver,
             state=record.state.value,
             release_id=entry.release_id,
             spec_hash=entry.spec_hash,
@@ -81,6 +82,7 @@ class InstanceBook:
             pid=record.pid,
             pid_start_time=float(record.pid_start_ticks) if record.pid_start_ticks is not None else None,
             cgroup=record.cgroup_paths[0] if record.cgroup_paths else None,
+            container_id=record.container_id,
             ports={str(k): v for k, v in entry.ports.items()},
             restarts=record.restarts,
             exit_code=record.last_exit_code,
@@ -104,6 +106,7 @@ class InstanceBook:
             ports={int(k): int(v) for k, v in row.ports.items()},
             probe=probe_from_dict(row.info.get("probe")),
             record=record,
+            driver=row.driver or "process",
         )
         return entry, record
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
+from mooring.engine.drivers import Drivers
 from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.releases import ReleaseManager
@@ -19,7 +20,6 @@ from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Proxy, PublishError
 from mooring.network.proxy import mappings_of
-from mooring.runtime import Supervisor
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.states import InstanceState
 from mooring.store import open_store
@@ -37,9 +37,10 @@ class Engine:
         self.started_at = time.time()
         self.store = open_store(database_url) if database_url else open_store()
         self.book = InstanceBook(self.store)
-        self.prober = Prober()
+        # both drivers behind the interface the engine has always used of the process Supervisor
+        self.supervisor = Drivers(home, on_change=self._on_record)
+        self.prober = Prober(container_exec=self.supervisor.run_check)
         self.proxy = Proxy()
-        self.supervisor = Supervisor(home / "logs", on_change=self._on_record)
         self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
@@ -62,7 +63,7 @@ class Engine:
             entry, record = restored
             self.book.add(row.id, entry)
             try:
-                adopted = await self.supervisor.adopt(record)
+                adopted = await self.supervisor.adopt(record, row.driver)
             except Exception:
                 log.exception("could not adopt instance %s; leaving its process alone", row.id)
                 continue
@@ -190,7 +191,7 @@ class Engine:
             "app": entry.app,
             "service": entry.service,
             "replica": entry.replica,
-            "driver": "process",
+            "driver": entry.driver,
             "state": facts.state,
             "health": self.health_of(iid),
             "pid": facts.pid,
@@ -247,7 +248,11 @@ class Engine:
             return
         history: dict[str, list[str]] = {}
         for label, iid in sources.items():
-            lines = reader.read_since(iid, since) if since is not None else reader.read_tail(iid, tail or 100)
+            lines = (
+                await reader.read_since(iid, since)
+                if since is not None
+                else await reader.read_tail(iid, tail or 100)
+            )
             history[label] = lines[-tail:] if tail else lines
         merged = list(interleave(history))
         for line in merged[-tail:] if tail else merged:

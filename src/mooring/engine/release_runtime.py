@@ -16,6 +16,7 @@ from mooring.network import PublishError
 from mooring.network.proxy import mappings_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
+from mooring.runtime.container import ContainerSpec, ImagePullFailed
 from mooring.runtime.states import InstanceState
 
 if TYPE_CHECKING:
@@ -58,6 +59,19 @@ class EngineRuntime:
         except PublishError as exc:  # start() published the ports; only a concurrent down unpublishes them
             log.error("cannot cut over to %s: %s", instance_id, exc)
 
+    async def prepare(self, service: str, release_id: str) -> str | None:
+        """Pull the service's image if the container engine lacks it; the error text if that fails."""
+        image = self.snapshot(release_id)["service"][service].get("image")
+        if not image:
+            return None
+        try:
+            await self.engine.supervisor.container.ensure_image(image)
+        except ImagePullFailed as exc:
+            return f"service {service}: {exc.message}"
+        except Exception as exc:  # no engine at all, a broken engine.toml: still this image's problem
+            return f"service {service}: cannot get image {image!r}: {exc}"
+        return None
+
     async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
         snapshot = self.snapshot(release_id)
         svc = snapshot["service"][service]
@@ -80,6 +94,7 @@ class EngineRuntime:
         except PublishError as exc:
             return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
+        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
         self.engine.book.add(instance_id, entry)
         try:
             record = await self.engine.supervisor.start(planned.spec)
@@ -208,7 +223,9 @@ class EngineRuntime:
         )
         iid = planned.spec.instance_id
         supervisor = self.engine.supervisor
-        self.engine.book.add(iid, BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None))
+        entry = BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None)
+        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
+        self.engine.book.add(iid, entry)
         await supervisor.start(planned.spec)
         limit = parse_duration(worker.get("timeout", "0s")) or 24 * 3600.0
         try:

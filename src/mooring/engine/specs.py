@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import signal
 import socket
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from typing import Any
 from mooring.health import ProbeSpec
 from mooring.manifest.durations import parse_duration
 from mooring.manifest.snapshot import reveal_env
+from mooring.runtime.container import ContainerSpec, Mount
+from mooring.runtime.container.spec import container_name
 from mooring.runtime.spec import InstanceSpec, Resources
 
 # What an instance inherits from the engine's own environment; everything else comes from the manifest.
@@ -71,7 +74,7 @@ def command_argv(command: str | list[str] | None) -> tuple[str, ...]:
 class InstancePlan:
     """Everything needed to start and watch one instance."""
 
-    spec: InstanceSpec
+    spec: InstanceSpec | ContainerSpec
     ports: dict[int, int]
     probe: ProbeSpec | None
 
@@ -88,6 +91,10 @@ def build_instance(
 ) -> InstancePlan:
     service = snapshot["service"][name]
     instance_id = instance_id or new_instance_id(name, replica)
+    if service.get("image"):
+        return build_container(
+            app, name, replica, snapshot, secret_values, release_id, spec_hash, instance_id
+        )
     ports = assign_ports(service)
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.setdefault("PATH", DEFAULT_PATH)
@@ -130,8 +137,84 @@ def build_instance(
     return InstancePlan(spec=spec, ports=ports, probe=probe_spec(service, ports, env, spec.working_dir))
 
 
+def build_container(
+    app: str,
+    name: str,
+    replica: int,
+    snapshot: Mapping[str, Any],
+    secret_values: Mapping[str, str],
+    release_id: str,
+    spec_hash: str,
+    instance_id: str,
+) -> InstancePlan:
+    """A service with ``image``: every declared port is published on an ephemeral 127.0.0.1 port.
+
+    The container sees only the manifest's env (not the engine's: the image brings its own PATH),
+    ``PORT`` as the first declared container port, and the ``MOORING_*`` identity variables.
+    """
+    service = snapshot["service"][name]
+    ports = {mapping["port"]: free_port() for mapping in service.get("ports", [])}
+    env = dict(reveal_env(service.get("env", {}), secret_values))
+    if ports:
+        env.setdefault("PORT", str(next(iter(ports))))
+    env.update(
+        MOORING_APP=app,
+        MOORING_SERVICE=name,
+        MOORING_REPLICA=str(replica),
+        MOORING_INSTANCE=instance_id,
+        MOORING_RELEASE=release_id,
+    )
+    mounts = []
+    for volume in service.get("volumes", []):
+        source = str(volume["source"])
+        if source.startswith(("/", "./", "../", "~")) or source in (".", ".."):
+            if not source.startswith("/"):
+                raise ValueError(
+                    f"service.{name}.volumes: bind mount source {source!r} must be an absolute host path"
+                    " for a container (the engine does not resolve it against the manifest's directory)"
+                )
+            mounts.append(Mount("bind", source, volume["target"], bool(volume.get("read_only"))))
+        else:
+            # named volumes are engine volumes prefixed by the app, so two apps' "data" never mix
+            mounts.append(Mount("volume", f"{app}_{source}", volume["target"], bool(volume.get("read_only"))))
+    resources = service.get("resources") or {}
+    command = service.get("command")
+    spec = ContainerSpec(
+        instance_id=instance_id,
+        app=app,
+        service=name,
+        replica=replica,
+        release_id=release_id,
+        spec_hash=spec_hash,
+        image=service["image"],
+        # a string is split like a shell would (docs/manifest.md): an image need not have /bin/sh
+        command=(tuple(shlex.split(command)) if isinstance(command, str) else tuple(command))
+        if command is not None
+        else None,
+        env=env,
+        working_dir=service.get("working_dir"),
+        ports=ports,
+        mounts=tuple(mounts),
+        restart=service["restart"],
+        max_restarts=int(service["max_restarts"]),
+        stop_signal=int(signal.Signals[service["stop_signal"]]),
+        stop_timeout=parse_duration(service["stop_timeout"]),
+        resources=Resources(
+            cpu=resources.get("cpu"), memory=resources.get("memory"), pids=resources.get("pids")
+        ),
+    )
+    probe = probe_spec(
+        service, ports, env, spec.working_dir or "/", container=container_name(app, instance_id)
+    )
+    return InstancePlan(spec=spec, ports=ports, probe=probe)
+
+
 def probe_spec(
-    service: Mapping[str, Any], ports: Mapping[int, int], env: Mapping[str, str], cwd: str
+    service: Mapping[str, Any],
+    ports: Mapping[int, int],
+    env: Mapping[str, str],
+    cwd: str,
+    container: str | None = None,
 ) -> ProbeSpec | None:
     check = service.get("health_check")
     if not check:
@@ -143,6 +226,10 @@ def probe_spec(
         "start_period": parse_duration(check["start_period"]),
     }
     if check["type"] == "exec":
+        if container is not None:  # runs inside the container, with its own env and working dir
+            return ProbeSpec(
+                kind="exec", command=command_argv(check["command"]), container=container, **timing
+            )
         return ProbeSpec(kind="exec", command=command_argv(check["command"]), env=env, cwd=cwd, **timing)
     declared = check["port"]
     port = ports.get(declared, declared)

@@ -22,7 +22,7 @@ import httpx
 
 from .connections import ConnectionCache
 from .http_probe import http_origin, new_http_clients
-from .probes import probe_once
+from .probes import ContainerExec, probe_once
 from .result import format_seconds
 from .spec import ProbeSpec
 from .state import HealthState, HealthStatus, InstanceHealth, Transition
@@ -55,7 +55,8 @@ class Prober:
     Results of a registration that was replaced or removed while its probe ran are dropped.
     """
 
-    def __init__(self, *, concurrency: int = 64) -> None:
+    def __init__(self, *, concurrency: int = 64, container_exec: ContainerExec | None = None) -> None:
+        self._container_exec = container_exec
         self._registrations: dict[str, _Registration] = {}
         self._heap: list[tuple[float, int, _Registration]] = []
         self._order = itertools.count()  # breaks ties in the heap; registrations do not compare
@@ -228,7 +229,9 @@ class Prober:
         async with self._limit:
             spec = registration.spec
             client = self._http.get(http_origin(spec)) if spec.kind == "http" else None
-            result = await probe_once(spec, http_client=client, grpc_channels=self._grpc)
+            result = await probe_once(
+                spec, http_client=client, grpc_channels=self._grpc, container_exec=self._container_exec
+            )
         if not self._is_current(registration):
             return  # replaced or removed while probing: this result describes nothing current
         transition = registration.health.observe(result, time.time())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -20,12 +21,16 @@ __all__ = ["ProbeResult", "new_http_client", "probe_once"]
 
 log = logging.getLogger(__name__)
 
+# Runs an exec check inside a container (the container driver supplies it): (container, argv) -> outcome.
+ContainerExec = Callable[[str, tuple[str, ...]], Awaitable[Outcome]]
+
 
 async def probe_once(
     spec: ProbeSpec,
     *,
     http_client: httpx.AsyncClient | None = None,
     grpc_channels: ConnectionCache[Any] | None = None,
+    container_exec: ContainerExec | None = None,
 ) -> ProbeResult:
     """Run ``spec`` once, within ``spec.timeout``; never raises for a failed check.
 
@@ -36,7 +41,7 @@ async def probe_once(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(spec.timeout):
-            outcome = await _probe(spec, http_client, grpc_channels)
+            outcome = await _probe(spec, http_client, grpc_channels, container_exec)
     except TimeoutError:
         outcome = Outcome(False, timed_out(spec.timeout))
     except Exception as exc:
@@ -55,7 +60,10 @@ async def probe_once(
 
 
 async def _probe(
-    spec: ProbeSpec, http_client: httpx.AsyncClient | None, grpc_channels: ConnectionCache[Any] | None
+    spec: ProbeSpec,
+    http_client: httpx.AsyncClient | None,
+    grpc_channels: ConnectionCache[Any] | None,
+    container_exec: ContainerExec | None = None,
 ) -> Outcome:
     if spec.kind == "http":
         if http_client is not None:
@@ -64,6 +72,11 @@ async def _probe(
             return await probe_http(spec, client)
     if spec.kind == "tcp":
         return await probe_tcp(spec)
+    if spec.kind == "exec" and spec.container is not None:
+        if container_exec is None:
+            return Outcome(False, f"no container engine to run the check in container {spec.container}")
+        assert spec.command
+        return await container_exec(spec.container, spec.command)
     if spec.kind == "exec":
         return await probe_exec(spec)
     from .grpc_probe import probe_grpc  # grpc is loaded only once a grpc check runs

@@ -30,6 +30,7 @@ class ProbeSpec:
     # Excluded from the hash only because mappings are unhashable; it still takes part in equality.
     env: Mapping[str, str] | None = field(default=None, hash=False)
     cwd: str | None = None
+    container: str | None = None  # an exec check of a container instance runs inside this container
     grpc_service: str = ""
     interval: float = 10.0
     timeout: float = 5.0

@@ -270,6 +270,12 @@ class ReleaseExecutor:
         target = self._set_target(
             target, TargetState.STARTING, "target.starting", instance_id=instance_id, reason=None, detail=""
         )
+        problem = await self.runtime.prepare(target.service, self.release_id)
+        if problem is not None:  # e.g. the image cannot be pulled: fail before the old instance is stopped
+            self._set_target(
+                target, TargetState.FAILED, "target.failed", reason=Reason.IMAGE_PULL_FAILED, detail=problem
+            )
+            return "failed"
         if order == "stop_first" and previous and self.runtime.exists(previous):
             await self.runtime.stop(previous)
             self._event("instance.stopped", target=_name(target), instance_id=previous, why="stop_first")

@@ -85,6 +85,10 @@ class Runtime(Protocol):
 
     def new_instance_id(self, service: str, replica: int) -> str: ...
 
+    async def prepare(self, service: str, release_id: str) -> str | None:
+        """Make what ``service`` needs available (pull its image) before anything is stopped; error text."""
+        ...
+
     async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
         """Start an instance of ``service`` as recorded in release ``release_id``; an error text on failure."""
         ...

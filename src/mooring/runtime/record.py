@@ -43,6 +43,7 @@ class InstanceRecord:
     last_log_lines: list[str] = field(default_factory=list)
     limits_applied: bool = True
     limits_note: str = ""
+    container_id: str | None = None  # the container driver's instances only
 
     @classmethod
     def new(cls, spec: InstanceSpec, log_path: str, stdout_fifo: str, stderr_fifo: str) -> InstanceRecord:
