@@ -73,12 +73,16 @@ class Engine:
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
         await self.supervisor.detach_all()
         await self.prober.close()
+        self.book.flush()  # changes of the last loop turn
         self.store.close()
 
     # --- wiring between runtime, prober and store ---------------------------------------------
 
-    def _on_record(self, record: InstanceRecord) -> None:
-        self.book.persist(record, self.health_of(record.instance_id))
+    def _on_record(self, record: InstanceRecord) -> asyncio.Future[None] | None:
+        committed = self.book.persist(record, self.health_of(record.instance_id))
+        # Shielded: the commit is shared by every instance changed in the same loop turn, and a
+        # cancelled waiter must not cancel it for the others.
+        return asyncio.shield(committed) if committed is not None else None
 
     def watch_health(self, instance_id: str) -> None:
         entry = self.book.entries[instance_id]
