@@ -89,7 +89,7 @@ def run_once(n: int, idle_window: float, cli_samples: int) -> dict[str, float]:
             bench.cli("up")
             wait_until(lambda: sleepers(token) == n, 120, f"{n} sleepers running")
             out["start_s"] = time.perf_counter() - started
-            time.sleep(1.0)  # settle, as for the peers
+            time.sleep(0.2 if idle_window < 1 else 1.0)  # settle, as for the peers
             procs = tree_usage(engine, not_workload)
             before = cpu_seconds(procs)
             time.sleep(idle_window)
@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny N, one run each: checks that it works")
     parser.add_argument("--json", type=Path, help="write the result here (the suite's JSON shape)")
     parser.add_argument("--n", help="comma-separated instance counts (default 10,100,500; smoke 5)")
-    parser.add_argument("--repeat", type=int, help="runs of mooring per N (default 3; smoke 1)")
+    parser.add_argument("--repeat", type=int, help="runs of mooring per N (default 3, 2 at N>=500; smoke 1)")
     parser.add_argument("--peer-repeat", type=int, help="runs of each peer per N (default 2, 1 at N>=500)")
     parser.add_argument("--peers", default=",".join(peerkit.ALL), help="peers to measure ('' for none)")
     parser.add_argument("--idle-window", type=float, help="seconds of idle measurement (default 3)")
@@ -152,7 +152,10 @@ def main() -> None:
 
     scenarios: list[Scenario] = []
     for n in ns:
-        runs = [run_once(n, idle, cli_samples) for _ in range(repeat)]
+        runs = [
+            run_once(n, idle, cli_samples)
+            for _ in range(min(repeat, 2) if n >= 500 and not args.repeat else repeat)
+        ]
         http_floor = [statistics.median(floor_http_round_trip()) * 1000 for _ in range(repeat)]
         interp_floor = [statistics.median(floor_interpreter_start(cli_samples)) for _ in range(repeat)]
         peer_runs: dict[str, list[dict[str, Any]]] = {}

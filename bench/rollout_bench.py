@@ -150,7 +150,7 @@ def main() -> None:
         "--gated", help="REPLICAS:PARALLELISM of the gated runs (default 10:1,100:10; smoke 4:2)"
     )
     parser.add_argument(
-        "--repeat", type=int, help="runs of mooring per case (default 3, 2 at N>=500; smoke 1)"
+        "--repeat", type=int, help="runs of mooring per case (default 3, 1 at N>=500; smoke 1)"
     )
     parser.add_argument("--peers", default="supervisord,circus,pm2", help="peers to measure ('' for none)")
     parser.add_argument(
@@ -169,13 +169,13 @@ def main() -> None:
     peerkit.ensure(peer_names)
 
     def reps(n: int) -> int:
-        return args.repeat or (1 if args.smoke else 2 if n >= 500 else 3)
+        return args.repeat or (1 if args.smoke or n >= 500 else 3)
 
     scenarios: list[Scenario] = []
     for n in ns:
         token = f"{secrets.randbelow(10**8):08d}"
         floor = [floor_replace_each(n, token) for _ in range(reps(n))]
-        for parallelism in (1, 10):
+        for parallelism in (1,) if args.smoke else (1, 10):  # smoke: the same code, once
             s = Scenario(f"rolling restart P={parallelism} (no gating)", n, "s")
             s.mooring = [rolling_restart(n, parallelism) for _ in range(reps(n))]
             s.floor_label, s.floor = "replace N sleepers one by one", floor
