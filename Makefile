@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= examples/quickstart/mooring.toml
 
-.PHONY: demo test lint typecheck pytest install install-test clean
+.PHONY: demo test lint typecheck pytest install install-test clean bench bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,17 @@ pytest: install-test
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The benchmark suite (docs/performance.md). The peers are installed on first run into bench/.peers.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/suite.py
+
+bench-smoke: $(VENV)/.installed-bench
+	$(BIN)/python bench/suite.py --smoke
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -76,3 +76,22 @@ def test_instance_release_must_exist_and_driver_must_be_known(store: Store) -> N
         store.upsert_instance(web(driver="vm"))
     release = store.create_release("shop", snapshot="{}", manifest_hash="sha256:a")
     assert store.upsert_instance(web(release_id=release.id, spec_hash="sha256:s")).release_id == release.id
+
+
+def test_write_instances_upserts_and_forgets_in_one_transaction(store: Store) -> None:
+    store.upsert_instance(web(1, pid=11))
+    store.upsert_instance(web(2, pid=22))
+    rows = [web(1, state="running", pid=12, ports={"http": 31001}), web(3, pid=33, info={"k": [1]})]
+    store.write_instances(rows, ["web-2-a1b2c3"])
+    listed = {i.id: i for i in store.list_instances("shop")}
+    assert sorted(listed) == ["web-1-a1b2c3", "web-3-a1b2c3"]
+    assert (listed["web-1-a1b2c3"].state, listed["web-1-a1b2c3"].pid) == ("running", 12)
+    assert listed["web-1-a1b2c3"].ports == {"http": 31001}
+    assert listed["web-3-a1b2c3"].info == {"k": [1]}
+
+
+def test_write_instances_refuses_the_whole_batch_when_one_row_is_bad(store: Store) -> None:
+    store.upsert_instance(web(1, pid=11))
+    with pytest.raises(StoreError, match="could not record 2 instance"):
+        store.write_instances([web(1, pid=99), web(2, release_id="000000000000")], [])
+    assert store.get_instance("web-1-a1b2c3").pid == 11  # nothing half-written

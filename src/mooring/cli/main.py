@@ -2,38 +2,92 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from mooring import __version__
-from mooring.cli import (
-    app_cmds,
-    doctor_cmd,
-    engine_cmds,
-    events_cmd,
-    manifest_cmds,
-    release_cmds,
-    token_cmds,
-    up_cmd,
-)
 from mooring.errors import MooringError
+
+# Modules under mooring.cli whose register(app) adds commands. Importing all of them costs ~150 ms
+# (the manifest's pydantic models, ...), so each is imported only when one of its commands runs.
+COMMAND_MODULES = (
+    "manifest_cmds",
+    "up_cmd",
+    "engine_cmds",
+    "app_cmds",
+    "release_cmds",
+    "events_cmd",
+    "token_cmds",
+    "doctor_cmd",
+)
+# Where the hot commands live, so running them imports one module; any other name loads them all.
+COMMAND_HOME = {
+    "ps": "engine_cmds",
+    "logs": "engine_cmds",
+    "down": "engine_cmds",
+    "serve": "engine_cmds",
+    "status": "app_cmds",
+    "apps": "app_cmds",
+    "history": "app_cmds",
+    "up": "up_cmd",
+    "events": "events_cmd",
+}
+
+
+class LazyCommands(TyperGroup):
+    """The root command group, importing a command's module when the command is looked up."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: set[str] = set()
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        for module in COMMAND_MODULES:  # help and completion need every command
+            self._load(module)
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            home = COMMAND_HOME.get(cmd_name)
+            for module in (home,) if home else COMMAND_MODULES:
+                self._load(module)
+            command = super().get_command(ctx, cmd_name) or self._load_all_then(ctx, cmd_name)
+        return command
+
+    def _load_all_then(self, ctx: Any, cmd_name: str) -> Any:
+        for module in COMMAND_MODULES:
+            self._load(module)
+        return super().get_command(ctx, cmd_name)
+
+    def _load(self, module: str) -> None:
+        if module in self._loaded:
+            return
+        self._loaded.add(module)
+        commands = typer.Typer()
+        importlib.import_module(f"mooring.cli.{module}").register(commands)
+        for name, command in typer.main.get_group(commands).commands.items():
+            self.commands.setdefault(name, command)
+
 
 app = typer.Typer(
     name="mooring",
+    cls=LazyCommands,
     help="Run multi-service apps from one manifest; every change is a health-gated release.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-manifest_cmds.register(app)
-up_cmd.register(app)
-engine_cmds.register(app)
-release_cmds.register(app)
-app_cmds.register(app)
-events_cmd.register(app)
-token_cmds.register(app)
-doctor_cmd.register(app)
+
+
+@app.callback()
+def root() -> None:
+    """Run multi-service apps from one manifest; every change is a health-gated release."""
+    # A callback keeps the root a group: typer would collapse a one-command app into that command.
 
 
 @app.command()

@@ -3,7 +3,9 @@ persisted to the store on every change so a restarted engine can adopt them."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +14,8 @@ from typing import Any
 from mooring.health import ProbeSpec
 from mooring.runtime.record import InstanceRecord
 from mooring.store import Instance, Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,22 +52,64 @@ def probe_from_dict(data: Mapping[str, Any] | None) -> ProbeSpec | None:
 
 
 class InstanceBook:
-    """Keeps entries in memory and journals every record change to the store."""
+    """Keeps entries in memory and journals every record change to the store.
+
+    Inside the engine's event loop, the changes of one loop turn are written in one transaction
+    (group commit): starting or stopping 500 instances makes a few commits, not 1,500. ``persist``
+    returns a future that completes once that transaction has committed; the supervisor awaits it
+    before its next side effect, so journal-before-effect holds for every instance.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.entries: dict[str, BookEntry] = {}
+        self._pending: dict[str, Instance | None] = {}  # instance id -> row to write, or None to delete
+        self._committed: asyncio.Future[None] | None = None
 
     def add(self, instance_id: str, entry: BookEntry) -> None:
         self.entries[instance_id] = entry
 
-    def persist(self, record: InstanceRecord, health: str | None = None) -> None:
-        """Journal a runtime record (called by the supervisor before its next side effect)."""
+    def persist(self, record: InstanceRecord, health: str | None = None) -> asyncio.Future[None] | None:
+        """Journal a runtime record; await the result (if any) before the next side effect."""
         entry = self.entries.get(record.instance_id)
         if entry is None:
-            return
+            return None
         entry.record = record
-        self.store.upsert_instance(self.as_row(record.instance_id, entry, health))
+        return self._queue(record.instance_id, self.as_row(record.instance_id, entry, health))
+
+    def _queue(self, instance_id: str, row: Instance | None) -> asyncio.Future[None] | None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the engine's loop (start-up, tools): write now
+            self._pending[instance_id] = row
+            self.flush()
+            return None
+        self._pending[instance_id] = row  # a later change of the same instance supersedes this one
+        if self._committed is None:
+            self._committed = loop.create_future()
+            loop.call_soon(self.flush)
+        return self._committed
+
+    def flush(self) -> None:
+        """Write every pending change in one transaction and settle the waiters."""
+        pending, self._pending = self._pending, {}
+        committed, self._committed = self._committed, None
+        try:
+            if pending:
+                self.store.write_instances(
+                    [row for row in pending.values() if row is not None],
+                    [iid for iid, row in pending.items() if row is None],
+                )
+        except Exception as exc:
+            log.exception("could not record %d instance change(s)", len(pending))
+            if committed is not None and not committed.done():
+                committed.set_exception(exc)
+                committed.exception()  # callers that do not wait (health changes) must not warn
+            if committed is None:
+                raise
+            return
+        if committed is not None and not committed.done():
+            committed.set_result(None)
 
     def as_row(self, instance_id: str, entry: BookEntry, health: str | None) -> Instance:
         record = entry.record
@@ -115,4 +161,4 @@ class InstanceBook:
 
     def forget(self, instance_id: str) -> None:
         self.entries.pop(instance_id, None)
-        self.store.delete_instance(instance_id)
+        self._queue(instance_id, None)

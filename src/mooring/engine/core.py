@@ -121,13 +121,17 @@ class Engine:
         await self.supervisor.detach_all()
         await self.proxy.close()
         await self.prober.close()
+        self.book.flush()  # changes of the last loop turn
         self.store.close()
 
     # --- wiring between runtime, prober and store ---------------------------------------------
 
-    def _on_record(self, record: InstanceRecord) -> None:
-        self.book.persist(record, self.health_of(record.instance_id))
+    def _on_record(self, record: InstanceRecord) -> asyncio.Future[None] | None:
+        committed = self.book.persist(record, self.health_of(record.instance_id))
         self._refresh_upstream(record.instance_id)
+        # Shielded: the commit is shared by every instance changed in the same loop turn, and a
+        # cancelled waiter must not cancel it for the others.
+        return asyncio.shield(committed) if committed is not None else None
 
     def _refresh_upstream(self, instance_id: str) -> None:
         """A crashed or unhealthy instance gets no new connection until it runs and passes again."""

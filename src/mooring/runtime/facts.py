@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,8 @@ import psutil
 
 from .instance_cgroup import InstanceCgroup
 from .record import InstanceRecord
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass(frozen=True)
@@ -86,10 +89,18 @@ def _rss(pid: int | None) -> int | None:
     """Resident memory of the main process alone (one read of /proc/<pid>/statm)."""
     if pid is None:
         return None
+    # One read of statm, not psutil.Process (which reads /proc/<pid>/stat first): `ps` does this per
+    # instance. The pid was checked against its start time when it was recorded.
     try:
-        return int(psutil.Process(pid).memory_info().rss)
-    except psutil.Error:
+        fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY)
+    except OSError:
         return None
+    try:
+        return int(os.read(fd, 256).split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        return None
+    finally:
+        os.close(fd)
 
 
 def _tree_usage(pid: int) -> tuple[float | None, int | None]:

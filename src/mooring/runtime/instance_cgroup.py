@@ -15,10 +15,17 @@ from .proc import close_quietly, pidfd_open, wait_gone
 
 def read_text(path: Path) -> str | None:
     """The content of a cgroup file, or ``None`` when it cannot be read."""
+    # One open+read+close, without pathlib's text wrapper: `ps` reads a few of these per instance.
     try:
-        return path.read_text()
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
+    try:
+        return os.read(fd, 65536).decode()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def write_text(path: Path, value: str) -> str | None:
