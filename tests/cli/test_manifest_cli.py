@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -72,13 +73,29 @@ def test_schema_accepts_the_examples() -> None:
         raise AssertionError("the schema accepted replicas = 'many'")
 
 
-def test_dry_run_prints_plan() -> None:
-    result = run("up", "--dry-run", "-f", str(REPO / "examples/quickstart/mooring.toml"))
+def test_dry_run_prints_plan(tmp_path: Path) -> None:
+    """No engine runs under this home: the plan is made against an empty host, and none is started."""
+    env = {**os.environ, "MOORING_HOME": str(tmp_path / "home")}
+    manifest = str(REPO / "examples/quickstart/mooring.toml")
+    result = subprocess.run(
+        [*MOORING, "up", "--dry-run", "-f", manifest], capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode == 0, result.stderr
-    assert "api-1 create" in result.stdout and "plan: 2 create" in result.stdout
-    as_json = run("up", "--dry-run", "--json", "-f", str(REPO / "examples/quickstart/mooring.toml"))
-    plan = json.loads(as_json.stdout)["plan"]
+    assert "against an empty host" in result.stdout and "scope fresh: 2 create" in result.stdout
+    assert [line.split()[:2] for line in result.stdout.splitlines() if line.startswith("  api-1")] == [
+        ["api-1", "create"]
+    ]
+    as_json = subprocess.run(
+        [*MOORING, "up", "--dry-run", "--json", "-f", manifest],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    plan = json.loads(as_json.stdout)
+    assert plan["against"] == "empty_host"
     assert [t["target"] for t in plan["targets"]] == ["api-1", "web-1"]
+    assert not (tmp_path / "home" / "engine.sock").exists()
 
 
 def test_unknown_option_is_usage_error_exit_1() -> None:

@@ -279,3 +279,35 @@ def test_apps_status_explain_history_and_rollback_print(cli: OperatorCli) -> Non
     assert timeline[0].split()[:3] == ["1", "+0.000s", "release.created"]
     assert any("target.failed" in ln and "readiness_failed" in ln for ln in timeline)
     assert cli.ok("status", "--app", "nosuch").strip() == "no releases found for app nosuch"
+
+
+def test_up_on_a_terminal_updates_target_lines_in_place(cli: OperatorCli) -> None:
+    import pty
+
+    setup(cli.mooring, manifest(replicas=2, parallelism=1, min_ready="1s"))
+    cli.mooring.run("ps")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mooring", "up"],
+        cwd=cli.mooring.cwd,
+        env={**cli.mooring.env, "TERM": "xterm", "COLUMNS": "160"},
+        stdout=slave,
+        stderr=subprocess.PIPE,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(60)
+    os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, screen
+    assert "\x1b[" in screen, "rich Live redraws with cursor controls on a terminal"
+    last = screen.replace("\r", "").rstrip().splitlines()[-1]
+    assert "completed: apply completed (2 ready, 0 failed, 0 unchanged)" in last, last

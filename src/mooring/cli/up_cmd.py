@@ -147,7 +147,9 @@ def follow_to_outcome(client: EngineClient, release: dict[str, Any], json_output
             watch_release(client, release, live=out.is_terminal)
         final = follow(client, release["id"])
     except KeyboardInterrupt:
-        out.print(
+        from mooring.cli.output import err
+
+        (err if json_output else out).print(  # stdout stays valid JSON (here: empty) with --json
             f"\ndetached; release {release['id']} goes on. Follow it with: mooring status --app {release['app']}",
             markup=False,
         )

@@ -125,7 +125,7 @@ class AppViews:
         """Which release a rollback would restore, and its plan; changes nothing."""
         if not self._known(app):
             raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
-        source = self.releases._rollback_target(app, release_id)
+        source = self.releases.rollback_target(app, release_id)
         return {
             "app": app,
             "source_release": self.releases.view(source, with_targets=False),

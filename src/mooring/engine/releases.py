@@ -289,12 +289,12 @@ class ReleaseManager:
                 await asyncio.wait_for(asyncio.shield(entry[1]), timeout)
 
     async def rollback(self, app: str, release_id: str | None, wait_lock: float | None = None) -> Release:
-        target = self._rollback_target(app, release_id)
+        target = self.rollback_target(app, release_id)
         return await self.apply(
             app, target.snapshot, {}, None, wait_lock, trigger="rollback", source_release_id=target.id
         )
 
-    def _rollback_target(self, app: str, release_id: str | None) -> Release:
+    def rollback_target(self, app: str, release_id: str | None) -> Release:
         if release_id:
             target = self.store.get_release(release_id)
             if target.app != app:
