@@ -195,8 +195,7 @@ class EngineRuntime:
         except Exception:  # unknown to the supervisor (never started): only the book has it
             log.debug("stop of %s: not supervised", instance_id, exc_info=True)
         engine.book.forget(instance_id)
-        if entry is not None:
-            await self._unpublish_if_removed(entry.app, entry.service)
+        await self._unpublish_if_removed(entry.app, entry.service)
 
     async def _unpublish_if_removed(self, app: str, service: str) -> None:
         """The last instance of a service the app's latest release no longer has: free its ports."""
