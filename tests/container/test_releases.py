@@ -9,6 +9,7 @@ import signal
 from tests.container.kit import manifest, served, target_states, up
 from tests.container.private_dockerd import PrivateDockerd
 from tests.engine.conftest import Mooring, wait_until
+from tests.engine.releases_kit import events
 
 
 def containers(dockerd: PrivateDockerd, mooring: Mooring) -> dict[str, dict]:
@@ -97,6 +98,8 @@ def test_missing_image_fails_with_image_pull_failed_before_anything_stops(
     assert states["web-1"] == ("failed", "image_pull_failed")
     failed = next(t for t in rel["targets"] if t["target"] == "web-1")
     assert "mooring-test/absent:9" in failed["detail"]
+    pulls = [e for e in events(cmooring, rel["id"]) if e["type"].startswith("image.")]
+    assert [e["type"] for e in pulls] == ["image.pulling", "image.pull_failed"], pulls
     # stop_first would stop the old instance first: the pull is checked before, so all 3 still serve
     assert set(containers(dockerd, cmooring)) == before
     assert served(cmooring) == {1: "1", 2: "1", 3: "1"}

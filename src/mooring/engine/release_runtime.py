@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
@@ -33,6 +34,7 @@ class EngineRuntime:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._snapshots: dict[str, dict[str, Any]] = {}
+        self._pulls: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     def snapshot(self, release_id: str) -> dict[str, Any]:
         if release_id not in self._snapshots:
@@ -65,12 +67,39 @@ class EngineRuntime:
         if not image:
             return None
         try:
-            await self.engine.supervisor.container.ensure_image(image)
+            driver = self.engine.supervisor.container
+            if not await driver.has_image(image):
+                # one pull (and one pair of events) per release and image, however many targets wait
+                key = (release_id, image)
+                if key not in self._pulls:
+                    self._pulls[key] = asyncio.ensure_future(self._pull(release_id, service, image))
+                await asyncio.shield(self._pulls[key])
         except ImagePullFailed as exc:
             return f"service {service}: {exc.message}"
         except Exception as exc:  # no engine at all, a broken engine.toml: still this image's problem
             return f"service {service}: cannot get image {image!r}: {exc}"
         return None
+
+    async def _pull(self, release_id: str, service: str, image: str) -> None:
+        """Pull with ``image.pulling`` then ``image.pulled`` or ``image.pull_failed`` in the release's events."""
+        store = self.engine.store
+        app = store.get_release(release_id).app
+        store.append_event(app, "image.pulling", {"service": service, "image": image}, release_id)
+        started = time.monotonic()
+        try:
+            await self.engine.supervisor.container.ensure_image(image)
+        except Exception as exc:
+            error = getattr(exc, "message", None) or str(exc)
+            store.append_event(
+                app, "image.pull_failed", {"service": service, "image": image, "error": error}, release_id
+            )
+            raise
+        finally:
+            self._pulls.pop((release_id, image), None)
+        seconds = round(time.monotonic() - started, 2)
+        store.append_event(
+            app, "image.pulled", {"service": service, "image": image, "seconds": seconds}, release_id
+        )
 
     async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
         snapshot = self.snapshot(release_id)

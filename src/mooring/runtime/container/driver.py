@@ -177,6 +177,9 @@ class ContainerDriver:
 
     # --- images ---------------------------------------------------------------------------
 
+    async def has_image(self, image: str) -> bool:
+        return await self._call(engine_api.image_present, image)
+
     async def ensure_image(self, image: str) -> None:
         """Pull ``image`` unless the engine has it; concurrent callers share one pull."""
         if await self._call(engine_api.image_present, image):
