@@ -29,6 +29,8 @@ def token(scope: str, revoked: bool = False) -> ApiToken:
         ("POST", "/v1/apps/shop/releases", "write"),
         ("POST", "/v1/apps/shop/rollout/pause", "write"),
         ("POST", "/v1/apps/shop/down", "write"),
+        ("POST", "/v1/apps/shop/plan", "read"),  # a dry run reads only
+        ("POST", "/v1/apps/shop/plan/x", "write"),
         ("GET", "/v1/tokens", "admin"),
         ("POST", "/v1/tokens/ci/revoke", "admin"),
         ("GET", "/v1/tokensmith", "read"),

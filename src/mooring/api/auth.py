@@ -8,6 +8,7 @@ is too small.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from mooring.store.tokens import ApiToken
 SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
 TOKEN_ROUTES = "/v1/tokens"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POST routes that change nothing: a dry run sends a snapshot in its body, but only reads.
+READ_ONLY_POSTS = re.compile(r"^/v1/apps/[^/]+/plan$")
 # Recording last use is a write; once a minute per token is precise enough for `token list`.
 LAST_USED_EVERY = 60.0
 CREATE_HINT = (
@@ -34,7 +37,9 @@ def scope_needed(method: str, path: str) -> str:
     """The smallest scope that may make this request."""
     if path == TOKEN_ROUTES or path.startswith(TOKEN_ROUTES + "/"):
         return "admin"
-    return "read" if method.upper() in READ_METHODS else "write"
+    if method.upper() in READ_METHODS or (method.upper() == "POST" and READ_ONLY_POSTS.match(path)):
+        return "read"
+    return "write"
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def make_router(engine: Engine) -> APIRouter:
     @router.get("/v1/apps/{app_name}/explain", response_model=Explain)
     async def app_explain(app_name: AppName) -> dict[str, Any]:
         """Why the app's current release waits or failed, and what to run next."""
-        return explain(engine, app_name)
+        return await explain(engine, app_name)
 
     @router.get("/v1/apps/{app_name}/rollback/preview", response_model=RollbackPreview)
     async def rollback_preview(app_name: AppName, release_id: str | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 LOG_LINES = 10
 
 
-def explain(engine: Engine, app: str) -> dict[str, Any]:
+async def explain(engine: Engine, app: str) -> dict[str, Any]:
     """The gate the app's current release waits on (with its deadline), per-target probe results,
     the last log lines of failed instances and the next command."""
     release = engine.store.latest_release(app)
@@ -66,7 +66,7 @@ def explain(engine: Engine, app: str) -> dict[str, Any]:
             "logs": [],
         }
         if t["state"] == "failed" and iid:
-            entry["logs"] = _log_tail(engine, iid)
+            entry["logs"] = await _log_tail(engine, iid)
         targets.append(entry)
     return {
         "release": view,
@@ -121,9 +121,9 @@ def _exit(engine: Engine, instance_id: str | None) -> dict[str, Any] | None:
     }
 
 
-def _log_tail(engine: Engine, instance_id: str) -> list[str]:
-    try:
-        return engine.supervisor.logs.read_tail(instance_id, LOG_LINES)
+async def _log_tail(engine: Engine, instance_id: str) -> list[str]:
+    try:  # a container's logs come from its engine, so reading them is asynchronous
+        return await engine.supervisor.logs.read_tail(instance_id, LOG_LINES)
     except (OSError, KeyError, ValueError):
         return []
 
