@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
 
 
 def doctor(json_output: JsonFlag = False) -> int:
-    """Check the container engine (DOCKER_HOST, [engine] docker_host, standard sockets), cgroups and runc.
+    r"""Check the container engine (DOCKER_HOST, \[engine] docker_host, standard sockets), cgroups and runc.
 
     Exit 0 when a container engine answers, 1 when none does.
     """
