@@ -103,6 +103,11 @@ def test_missing_image_fails_with_image_pull_failed_before_anything_stops(
     # stop_first would stop the old instance first: the pull is checked before, so all 3 still serve
     assert set(containers(dockerd, cmooring)) == before
     assert served(cmooring) == {1: "1", 2: "1", 3: "1"}
+    # in text, `up` shows the pull as progress lines before the outcome
+    text = cmooring.run("up")
+    assert text.returncode != 0, text.stdout
+    assert "web: pulling image mooring-test/absent:9" in text.stdout, text.stdout
+    assert "web: image pull failed: " in text.stdout, text.stdout
 
 
 def test_engine_killed_then_adopts_by_labels_and_down_spares_foreign_containers(

@@ -105,6 +105,14 @@ class ReleaseProgress:
             self._target(event, TARGET_WORDS[kind])
         elif kind == "batch.order_forced":
             self._line(f"{event.get('service')}: rolling stop_first: {event.get('why')}")
+        elif kind == "image.pulling":
+            self._line(f"{event.get('service')}: pulling image {event.get('image')}")
+        elif kind == "image.pulled":
+            self._line(
+                f"{event.get('service')}: pulled image {event.get('image')} in {event.get('seconds', 0):g}s"
+            )
+        elif kind == "image.pull_failed":
+            self._line(f"{event.get('service')}: image pull failed: {event.get('error')}")
         elif kind in ("worker.started", "worker.finished"):
             error = event.get("error")
             what = "started" if kind == "worker.started" else ("failed: " + error if error else "finished")

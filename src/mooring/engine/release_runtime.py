@@ -82,22 +82,22 @@ class EngineRuntime:
 
     async def _pull(self, release_id: str, service: str, image: str) -> None:
         """Pull with ``image.pulling`` then ``image.pulled`` or ``image.pull_failed`` in the release's events."""
-        store = self.engine.store
-        app = store.get_release(release_id).app
-        store.append_event(app, "image.pulling", {"service": service, "image": image}, release_id)
+        app = self.engine.store.get_release(release_id).app
+        journal = self.engine.releases.journal  # through the journal: it wakes event-stream followers
+        journal.append_event(app, "image.pulling", {"service": service, "image": image}, release_id)
         started = time.monotonic()
         try:
             await self.engine.supervisor.container.ensure_image(image)
         except Exception as exc:
             error = getattr(exc, "message", None) or str(exc)
-            store.append_event(
+            journal.append_event(
                 app, "image.pull_failed", {"service": service, "image": image, "error": error}, release_id
             )
             raise
         finally:
             self._pulls.pop((release_id, image), None)
         seconds = round(time.monotonic() - started, 2)
-        store.append_event(
+        journal.append_event(
             app, "image.pulled", {"service": service, "image": image, "seconds": seconds}, release_id
         )
 
