@@ -46,6 +46,9 @@ class ReleaseExecutor:
         self.trigger = Trigger(release.trigger)
         self.source_release_id = release.source_release_id
         self.snapshot: Mapping[str, Any] = json.loads(release.snapshot)
+        # Target states as this executor last wrote them, for the release's counters: reloading every
+        # target after each change made a release of N targets cost O(N^2) in store reads.
+        self._states: dict[int, TargetState] = {}
 
     # --- journal helpers -------------------------------------------------------------------
 
@@ -90,11 +93,15 @@ class ReleaseExecutor:
             detail=changes.get("detail", ""),
             instance_id=updated.instance_id,
         )
-        self._count()
+        self._states[updated.id] = TargetState(updated.state)
+        self._count(reload=False)
         return updated
 
-    def _count(self) -> None:
-        c = Counters.of(TargetState(t.state) for t in self._targets())
+    def _count(self, reload: bool = True) -> None:
+        """Write the release's target counters; ``reload`` re-reads every target from the journal."""
+        if reload or not self._states:
+            self._states = {t.id: TargetState(t.state) for t in self._targets()}
+        c = Counters.of(self._states.values())
         self.journal.update_release(
             self.release_id,
             targets_total=c.total,
