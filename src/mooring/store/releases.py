@@ -235,6 +235,17 @@ def _load(session: Session, release_id: str, *, lock: bool = False) -> tuple[Rel
     return result
 
 
+def release_app_id(session: Session, release_id: str) -> int:
+    """The id of the app a release belongs to, without loading the release; NotFound naming the id."""
+    app_id = session.scalar(select(ReleaseRow.app_id).where(ReleaseRow.id == release_id))
+    if app_id is None:
+        raise NotFound(
+            f"no release with id {release_id!r}",
+            hint="`mooring history --app NAME` lists the releases of an app",
+        )
+    return app_id
+
+
 def require_release(session: Session, release_id: str) -> ReleaseRow:
     """The release row, for repositories that attach rows to a release; NotFound naming the id."""
     return _load(session, release_id)[0]
