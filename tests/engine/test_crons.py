@@ -165,3 +165,22 @@ def test_run_worker_exits_with_the_runs_exit_code(mooring: Mooring) -> None:
     assert of(evs, "worker.finished")[1]["log_tail"], "a failed run's last lines are in its event"
     logs = mooring.run("logs", "bad", "--app", "cr", check=True).stdout
     assert "it broke" in logs, logs
+
+
+def test_a_run_going_across_an_engine_restart_is_watched_not_overlapped(mooring: Mooring) -> None:
+    up(mooring, manifest('[cron.long]\ncommand = "sleep 4"\nschedule = "* * * * * *"\n'))
+    (first,) = wait_until(lambda: of(events(mooring), "cron.started", "long"), what="a run of long")
+    restart_engine(mooring)
+    finished = wait_until(
+        lambda: [
+            e
+            for e in of(events(mooring), "cron.finished", "long")
+            if e["instance_id"] == first["instance_id"]
+        ],
+        timeout=30,
+        what="the adopted run's end",
+    )
+    starts = [e["app_seq"] for e in of(events(mooring), "cron.started", "long")]
+    assert [s for s in starts if s < finished[0]["app_seq"]] == [first["app_seq"]], "a run overlapped"
+    assert finished[0]["outcome"] == "exit_unknown", finished  # no longer the engine's child
+    assert of(events(mooring), "cron.skipped", "long"), "ticks during the adopted run are skipped"

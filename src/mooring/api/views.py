@@ -112,7 +112,7 @@ class HistoryEntry(ReleaseSummary):
     previous_successful: bool = Field(description="the newest completed release before the current one")
 
 
-RunOutcome = Literal["succeeded", "failed", "timed_out", "could_not_start"]
+RunOutcome = Literal["succeeded", "failed", "timed_out", "could_not_start", "exit_unknown"]
 
 
 class RunView(Strict):
@@ -136,7 +136,7 @@ class CronRun(Strict):
     trigger: Literal["manual", "schedule"]
     started_at: str | None
     finished_at: str | None
-    outcome: Literal["running", "succeeded", "failed", "timed_out", "could_not_start"]
+    outcome: Literal["running", "succeeded", "failed", "timed_out", "could_not_start", "exit_unknown"]
     exit_code: int | None
 
 

@@ -40,7 +40,7 @@ class Run:
     instance_id: str = ""
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
-    outcome: str | None = None  # succeeded, failed, timed_out, could_not_start
+    outcome: str | None = None  # succeeded, failed, timed_out, could_not_start, exit_unknown
     exit_code: int | None = None
     error: str | None = None
     task: asyncio.Task[None] | None = None
@@ -132,10 +132,11 @@ class OneShots:
         await engine.supervisor.start(planned.spec)
         return iid
 
-    async def _watch(self, run: Run, limit: float) -> None:
+    async def _watch(self, run: Run, limit: float, left: float | None = None) -> None:
+        """Wait for the run's end, at most ``left`` (default ``limit``) seconds; then stop it."""
         supervisor = self.engine.supervisor
         try:
-            record = await supervisor.wait_for(run.instance_id, ENDED, limit or NO_LIMIT)
+            record = await supervisor.wait_for(run.instance_id, ENDED, (left or limit) or NO_LIMIT)
         except TimeoutError:
             self.engine.releases.journal.append_event(
                 run.app,
@@ -150,12 +151,11 @@ class OneShots:
             await self._finish(run, "failed", None, f"{type(exc).__name__}: {exc}")
             return
         ok = record.last_exit_code == 0
-        await self._finish(
-            run,
-            "succeeded" if ok else "failed",
-            record.last_exit_code,
-            None if ok else record.last_exit_message,
-        )
+        if record.last_exit_code is None and record.state is InstanceState.EXITED:
+            outcome = "exit_unknown"  # adopted after an engine restart: not our child, no exit status
+        else:
+            outcome = "succeeded" if ok else "failed"
+        await self._finish(run, outcome, record.last_exit_code, None if ok else record.last_exit_message)
 
     async def _finish(self, run: Run, outcome: str, exit_code: int | None, error: str | None) -> None:
         tail: list[str] = []
@@ -198,6 +198,25 @@ class OneShots:
                 await engine.supervisor.forget(iid)
             engine.book.forget(iid)
             self.runs.pop(iid, None)
+
+    def adopt(self) -> None:
+        """Engine start: a run the previous engine left going is watched to its end (and blocks overlap)."""
+        for iid, entry in self.engine.book.entries.items():
+            record = entry.record
+            if entry.kind == "service" or record is None or record.state in ENDED:
+                continue
+            run = Run(entry.app, entry.kind, entry.service, entry.release_id, "schedule", iid)
+            run.started_at = record.started_at or run.started_at
+            try:
+                section = self.workload(entry.release_id, entry.service)[1]
+                limit = parse_duration(str(section.get("timeout") or "0s"))
+            except Exception:  # its release no longer names it: let it finish without a bound
+                limit = 0.0
+            left = max(0.001, run.started_at + limit - time.time()) if limit else 0.0
+            self.current[(run.app, run.name)] = run
+            self.runs[iid] = run
+            watch = self._watch(run, limit, left)
+            run.task = asyncio.create_task(watch, name=f"{run.kind}-{run.app}-{run.name}")
 
     async def wait(self, app: str, instance_id: str, timeout: float) -> dict[str, Any]:
         """The run's view once it ended, or as it is after ``timeout`` seconds."""

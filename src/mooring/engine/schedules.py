@@ -81,6 +81,7 @@ class CronScheduler:
 
     def start(self) -> None:
         """Engine start: install the crons of every app whose live release was not taken down."""
+        self.engine.oneshots.adopt()
         for app in self.engine.store.list_apps():
             live = self.live_release(app.name)
             if live is None:
@@ -158,6 +159,8 @@ class CronScheduler:
             cron.due = None  # set again when this run ends
         else:
             cron.due = next_due(cron.section, now, None, cron.installed_at)
+        if busy is not None and cron.due is None:
+            return  # an every-cron that finds a run going (a manual one, or one adopted after a restart)
         if busy is not None:
             self.engine.releases.journal.append_event(
                 cron.app,
