@@ -36,7 +36,10 @@ def test_an_image_cron_runs_in_a_container_and_run_worker_reports_its_exit_code(
     assert all(e["outcome"] == "succeeded" and e["exit_code"] == 0 for e in finished), finished
     rows = [r for r in cmooring.ps("box") if r["service"] == "boxed"]
     assert rows and all(r["driver"] == "container" for r in rows), rows
-    assert "boxed run" in cmooring.run("logs", "boxed", "--app", "box", check=True).stdout
+    # every second a new run replaces the last one, whose container goes: retry until one is read whole
+    wait_until(
+        lambda: "boxed run" in cmooring.run("logs", "boxed", "--app", "box").stdout, what="boxed's output"
+    )
     labels = {
         row["Labels"]["mooring.service"]
         for row in dockerd.client().containers(all=True, filters={"label": f"mooring.home={cmooring.home}"})

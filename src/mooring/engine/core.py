@@ -259,11 +259,15 @@ class Engine:
             return
         history: dict[str, list[str]] = {}
         for label, iid in sources.items():
-            lines = (
-                await reader.read_since(iid, since)
-                if since is not None
-                else await reader.read_tail(iid, tail or 100)
-            )
+            try:
+                lines = (
+                    await reader.read_since(iid, since)
+                    if since is not None
+                    else await reader.read_tail(iid, tail or 100)
+                )
+            except Exception:  # forgotten meanwhile (a cron's next run replaced its last one): no lines
+                log.debug("logs of %s: gone while reading", iid, exc_info=True)
+                continue
             history[label] = lines[-tail:] if tail else lines
         merged = list(interleave(history))
         for line in merged[-tail:] if tail else merged:

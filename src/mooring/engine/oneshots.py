@@ -98,9 +98,11 @@ class OneShots:
         self.current[(app, name)] = run
         await self._forget_previous(app, name)
         try:
-            run.instance_id = await self._launch(run, section)
+            await self._launch(run, section)
         except Exception as exc:
             log.exception("%s %s of %s could not start", kind, name, app)
+            if run.instance_id:  # the supervisor never took it: the book must not keep it either
+                self.engine.book.forget(run.instance_id)
             self._end(run, "could_not_start", None, f"{type(exc).__name__}: {exc}")
             return run
         self.runs[run.instance_id] = run
@@ -108,7 +110,7 @@ class OneShots:
         run.task = asyncio.create_task(self._watch(run, limit), name=f"{kind}-{app}-{name}")
         return run
 
-    async def _launch(self, run: Run, section: dict[str, Any]) -> str:
+    async def _launch(self, run: Run, section: dict[str, Any]) -> None:
         engine = self.engine
         runtime = engine.releases.runtime
         snapshot = runtime.snapshot(run.release_id)
@@ -117,12 +119,12 @@ class OneShots:
         view = {**snapshot, "service": {**snapshot.get("service", {}), run.name: section}}
         secrets = runtime.secrets_of(snapshot, run.name, run.kind)
         planned = build_instance(run.app, run.name, 1, view, secrets, run.release_id, spec_hash(section))
-        iid = planned.spec.instance_id
+        if isinstance(planned.spec, ContainerSpec):  # a first run may need the image
+            await engine.supervisor.container.ensure_image(planned.spec.image)
+        iid = run.instance_id = planned.spec.instance_id
         entry = BookEntry(run.app, run.name, 1, run.release_id, spec_hash(section), {}, None, kind=run.kind)
         entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
         engine.book.add(iid, entry)
-        if isinstance(planned.spec, ContainerSpec):  # a first run may need the image
-            await engine.supervisor.container.ensure_image(planned.spec.image)
         run.started_at = time.time()
         engine.releases.journal.append_event(
             run.app,
@@ -130,7 +132,6 @@ class OneShots:
             {run.kind: run.name, "instance_id": iid, "release": run.release_id, "trigger": run.trigger},
         )
         await engine.supervisor.start(planned.spec)
-        return iid
 
     async def _watch(self, run: Run, limit: float, left: float | None = None) -> None:
         """Wait for the run's end, at most ``left`` (default ``limit``) seconds; then stop it."""

@@ -73,6 +73,7 @@ class CronScheduler:
         self.crons: dict[tuple[str, str], Cron] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._starting: set[asyncio.Task[None]] = set()  # runs being started (an image pull may take long)
 
     def live_release(self, app: str) -> Release | None:
         return next(
@@ -146,13 +147,13 @@ class CronScheduler:
             self._changed.clear()
             now = time.time()
             for cron in [c for c in self.crons.values() if c.due is not None and c.due <= now]:
-                await self._tick(cron, now)
+                self._tick(cron, now)
             dues = [c.due for c in self.crons.values() if c.due is not None]
             wait = max(0.0, min(dues) - time.time()) if dues else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), wait)
 
-    async def _tick(self, cron: Cron, now: float) -> None:
+    def _tick(self, cron: Cron, now: float) -> None:
         oneshots = self.engine.oneshots
         busy = oneshots.running(cron.app, cron.name)
         if cron.section.get("every"):
@@ -168,16 +169,23 @@ class CronScheduler:
                 {"cron": cron.name, "running": busy.instance_id, "reason": "the previous run still goes"},
             )
             return
+        # started aside, so the loop never waits on one cron (a container cron may pull its image first);
+        # oneshots.start marks the run as going before its first await, so the next tick sees it
+        task = asyncio.create_task(self._start(cron, now), name=f"cron-start-{cron.app}-{cron.name}")
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _start(self, cron: Cron, now: float) -> None:
         try:
-            run = await oneshots.start(cron.app, cron.name, cron.release_id, "schedule")
+            cron.last = await self.engine.oneshots.start(cron.app, cron.name, cron.release_id, "schedule")
         except Exception:  # the scheduler must outlive any one cron's problem
             log.exception("cron %s of %s: could not run", cron.name, cron.app)
             if cron.due is None:
                 cron.due = next_due(cron.section, now, time.time(), cron.installed_at)
-            return
-        cron.last = run
+                self._changed.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, *self._starting) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
