@@ -103,6 +103,10 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(make_router(engine))
 
+    from mooring.api.run_routes import make_run_router  # worker and cron runs on demand
+
+    app.include_router(make_run_router(engine))
+
     releases = engine.releases
 
     @app.post("/v1/apps/{app_name}/releases", status_code=201, response_model=ReleaseView)

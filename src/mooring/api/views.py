@@ -112,6 +112,47 @@ class HistoryEntry(ReleaseSummary):
     previous_successful: bool = Field(description="the newest completed release before the current one")
 
 
+RunOutcome = Literal["succeeded", "failed", "timed_out", "could_not_start", "exit_unknown"]
+
+
+class RunView(Strict):
+    """One run of a worker or cron: ``POST /v1/apps/{app}/workers/{name}/run`` and ``/runs/{id}/wait``."""
+
+    app: str
+    kind: Literal["worker", "cron"]
+    name: str
+    release_id: str
+    trigger: Literal["manual", "schedule"]
+    instance_id: str = Field(description="empty when it could not start")
+    started_at: float = Field(description="epoch seconds")
+    finished_at: float | None
+    outcome: RunOutcome | None = Field(description="null while it runs")
+    exit_code: int | None
+    error: str | None
+
+
+class CronRun(Strict):
+    instance_id: str | None
+    trigger: Literal["manual", "schedule"]
+    started_at: str | None
+    finished_at: str | None
+    outcome: Literal["running", "succeeded", "failed", "timed_out", "could_not_start", "exit_unknown"]
+    exit_code: int | None
+
+
+class CronView(Strict):
+    """One cron of the app's live release."""
+
+    name: str
+    schedule: str | None = Field(description="cron syntax, in the engine host's local time zone")
+    every: str | None = Field(description="interval counted from the end of the previous run")
+    timeout: str | None
+    release_id: str
+    running: bool
+    next_due: str | None = Field(description="null while an every-cron runs")
+    last_run: CronRun | None = Field(description="null until it ran under this engine")
+
+
 class AppStatus(Strict):
     """``status --app --json``."""
 
@@ -119,6 +160,7 @@ class AppStatus(Strict):
     current_release: ReleaseView | None
     previous_successful_release: ReleaseSummary | None
     instances: list[InstanceView]
+    crons: list[CronView] = Field(description="the crons of the live release; empty after down")
 
 
 class InstanceCounts(Strict):
@@ -277,6 +319,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "rollback-preview.json": RollbackPreview,
     "explain.json": Explain,
     "event.json": EventView,
+    "run.json": RunView,
 }
 LISTS = {"history.json", "apps.json"}
 

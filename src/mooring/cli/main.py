@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "events_cmd",
     "token_cmds",
     "doctor_cmd",
+    "run_cmd",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {
@@ -35,6 +36,7 @@ COMMAND_HOME = {
     "history": "app_cmds",
     "up": "up_cmd",
     "events": "events_cmd",
+    "run-worker": "run_cmd",
 }
 
 

@@ -55,6 +55,9 @@ def render_status(data: dict[str, Any]) -> None:
         ]
         _p(text_table(["TARGET", "ACTION", "STATE", "REASON", "BATCH", "INSTANCE", "DETAIL"], cells))
     _p()
+    if data.get("crons"):
+        _p(text_table(["CRON", "SCHEDULE", "LAST RUN", "OUTCOME", "NEXT DUE"], cron_rows(data["crons"])))
+        _p()
     if not data["instances"]:
         _p("no instances")
         return
@@ -70,6 +73,35 @@ def render_status(data: dict[str, Any]) -> None:
         for i in data["instances"]
     ]
     _p(text_table(["INSTANCE", "SERVICE", "STATE", "HEALTH", "PID", "UPTIME"], cells))
+
+
+def local_time(iso: str | None) -> str:
+    """An engine timestamp in this host's local time, to the second."""
+    if iso is None:
+        return "-"
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cron_rows(crons: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for c in crons:
+        last = c["last_run"]
+        outcome = "-"
+        if last is not None:
+            code = f" ({last['exit_code']})" if last["exit_code"] not in (None, 0) else ""
+            outcome = last["outcome"] + code
+        rows.append(
+            [
+                c["name"],
+                c["schedule"] or f"every {c['every']}",
+                local_time(last["started_at"]) if last else "-",
+                "running" if c["running"] else outcome,
+                local_time(c["next_due"]) if c["next_due"] else "after the run",
+            ]
+        )
+    return rows
 
 
 def render_explain(data: dict[str, Any]) -> None:

@@ -48,6 +48,7 @@ class AppViews:
                 self.releases.view(previous, with_targets=False) if previous else None
             ),
             "instances": instances,
+            "crons": self.engine.schedules.views(app),
         }
 
     def apps(self) -> list[dict[str, Any]]:

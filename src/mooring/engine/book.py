@@ -31,6 +31,7 @@ class BookEntry:
     probe: ProbeSpec | None
     record: InstanceRecord | None = None
     driver: str = "process"  # or "container"
+    kind: str = "service"  # or "cron"/"worker": a one-shot run, never part of a release's plan
 
 
 def probe_to_dict(probe: ProbeSpec | None) -> dict[str, Any] | None:
@@ -133,7 +134,7 @@ class InstanceBook:
             restarts=record.restarts,
             exit_code=record.last_exit_code,
             last_error=record.last_exit_message or None,
-            info={"record": record.to_dict(), "probe": probe_to_dict(entry.probe)},
+            info={"record": record.to_dict(), "probe": probe_to_dict(entry.probe), "kind": entry.kind},
             started_at=started,
         )
 
@@ -153,6 +154,7 @@ class InstanceBook:
             probe=probe_from_dict(row.info.get("probe")),
             record=record,
             driver=row.driver or "process",
+            kind=row.info.get("kind") or "service",
         )
         return entry, record
 

@@ -15,7 +15,9 @@ from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.drivers import Drivers
 from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
+from mooring.engine.oneshots import OneShots
 from mooring.engine.releases import ReleaseManager
+from mooring.engine.schedules import CronScheduler
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Proxy, PublishError
@@ -44,6 +46,8 @@ class Engine:
         self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
+        self.oneshots = OneShots(self)  # cron and worker runs
+        self.schedules = CronScheduler(self)
 
     # --- start-up and shutdown -------------------------------------------------------------
 
@@ -52,6 +56,7 @@ class Engine:
         await self._adopt_instances()
         await self._restore_proxy()
         self.releases.recover()
+        self.schedules.start()
 
     async def _adopt_instances(self) -> None:
         """Re-attach every instance a previous engine recorded; report the ones that died meanwhile."""
@@ -118,6 +123,8 @@ class Engine:
         for _, task in list(self.releases.executors.values()):
             task.cancel()
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
+        await self.schedules.close()
+        await self.oneshots.close()
         await self.supervisor.detach_all()
         await self.proxy.close()
         await self.prober.close()
@@ -252,11 +259,15 @@ class Engine:
             return
         history: dict[str, list[str]] = {}
         for label, iid in sources.items():
-            lines = (
-                await reader.read_since(iid, since)
-                if since is not None
-                else await reader.read_tail(iid, tail or 100)
-            )
+            try:
+                lines = (
+                    await reader.read_since(iid, since)
+                    if since is not None
+                    else await reader.read_tail(iid, tail or 100)
+                )
+            except Exception:  # forgotten meanwhile (a cron's next run replaced its last one): no lines
+                log.debug("logs of %s: gone while reading", iid, exc_info=True)
+                continue
             history[label] = lines[-tail:] if tail else lines
         merged = list(interleave(history))
         for line in merged[-tail:] if tail else merged:

@@ -35,6 +35,8 @@ class Lifecycle:
 
     async def _down(self, app: str, services: list[str] | None) -> dict[str, Any]:
         async with self._lock(app):
+            if not services:
+                self.engine.schedules.stop_app(app)  # before stopping: no cron run starts meanwhile
             entries = self.engine.book.of_app(app)
             if services:
                 entries = {i: e for i, e in entries.items() if e.service in services}

@@ -100,6 +100,8 @@ class ReleaseManager:
         out = []
         for iid, entry in self.engine.book.of_app(app).items():
             record = entry.record
+            if entry.kind != "service":
+                continue  # a cron or worker run ends by itself; a release neither replaces nor stops it
             if record is not None and record.state in LIVE:
                 out.append(
                     RunningInstance(iid, entry.service, entry.replica, entry.spec_hash, entry.release_id)
@@ -218,6 +220,7 @@ class ReleaseManager:
         try:
             status = await executor.run()
             log.warning("release %s of %s: %s", executor.release_id, app, status.value)
+            self.engine.schedules.refresh(app)  # the release that went live brings its crons
         except Exception as exc:
             log.exception("release %s: executor error", executor.release_id)
             with contextlib.suppress(Exception):
