@@ -112,22 +112,36 @@ class InstanceLogs:
             return await self._drivers.container.logs.read_since(instance_id, since)
         return self._drivers.process.logs.read_since(instance_id, since)
 
-    def _follow(self, instance_id: str) -> AsyncGenerator[str, None] | Any:
+    def _follow(self, instance_id: str, since: float | None) -> AsyncGenerator[str, None] | Any:
         if self._drivers.driver_name(instance_id) == "container":
-            return self._drivers.container.logs.follow(instance_id)
-        return self._drivers.process.logs.follow(instance_id)
+            return self._container_follow(instance_id, since)
+        return self._drivers.process.logs.follow(instance_id, since=since)
 
-    async def follow_many(self, labelled: dict[str, str], *, tail: int = 0) -> AsyncGenerator[str, None]:
-        """Follow several instances (``{"web-1": instance_id}``), lines prefixed ``web-1 | ``."""
+    async def _container_follow(self, instance_id: str, since: float | None) -> AsyncGenerator[str, None]:
+        # the engine's log API has no "since, then follow" in one stream: the lines since, then new ones
+        logs = self._drivers.container.logs
+        if since is not None:
+            for line in await logs.read_since(instance_id, since):
+                yield line
+        async for line in logs.follow(instance_id):
+            yield line
+
+    async def follow_many(
+        self, labelled: dict[str, str], *, tail: int = 0, since: float | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Follow several instances (``{"web-1": instance_id}``), lines prefixed ``web-1 | ``.
+
+        ``since`` (a client resuming a lost follow) starts each at its lines since then, not a tail.
+        """
         width = max((len(label) for label in labelled), default=0)
-        if tail:
+        if tail and since is None:
             history = {label: await self.read_tail(iid, tail) for label, iid in labelled.items()}
             for line in interleave(history):
                 yield line
         queue: asyncio.Queue[str] = asyncio.Queue()
 
         async def pump(label: str, instance_id: str) -> None:
-            async for line in self._follow(instance_id):
+            async for line in self._follow(instance_id, since):
                 await queue.put(f"{label.ljust(width)} | {line}")
 
         tasks = [asyncio.create_task(pump(label, iid)) for label, iid in labelled.items()]
