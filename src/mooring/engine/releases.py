@@ -229,8 +229,10 @@ class ReleaseManager:
                 )
         finally:
             heartbeat.cancel()
-            try:  # listeners follow the outcome, still under the lease
-                await reconcile_listeners(self.engine, app)
+            try:  # listeners follow the outcome, still under the lease (not when the engine shuts down)
+                task = asyncio.current_task()
+                if task is None or not task.cancelling():
+                    await reconcile_listeners(self.engine, app)
             except Exception:
                 log.exception(
                     "release %s: reconciling the published ports of %s failed", executor.release_id, app
