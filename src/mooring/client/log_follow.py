@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mooring.client.http import EngineClient
@@ -21,34 +21,42 @@ SLACK = 0.001
 
 
 class Printed:
-    """Where the follow got to: the last stamp printed, and the lines printed at or just before it."""
+    """Where the follow got to: the last stamp printed, and the lines printed at or just before it.
+
+    Replicas' lines may arrive slightly out of time order, so a line is never dropped for being
+    older than the last one; only a line printed already is, and only after a reconnect (when the
+    engine sends again the lines since the last stamp).
+    """
 
     def __init__(self) -> None:
         self.last = ""
-        self.recent: set[str] = set()
+        self.recent: set[tuple[str, str, str]] = set()  # (stamp, replica label, rest of the line)
+        self.resumed = False
 
     @staticmethod
-    def stamp_of(line: str) -> str:
-        """The stamp of ``web-1 | 2026-...Z text`` (after the replica prefix); "" when there is none."""
-        _, sep, rest = line.partition(" | ")
-        head = (rest if sep else line)[:STAMP_WIDTH]
-        return head if len(head) == STAMP_WIDTH and head.endswith("Z") else ""
+    def parts(line: str) -> tuple[str, str, str]:
+        """``web-1 | 2026-...Z text`` as (stamp, "web-1", rest); the label's padding may change."""
+        label, sep, rest = line.partition(" | ")
+        if not sep:
+            label, rest = "", line
+        head = rest[:STAMP_WIDTH]
+        stamp = head if len(head) == STAMP_WIDTH and head.endswith("Z") else ""
+        return stamp, label.strip(), rest
 
     def fresh(self, line: str) -> bool:
         """Whether to print ``line``; remembers it if so."""
-        stamp = self.stamp_of(line)
+        key = self.parts(line)
+        stamp = key[0]
         if not stamp:
             return True  # nothing to compare it with
-        if stamp < self.last or line in self.recent:
+        if self.resumed and key in self.recent:
             return False
         if stamp > self.last:
             self.last = stamp
-            self.recent = {seen for seen in self.recent if self.stamp_of(seen) >= self._floor()}
-        self.recent.add(line)
+            floor = _stamp(_epoch(stamp) - SLACK)
+            self.recent = {seen for seen in self.recent if seen[0] >= floor}
+        self.recent.add(key)
         return True
-
-    def _floor(self) -> str:
-        return _stamp(_epoch(self.last) - SLACK)
 
     def since(self) -> float | None:
         return _epoch(self.last) - SLACK if self.last else None
@@ -59,8 +67,6 @@ def _epoch(stamp: str) -> float:
 
 
 def _stamp(epoch: float) -> str:
-    from datetime import UTC
-
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -98,4 +104,5 @@ def follow_logs(client: EngineClient, path: str, **params: Any) -> Iterator[str]
             )
         time.sleep(min(0.5, max(0.0, deadline - now)))
         # resume where the printed lines end (no tail: the lines before were printed already)
+        printed.resumed = True
         query = {**params, "tail": None, "since": printed.since() or params.get("since")}
