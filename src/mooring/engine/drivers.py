@@ -9,7 +9,9 @@ exactly as before.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Callable, Collection
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from mooring.runtime import Supervisor
 from mooring.runtime.container import ContainerDriver, ContainerSpec, resolve_address, run_check
 from mooring.runtime.facts import InstanceFacts
 from mooring.runtime.instance import OnChange
-from mooring.runtime.log_reader import interleave
+from mooring.runtime.log_reader import interleave, timestamp_of
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.spec import InstanceSpec
 from mooring.runtime.states import InstanceState
@@ -132,16 +134,29 @@ class InstanceLogs:
         """Follow several instances (``{"web-1": instance_id}``), lines prefixed ``web-1 | ``.
 
         ``since`` (a client resuming a lost follow) starts each at its lines since then, not a tail.
+        After a tail, each instance is followed from the stamp of its last tail line (its tail lines
+        are not repeated): a line written between reading the tail and following is not lost.
         """
         width = max((len(label) for label in labelled), default=0)
+        start = {label: since for label in labelled}
+        shown: dict[str, set[str]] = {label: set() for label in labelled}
         if tail and since is None:
+            before = time.time()
             history = {label: await self.read_tail(iid, tail) for label, iid in labelled.items()}
             for line in interleave(history):
                 yield line
+            for label, lines in history.items():
+                stamped = [timestamp_of(line) for line in lines if timestamp_of(line)]
+                start[label] = _epoch(stamped[-1]) if stamped else before
+                shown[label] = set(lines)
         queue: asyncio.Queue[str] = asyncio.Queue()
 
         async def pump(label: str, instance_id: str) -> None:
-            async for line in self._follow(instance_id, since):
+            async for line in self._follow(instance_id, start[label]):
+                if shown[label]:
+                    if line in shown[label]:
+                        continue  # printed with the tail already
+                    shown[label] = set()  # past the tail: nothing more to compare with
                 await queue.put(f"{label.ljust(width)} | {line}")
 
         tasks = [asyncio.create_task(pump(label, iid)) for label, iid in labelled.items()]
@@ -152,3 +167,8 @@ class InstanceLogs:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _epoch(stamp: str) -> float:
+    """Epoch seconds of a log line's stamp, a microsecond early (a float may round up past it)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - 1e-6
