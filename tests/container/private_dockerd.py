@@ -24,7 +24,7 @@ from pathlib import Path
 import docker
 
 BUSYBOX = Path("/bin/busybox")
-APPLETS = ("sh", "httpd", "echo", "sleep", "cat", "test", "true", "false", "ls", "kill")
+APPLETS = ("sh", "httpd", "echo", "sleep", "cat", "test", "true", "false", "ls", "kill", "wget")
 IMAGE = "mooring-test/web"
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.engine.conftest import Mooring, free_port, wait_until
-from tests.engine.releases_kit import _get, release, states
+from tests.engine.releases_kit import _get, events, release, states
 
 APP = Path(__file__).parent / "apps" / "keepalive.py"
 STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
@@ -306,3 +306,66 @@ ports = ["127.0.0.1:{other}:8000"]
     with socket.socket() as sock:  # nothing holds the removed service's port any more
         sock.bind(("127.0.0.1", other))
     assert [s["service"] for s in _get(mooring, "/v1/apps/zd/proxy")["services"]] == ["web"]
+
+
+def refused(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port (the connection is refused outright)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def get_version(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def test_a_failed_fresh_apply_leaves_no_listener_bound(mooring: Mooring) -> None:
+    port = free_port()
+    shutil.copy(APP, mooring.cwd / "keepalive.py")
+    mooring.write("mooring.toml", manifest(port, replicas=1, strategy="rolling", parallelism=1))
+    code, rel = up(mooring, BEHAVIOR="unhealthy")
+    assert code != 0 and rel["status"] == "failed", rel["status"]
+    assert mooring.ps("zd") == []
+    assert refused(port), f"127.0.0.1:{port} still accepts connections with no instance behind it"
+    assert _get(mooring, "/v1/apps/zd/proxy")["services"] == []
+
+
+def test_changing_only_the_host_port_rebinds_it_without_restarting(mooring: Mooring) -> None:
+    old_port, new_port = free_port(), free_port()
+    start_app(mooring, manifest(old_port, replicas=2, strategy="rolling", parallelism=1))
+    before = {r["id"] for r in mooring.ps("zd")}
+    assert get_version(old_port) == "1"
+    mooring.write("mooring.toml", manifest(new_port, replicas=2, strategy="rolling", parallelism=1))
+    code, rel = up(mooring, V="1")
+    assert code == 0, rel["message"]
+    assert set(states(rel).values()) == {("skipped", "unchanged")}
+    assert {r["id"] for r in mooring.ps("zd")} == before  # nothing restarted
+    assert get_version(new_port) == "1"
+    assert refused(old_port), f"the old published port {old_port} is still bound"
+    listeners = proxy_view(mooring)["listeners"]
+    assert listeners == [{"address": f"127.0.0.1:{new_port}", "port": 8000}]
+
+
+def test_a_connection_open_at_the_drain_deadline_is_counted_when_cut(mooring: Mooring) -> None:
+    port = free_port()
+    start_app(mooring, manifest(port, replicas=1, strategy="rolling", parallelism=1))
+    old_id = mooring.ps("zd")[0]["id"]
+    held = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        held.request("GET", "/")  # a keep-alive connection pinned to the old instance, then left idle
+        assert held.getresponse().read() == b"1"
+        code, rel = up(mooring, V="2")
+    finally:
+        held.close()
+    assert code == 0, rel["message"]
+    stopped = [e for e in events(mooring, rel["id"]) if e["type"] == "instance.stopped"]
+    assert [(e["instance_id"], e["connections_cut"]) for e in stopped] == [(old_id, 1)]
+    log_text = (mooring.home / "engine.log").read_text()
+    assert f"{old_id} (app zd, service web): 1 connection(s) still open after drain_timeout 1s" in log_text

@@ -112,11 +112,14 @@ def logs(
             since_ts = time.time() - parse_duration(since)
         except ValueError as exc:
             raise UsageError(f"--since: {exc}") from None
+    from mooring.client.log_follow import follow_logs
+
     client = engine_client(server)
+    path, query = f"/v1/apps/{name}/logs", {"target": target, "tail": tail, "since": since_ts}
+    # a follow outlives a lost remote engine: it reconnects and resumes after the last line printed
+    lines = follow_logs(client, path, **query, follow=True) if follow else client.stream_lines(path, **query)
     try:
-        for line in client.stream_lines(
-            f"/v1/apps/{name}/logs", target=target, tail=tail, since=since_ts, follow=follow or None
-        ):
+        for line in lines:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     except KeyboardInterrupt:

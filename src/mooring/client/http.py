@@ -109,6 +109,13 @@ class EngineClient:
         if self.on_reconnect is not None:
             self.on_reconnect(text)
 
+    notice = _notice  # for the log follower, which reconnects its stream itself
+
+    @property
+    def reached(self) -> bool:
+        """Whether the engine answered once (only then is a lost connection retried)."""
+        return self._reached
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
 

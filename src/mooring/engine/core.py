@@ -254,7 +254,11 @@ class Engine:
         sources = self._log_sources(app, target)
         reader = self.supervisor.logs
         if follow:
-            async for line in reader.follow_many(sources, tail=tail if tail is not None else 10):
+            # with since (a remote client resuming a lost follow) it starts there, not at a tail
+            default_tail = 10 if since is None else 0
+            async for line in reader.follow_many(
+                sources, tail=tail if tail is not None else default_tail, since=since
+            ):
                 yield line
             return
         history: dict[str, list[str]] = {}

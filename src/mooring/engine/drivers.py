@@ -9,7 +9,9 @@ exactly as before.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncGenerator, Callable, Collection
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from mooring.runtime import Supervisor
 from mooring.runtime.container import ContainerDriver, ContainerSpec, resolve_address, run_check
 from mooring.runtime.facts import InstanceFacts
 from mooring.runtime.instance import OnChange
-from mooring.runtime.log_reader import interleave
+from mooring.runtime.log_reader import interleave, timestamp_of
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.spec import InstanceSpec
 from mooring.runtime.states import InstanceState
@@ -112,22 +114,49 @@ class InstanceLogs:
             return await self._drivers.container.logs.read_since(instance_id, since)
         return self._drivers.process.logs.read_since(instance_id, since)
 
-    def _follow(self, instance_id: str) -> AsyncGenerator[str, None] | Any:
+    def _follow(self, instance_id: str, since: float | None) -> AsyncGenerator[str, None] | Any:
         if self._drivers.driver_name(instance_id) == "container":
-            return self._drivers.container.logs.follow(instance_id)
-        return self._drivers.process.logs.follow(instance_id)
+            return self._container_follow(instance_id, since)
+        return self._drivers.process.logs.follow(instance_id, since=since)
 
-    async def follow_many(self, labelled: dict[str, str], *, tail: int = 0) -> AsyncGenerator[str, None]:
-        """Follow several instances (``{"web-1": instance_id}``), lines prefixed ``web-1 | ``."""
+    async def _container_follow(self, instance_id: str, since: float | None) -> AsyncGenerator[str, None]:
+        # the engine's log API has no "since, then follow" in one stream: the lines since, then new ones
+        logs = self._drivers.container.logs
+        if since is not None:
+            for line in await logs.read_since(instance_id, since):
+                yield line
+        async for line in logs.follow(instance_id):
+            yield line
+
+    async def follow_many(
+        self, labelled: dict[str, str], *, tail: int = 0, since: float | None = None
+    ) -> AsyncGenerator[str, None]:
+        """Follow several instances (``{"web-1": instance_id}``), lines prefixed ``web-1 | ``.
+
+        ``since`` (a client resuming a lost follow) starts each at its lines since then, not a tail.
+        After a tail, each instance is followed from the stamp of its last tail line (its tail lines
+        are not repeated): a line written between reading the tail and following is not lost.
+        """
         width = max((len(label) for label in labelled), default=0)
-        if tail:
+        start = {label: since for label in labelled}
+        shown: dict[str, set[str]] = {label: set() for label in labelled}
+        if tail and since is None:
+            before = time.time()
             history = {label: await self.read_tail(iid, tail) for label, iid in labelled.items()}
             for line in interleave(history):
                 yield line
+            for label, lines in history.items():
+                stamped = [timestamp_of(line) for line in lines if timestamp_of(line)]
+                start[label] = _epoch(stamped[-1]) if stamped else before
+                shown[label] = set(lines)
         queue: asyncio.Queue[str] = asyncio.Queue()
 
         async def pump(label: str, instance_id: str) -> None:
-            async for line in self._follow(instance_id):
+            async for line in self._follow(instance_id, start[label]):
+                if shown[label]:
+                    if line in shown[label]:
+                        continue  # printed with the tail already
+                    shown[label] = set()  # past the tail: nothing more to compare with
                 await queue.put(f"{label.ljust(width)} | {line}")
 
         tasks = [asyncio.create_task(pump(label, iid)) for label, iid in labelled.items()]
@@ -138,3 +167,8 @@ class InstanceLogs:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _epoch(stamp: str) -> float:
+    """Epoch seconds of a log line's stamp, a microsecond early (a float may round up past it)."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - 1e-6

@@ -9,6 +9,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
+from mooring.engine.published import reconcile_listeners
 from mooring.manifest.graph import start_order
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ class Lifecycle:
                     await self.engine.supervisor.forget(iid)
                     self.engine.book.forget(iid)
                     stopped.append(iid)
+            await reconcile_listeners(self.engine, app)  # e.g. `down api` leaves no listener of api
         return {"app": app, "stopped": stopped}
 
 

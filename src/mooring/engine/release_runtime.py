@@ -206,16 +206,26 @@ class EngineRuntime:
         detail = record.last_exit_message if record.state in DOWN else "turned unhealthy"
         return Readiness(False, Reason.UNSTABLE, f"inside min_ready {window:g}s: {detail}")
 
-    async def stop(self, instance_id: str) -> None:
+    async def stop(self, instance_id: str) -> int:
         engine = self.engine
         entry = engine.book.entries.get(instance_id)
         if entry is None:
-            return
+            return 0
+        left = 0
         if engine.proxy.upstream(instance_id) is not None:
             # no new connections, then let the open ones finish (up to drain_timeout) before stopping
-            left = await engine.proxy.withdraw(instance_id, self.drain_timeout(instance_id))
+            drain = self.drain_timeout(instance_id)
+            left = await engine.proxy.withdraw(instance_id, drain)
             if left:
-                log.warning("%s: %d connections still open after drain_timeout; stopping", instance_id, left)
+                log.warning(
+                    "%s (app %s, service %s): %d connection(s) still open after drain_timeout %gs; "
+                    "stopping it cuts them",
+                    instance_id,
+                    entry.app,
+                    entry.service,
+                    left,
+                    drain,
+                )
         if instance_id in engine.prober:
             engine.prober.unregister(instance_id)
         try:
@@ -225,6 +235,7 @@ class EngineRuntime:
             log.debug("stop of %s: not supervised", instance_id, exc_info=True)
         engine.book.forget(instance_id)
         await self._unpublish_if_removed(entry.app, entry.service)
+        return left
 
     async def _unpublish_if_removed(self, app: str, service: str) -> None:
         """The last instance of a service the app's latest release no longer has: free its ports."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from mooring.engine.journal import Journal
+from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
 from mooring.manifest.snapshot import canonical_json, content_hash
@@ -231,6 +232,14 @@ class ReleaseManager:
                 )
         finally:
             heartbeat.cancel()
+            try:  # listeners follow the outcome, still under the lease (not when the engine shuts down)
+                task = asyncio.current_task()
+                if task is None or not task.cancelling():
+                    await reconcile_listeners(self.engine, app)
+            except Exception:
+                log.exception(
+                    "release %s: reconciling the published ports of %s failed", executor.release_id, app
+                )
             self.release_lease(app, executor.release_id)
 
     # --- operator control -------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from mooring.health import ProbeSpec
 from mooring.manifest.durations import parse_duration
+from mooring.manifest.reach import container_address
 from mooring.manifest.snapshot import reveal_env
 from mooring.runtime.container import ContainerSpec, Mount
 from mooring.runtime.container.spec import container_name
@@ -150,13 +151,19 @@ def build_container(
     """A service with ``image``: every declared port is published on an ephemeral 127.0.0.1 port.
 
     The container sees only the manifest's env (not the engine's: the image brings its own PATH),
-    ``PORT`` as the first declared container port, and the ``MOORING_*`` identity variables.
+    ``PORT`` as the first declared container port, ``MOORING_<DEP>_ADDR`` of each dependency it can
+    reach (manifest/reach.py), and the ``MOORING_*`` identity variables.
     """
     service = snapshot["service"][name]
     ports = {mapping["port"]: free_port() for mapping in service.get("ports", [])}
     env = dict(reveal_env(service.get("env", {}), secret_values))
     if ports:
         env.setdefault("PORT", str(next(iter(ports))))
+    for dep in service.get("depends_on", []):  # the dependency's published port, as the bridge reaches it
+        published = [p for p in (snapshot["service"].get(dep) or {}).get("ports", []) if p["host_port"]]
+        addr = container_address(published[0]["host_ip"], published[0]["host_port"]) if published else None
+        if addr:  # a loopback-only one is unreachable: the manifest check warns at validate and up
+            env[f"MOORING_{env_name(dep)}_ADDR"] = addr
     env.update(
         MOORING_APP=app,
         MOORING_SERVICE=name,

@@ -8,6 +8,7 @@ from mooring.manifest.errors import Issue, did_you_mean
 from mooring.manifest.fields import PortMapping, check_name
 from mooring.manifest.graph import find_cycle
 from mooring.manifest.models import Manifest
+from mooring.manifest.reach import container_address
 
 KINDS = ("service", "worker", "cron")
 
@@ -174,7 +175,7 @@ def _volume_issues(manifest: Manifest, file: str) -> list[Issue]:
 
 
 def _warnings(manifest: Manifest, file: str) -> list[Issue]:
-    issues = []
+    issues = _container_reach_warnings(manifest, file)
     for name, service in manifest.service.items():
         check = service.health_check
         if check is not None and check.timeout > check.interval:
@@ -194,6 +195,32 @@ def _warnings(manifest: Manifest, file: str) -> list[Issue]:
                     f"service.{name}.rollout.strategy",
                     "canary with one replica is a plain rolling update",
                     "raise replicas to get a real canary",
+                    "warning",
+                )
+            )
+    return issues
+
+
+def _container_reach_warnings(manifest: Manifest, file: str) -> list[Issue]:
+    """A container depending on a service published only on loopback gets no address for it."""
+    issues = []
+    for name, service in manifest.service.items():
+        if service.image is None:
+            continue
+        for dep in service.depends_on:
+            target = manifest.service.get(dep)
+            published = [p for p in target.ports if p.host_port is not None] if target else []
+            if not published or container_address(published[0].host_ip, published[0].host_port or 0):
+                continue
+            env = "MOORING_" + dep.upper().replace("-", "_") + "_ADDR"
+            issues.append(
+                Issue(
+                    file,
+                    f"service.{name}.depends_on",
+                    f"{dep} is published on {published[0].render()}, a loopback address a container cannot "
+                    f"reach; {env} is not set inside {name}'s containers",
+                    f'publish {dep} on every address ("{published[0].host_port}:{published[0].port}") or on '
+                    "an address of the host the container's bridge reaches (docs/containers.md)",
                     "warning",
                 )
             )

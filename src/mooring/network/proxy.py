@@ -119,6 +119,18 @@ class Proxy:
                 f"service.{route.service}.ports in mooring.toml"
             ) from None
 
+    async def keep_only(self, app: str, service: str, mappings: Iterable[PortMapping]) -> list[PortMapping]:
+        """Close the service's listeners that are not in ``mappings`` (open connections go on); the closed."""
+        route = self.routes.get((app, service))
+        if route is None:
+            return []
+        wanted = set(mappings)
+        async with route.binding:
+            gone = [m for m in route.listeners if m not in wanted]
+            for mapping in gone:
+                route.listeners.pop(mapping).server.close()
+        return gone
+
     async def unpublish(self, app: str, service: str) -> None:
         """Close the service's listeners and forget its upstreams (``down``)."""
         route = self.routes.pop((app, service), None)

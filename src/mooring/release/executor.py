@@ -284,8 +284,14 @@ class ReleaseExecutor:
             )
             return "failed"
         if order == "stop_first" and previous and self.runtime.exists(previous):
-            await self.runtime.stop(previous)
-            self._event("instance.stopped", target=_name(target), instance_id=previous, why="stop_first")
+            cut = await self.runtime.stop(previous)
+            self._event(
+                "instance.stopped",
+                target=_name(target),
+                instance_id=previous,
+                why="stop_first",
+                connections_cut=cut,
+            )
         error = await self.runtime.start(instance_id, target.service, target.replica, self.release_id)
         if error is not None:
             await self.runtime.stop(instance_id)
@@ -311,8 +317,14 @@ class ReleaseExecutor:
             return "gated"
         self.runtime.serve(instance_id)  # cut over: the new instance is ready and takes traffic
         if previous and self.runtime.exists(previous):
-            await self.runtime.stop(previous)  # leaves the proxy, drains, then stops
-            self._event("instance.stopped", target=_name(target), instance_id=previous, why="replaced")
+            cut = await self.runtime.stop(previous)  # leaves the proxy, drains, then stops
+            self._event(
+                "instance.stopped",
+                target=_name(target),
+                instance_id=previous,
+                why="replaced",
+                connections_cut=cut,
+            )
         self._set_target(target, TargetState.READY, "target.ready")
         return "ready"
 

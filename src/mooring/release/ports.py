@@ -97,9 +97,10 @@ class Runtime(Protocol):
         self, instance_id: str, timeout: float, min_ready: float, interrupt: asyncio.Event
     ) -> Readiness: ...
 
-    async def stop(self, instance_id: str) -> None:
+    async def stop(self, instance_id: str) -> int:
         """Stop and forget an instance (an instance in service is first taken out and drained);
-        nothing happens for an unknown id."""
+        nothing happens for an unknown id. Returns how many connections were still open at the
+        drain deadline and were cut by the stop (0: it drained, or it served none)."""
         ...
 
     def exists(self, instance_id: str) -> bool: ...

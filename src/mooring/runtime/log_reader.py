@@ -93,13 +93,21 @@ class LogReader:
         return found
 
     async def follow(
-        self, instance_id: str, *, tail: int = 0, poll_interval: float = 0.5
+        self,
+        instance_id: str,
+        *,
+        tail: int = 0,
+        poll_interval: float = 0.5,
+        since: str | float | datetime | None = None,
     ) -> AsyncGenerator[str, None]:
         """Yield the last ``tail`` lines, then every new line as it is written, across rotations.
 
+        With ``since``, start instead at the first line stamped at or after it (a client resuming
+        a lost follow): read from the same open file, so no line written meanwhile is missed.
         Wakes on the writer's notifier when there is one (same process); otherwise, or for a
         writer elsewhere, checks every ``poll_interval`` seconds.
         """
+        cut = as_stamp(since) if since is not None else None
         path = LogPaths.for_instance(self.log_dir, instance_id).log
         fd: int | None = None
         try:
@@ -111,8 +119,14 @@ class LogReader:
                     waited = True
                     await self._wait(instance_id, self._generation(instance_id), poll_interval)
             # A log that appeared while we waited is new from its first byte.
-            pos = 0 if waited else os.fstat(fd).st_size
-            for line in self._tail_before(instance_id, tail, pos):
+            pos = 0 if waited or cut is not None else os.fstat(fd).st_size
+            if cut is not None:
+                for path_before in self.files(instance_id)[:-1]:  # rotated files, oldest first
+                    with open(path_before, encoding="utf-8", errors="replace") as f:
+                        for text in f:
+                            if timestamp_of(text) >= cut:
+                                yield text.rstrip("\n")
+            for line in self._tail_before(instance_id, 0 if cut is not None else tail, pos):
                 yield line
             pending = b""
             while True:
@@ -123,7 +137,12 @@ class LogReader:
                     pending += data
                     *complete, pending = pending.split(b"\n")
                     for raw in complete:
-                        yield raw.decode("utf-8", "replace")
+                        line = raw.decode("utf-8", "replace")
+                        if cut is not None:
+                            if timestamp_of(line) < cut:
+                                continue  # older than where the client resumes
+                            cut = None  # lines are in time order: the rest is newer
+                        yield line
                     continue
                 if self._rotated(path, fd):
                     os.close(fd)
@@ -162,18 +181,26 @@ class LogReader:
             await asyncio.sleep(poll_interval)
 
     async def follow_many(
-        self, labelled: Mapping[str, str], *, tail: int = 0, poll_interval: float = 0.5
+        self,
+        labelled: Mapping[str, str],
+        *,
+        tail: int = 0,
+        poll_interval: float = 0.5,
+        since: str | float | datetime | None = None,
     ) -> AsyncGenerator[str, None]:
-        """Follow several instances (``{"web-1": instance_id}``), lines prefixed ``web-1 | ``."""
+        """Follow several instances (``{"web-1": instance_id}``), lines prefixed ``web-1 | ``.
+
+        ``since`` starts each at its first line stamped at or after it, instead of the ``tail``.
+        """
         width = max((len(label) for label in labelled), default=0)
-        if tail:
+        if tail and since is None:
             history = {label: self.read_tail(iid, tail) for label, iid in labelled.items()}
             for line in interleave(history):
                 yield line
         queue: asyncio.Queue[str] = asyncio.Queue()
 
         async def pump(label: str, instance_id: str) -> None:
-            async for line in self.follow(instance_id, poll_interval=poll_interval):
+            async for line in self.follow(instance_id, poll_interval=poll_interval, since=since):
                 await queue.put(f"{label.ljust(width)} | {line}")
 
         tasks = [asyncio.create_task(pump(label, iid)) for label, iid in labelled.items()]

@@ -94,6 +94,8 @@ def create(client: docker.APIClient, spec: ContainerSpec, home_label: str) -> st
         pids_limit=limits.pids,
         init=True,  # an init process as PID 1, so SIGTERM reaches the app and zombies are reaped
         restart_policy={"Name": "no"},  # mooring restarts (see driver.py)
+        # the host, as the container's bridge reaches it: where dependencies' published ports are
+        extra_hosts={"host.docker.internal": "host-gateway"},
     )
     created = client.create_container(
         spec.image,
