@@ -60,6 +60,8 @@ PARITY: list[tuple[tuple[str, ...], Callable[[str], Any]]] = [
     (("apps", "--json"), same_json),
     (("events", "--app", "rel"), verbatim),
     (("events", "--app", "rel", "--json"), verbatim),
+    (("up", "--dry-run"), verbatim),
+    (("up", "--dry-run", "--json"), same_json),
     (("status", "--app", "rel", "--json"), same_json),
     (("history", "--app", "rel"), verbatim),
     (("history", "--app", "rel", "--json"), same_json),
@@ -77,6 +79,17 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served,
         assert up(deployer)[0] == 0
         assert up(deployer, V="2")[0] == 0
         yield served, served.token("admin", name="reader")
+
+
+def test_a_read_token_may_dry_run_but_not_apply(deployed: tuple[Served, str]) -> None:
+    served, _ = deployed
+    reader = served.client(token=served.token("read", name="planner"))
+    plan = reader.run("up", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert json.loads(plan.stdout)["against"] == "engine"
+    refused = reader.run("up", "--json")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "needs scope write" in refused.stderr, refused.stderr
 
 
 @pytest.mark.parametrize("via", VIAS)
