@@ -80,6 +80,17 @@ class InstancePlan:
     probe: ProbeSpec | None
 
 
+def identity_env(app: str, name: str, replica: int, instance_id: str, release_id: str) -> dict[str, str]:
+    """Who an instance is, in its environment: the same for host processes and containers."""
+    return {
+        "MOORING_APP": app,
+        "MOORING_SERVICE": name,
+        "MOORING_REPLICA": str(replica),
+        "MOORING_INSTANCE": instance_id,
+        "MOORING_RELEASE": release_id,
+    }
+
+
 def build_instance(
     app: str,
     name: str,
@@ -109,13 +120,7 @@ def build_instance(
         addr = published_addr(dep_service) if dep_service else None
         if addr:
             env[f"MOORING_{env_name(dep)}_ADDR"] = addr
-    env.update(
-        MOORING_APP=app,
-        MOORING_SERVICE=name,
-        MOORING_REPLICA=str(replica),
-        MOORING_INSTANCE=instance_id,
-        MOORING_RELEASE=release_id,
-    )
+    env.update(identity_env(app, name, replica, instance_id, release_id))
     resources = service.get("resources") or {}
     spec = InstanceSpec(
         instance_id=instance_id,
@@ -164,13 +169,7 @@ def build_container(
         addr = container_address(published[0]["host_ip"], published[0]["host_port"]) if published else None
         if addr:  # a loopback-only one is unreachable: the manifest check warns at validate and up
             env[f"MOORING_{env_name(dep)}_ADDR"] = addr
-    env.update(
-        MOORING_APP=app,
-        MOORING_SERVICE=name,
-        MOORING_REPLICA=str(replica),
-        MOORING_INSTANCE=instance_id,
-        MOORING_RELEASE=release_id,
-    )
+    env.update(identity_env(app, name, replica, instance_id, release_id))
     mounts = []
     for volume in service.get("volumes", []):
         source = str(volume["source"])
