@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,11 @@ from .instance import Instance, OnChange
 from .log_reader import LogReader
 from .logs import DEFAULT_KEEP, DEFAULT_MAX_BYTES
 from .policy import BackoffPolicy
-from .proc import settled
 from .record import InstanceRecord
 from .settings import RuntimeSettings
 from .spec import InstanceSpec
 from .states import InstanceState
+from .waiters import RecordWaiters
 
 
 class Supervisor:
@@ -62,7 +61,7 @@ class Supervisor:
         # wait_for() callers, woken by the next change of their instance. Plain futures, no lock:
         # an asyncio.Condition shared by all waiters could be left locked for good by a waiter
         # cancelled at its timeout (see _wake_waiters), after which every state change hung.
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiters = RecordWaiters()
 
     @property
     def cgroups(self) -> CgroupHost:
@@ -92,9 +91,7 @@ class Supervisor:
         ``_on_change`` of every instance (``stopping``, after the engine had journaled it) waited
         for it forever: ``stop()`` hung before the stop signal was even sent.
         """
-        for waiter in self._waiters.pop(instance_id, ()):
-            if not waiter.done():
-                waiter.set_result(None)
+        self._waiters.wake(instance_id)
 
     def _instance(self, instance_id: str) -> Instance:
         try:
@@ -165,32 +162,7 @@ class Supervisor:
         timeout: float,
     ) -> InstanceRecord:
         """Wait (on state-change events, not polling) until the record matches; ``TimeoutError`` if not."""
-        if callable(predicate):
-            matches = predicate
-        else:
-            wanted = frozenset(predicate)
-            matches = lambda record: record.state in wanted  # noqa: E731
-        deadline = time.monotonic() + timeout
-        loop = asyncio.get_running_loop()
-        while not matches(record := self.record(instance_id)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"instance {instance_id} is still {record.state} after {timeout:g}s"
-                    f" ({record.last_exit_message or 'no exit recorded'})"
-                )
-            # Registered right after the check, with no await in between: no change is missed.
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.setdefault(instance_id, set()).add(waiter)
-            try:
-                await settled(waiter, remaining)  # no task, no lock: cancellable at any point
-            finally:
-                waiters = self._waiters.get(instance_id)
-                if waiters is not None:
-                    waiters.discard(waiter)
-                    if not waiters:
-                        del self._waiters[instance_id]
-        return record
+        return await self._waiters.wait_for(instance_id, self.record, predicate, timeout)
 
     async def forget(self, instance_id: str, *, delete_logs: bool = False) -> None:
         """Drop a resting instance (stop it first); its FIFOs go, its log files stay unless asked."""

@@ -25,9 +25,9 @@ from mooring.health.result import Outcome, one_line
 from mooring.runtime.errors import InstanceBusy, UnknownInstance
 from mooring.runtime.facts import InstanceFacts
 from mooring.runtime.policy import BackoffPolicy, decide_after_run
-from mooring.runtime.proc import settled
 from mooring.runtime.record import InstanceRecord, exit_fields
 from mooring.runtime.states import RESTING_STATES, ExitReason, ExitStatus, InstanceState, is_legal
+from mooring.runtime.waiters import RecordWaiters
 
 from . import engine_api
 from .address import EngineAddress
@@ -69,7 +69,7 @@ class ContainerDriver:
         self._oom: set[str] = set()  # container ids the engine reported out of memory
         self._restarts: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiters = RecordWaiters("container instance")
         self._pulls: dict[str, asyncio.Task[None]] = {}
         self.facts_cache = FactsCache(self._call, self._spawn)
         self.logs = ContainerLogs(self._call, self._records, self.client)
@@ -137,9 +137,7 @@ class ContainerDriver:
                 if inspect.isawaitable(result):
                     await result
         finally:
-            for waiter in self._waiters.pop(instance_id, ()):
-                if not waiter.done():
-                    waiter.set_result(None)
+            self._waiters.wake(instance_id)
         return record
 
     async def wait_for(
@@ -149,31 +147,7 @@ class ContainerDriver:
         timeout: float,
     ) -> InstanceRecord:
         """Wait (on record changes, not polling) until the record matches; ``TimeoutError`` if not."""
-        if callable(predicate):
-            matches = predicate
-        else:
-            wanted = frozenset(predicate)
-            matches = lambda record: record.state in wanted  # noqa: E731
-        deadline = time.monotonic() + timeout
-        loop = asyncio.get_running_loop()
-        while not matches(record := self.record(instance_id)):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"container instance {instance_id} is still {record.state} after {timeout:g}s"
-                    f" ({record.last_exit_message or 'no exit recorded'})"
-                )
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.setdefault(instance_id, set()).add(waiter)
-            try:
-                await settled(waiter, remaining)
-            finally:
-                waiters = self._waiters.get(instance_id)
-                if waiters is not None:
-                    waiters.discard(waiter)
-                    if not waiters:
-                        del self._waiters[instance_id]
-        return record
+        return await self._waiters.wait_for(instance_id, self.record, predicate, timeout)
 
     # --- images ---------------------------------------------------------------------------
 
