@@ -177,13 +177,6 @@ class Engine:
             "instances": len(self.book.entries),
         }
 
-    def list_apps(self) -> list[dict[str, Any]]:
-        apps = []
-        for app in self.store.list_apps():
-            entries = self.book.of_app(app.name)
-            apps.append({"name": app.name, "instances": len(entries)})
-        return apps
-
     def instances(self, app: str | None = None) -> list[dict[str, Any]]:
         rows = []
         for iid, entry in sorted(
