@@ -37,7 +37,13 @@ class BookEntry:
 def probe_to_dict(probe: ProbeSpec | None) -> dict[str, Any] | None:
     if probe is None:
         return None
-    data = dataclasses.asdict(probe)
+    # Field by field, not ``dataclasses.asdict``: that deep-copies every value, and the env of an
+    # exec check is a read-only mapping proxy, which cannot be copied (every record of an
+    # exec-checked instance once failed to persist, orphaning it at the next engine restart).
+    data: dict[str, Any] = {f.name: getattr(probe, f.name) for f in dataclasses.fields(probe)}
+    for key in ("command", "expected_status"):
+        if data[key] is not None:
+            data[key] = list(data[key])
     data["env"] = dict(probe.env) if probe.env is not None else None
     return data
 
