@@ -12,7 +12,6 @@ from typing import Any
 
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
-from mooring.engine.drivers import Drivers
 from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.oneshots import OneShots
@@ -23,6 +22,7 @@ from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Proxy, PublishError
 from mooring.network.proxy import mappings_of
+from mooring.runtime.dispatch import Drivers
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.states import InstanceState
 from mooring.store import Event, Release, open_store
