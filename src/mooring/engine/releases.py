@@ -24,6 +24,7 @@ from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
 from mooring.release.model import Control, Counters, ReleaseStatus, TargetState, derive_rollout_state
 from mooring.release.plan import Action, PlanError, RunningInstance, make_plan
+from mooring.release.transitions import move_release, move_target
 from mooring.runtime.states import InstanceState
 from mooring.store import NewTarget, Release
 from mooring.store.releases import new_release_id
@@ -204,11 +205,14 @@ class ReleaseManager:
             open_in_flight = old.status in ("pending", "in_progress")
             if not (open_in_flight or old.control != "active"):
                 continue  # a finished failure that is not paused stays as it is
-            self.store.update_release(
-                old.id, status="superseded", superseded_by=newer, message=f"superseded by {newer}"
-            )
-            self.journal.append_event(
-                app, "release.superseded", {"by": newer, "previous": old.status}, release_id=old.id
+            move_release(
+                self.journal,
+                old,
+                ReleaseStatus.SUPERSEDED,
+                "release.superseded",
+                {"by": newer, "previous": old.status},
+                superseded_by=newer,
+                message=f"superseded by {newer}",
             )
 
     def _launch(self, release_id: str, app: str) -> None:
@@ -224,10 +228,12 @@ class ReleaseManager:
             self.engine.schedules.refresh(app)  # the release that went live brings its crons
         except Exception as exc:
             log.exception("release %s: executor error", executor.release_id)
-            with contextlib.suppress(Exception):
-                self.store.update_release(
-                    executor.release_id,
-                    status="failed",
+            with contextlib.suppress(Exception):  # e.g. the store is gone too: the log has it
+                move_release(
+                    self.journal,
+                    self.store.get_release(executor.release_id),
+                    ReleaseStatus.FAILED,
+                    None,
                     message=f"internal error: {type(exc).__name__}: {exc}",
                 )
         finally:
@@ -276,8 +282,17 @@ class ReleaseManager:
                 )
             await self.acquire(app, release.id, None)
             for target in self.store.list_targets(release.id):
-                if target.state == "failed":
-                    self.store.update_target(target.id, state="pending", reason=None, detail="")
+                if target.state == "failed":  # resume retries it
+                    move_target(
+                        self.journal,
+                        app,
+                        release.id,
+                        target,
+                        TargetState.PENDING,
+                        None,
+                        reason=None,
+                        detail="",
+                    )
             self.store.update_release(release.id, control="active", resumed_count=release.resumed_count + 1)
             self.journal.append_event(app, "release.resume_requested", {}, release_id=release.id)
             self._launch(release.id, app)
