@@ -109,7 +109,10 @@ class HistoryEntry(ReleaseSummary):
     """One row of ``history --json``, newest first."""
 
     current: bool = Field(description="the app's newest release")
-    previous_successful: bool = Field(description="the newest completed release before the current one")
+    previous_successful: bool = Field(
+        description="prev-ok: the newest completed release before the current one with a different "
+        "manifest, what `rollback` restores"
+    )
 
 
 RunOutcome = Literal["succeeded", "failed", "timed_out", "could_not_start", "exit_unknown"]
@@ -252,6 +255,7 @@ class RollbackPreview(Strict):
 
     app: str
     source_release: ReleaseSummary
+    reason: str = Field(description="why this release: which one is abandoned and what served before it")
     plan: PlanView
 
 

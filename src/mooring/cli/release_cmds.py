@@ -78,6 +78,7 @@ def rollback(
             f"{source['status']}, created {source['created_at'][:19]}, {source['manifest_hash'][:19]})",
             markup=False,
         )
+        out.print(f"why: {preview['reason']}", markup=False)
         render_plan(preview["plan"])
         out.print("nothing was changed; run it with: mooring rollback --app " + name, markup=False)
         return 0

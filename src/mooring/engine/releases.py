@@ -38,6 +38,19 @@ LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
 
 
+def prev_ok_reason(latest: Release, previous: Release) -> str:
+    """Why ``previous`` is the rollback target: which release is abandoned, and in what state."""
+    state = latest.status if latest.control == "active" else f"{latest.status}, {latest.control}"
+    if latest.status == "completed":
+        abandoned = f"the newest release {latest.id} (#{latest.number}) is completed and serves now"
+    else:
+        abandoned = f"the newest release {latest.id} (#{latest.number}) is {state}"
+    return (
+        f"{abandoned}; release {previous.id} (#{previous.number}) is the newest completed release "
+        "before it with a different manifest: what served before it (prev-ok)"
+    )
+
+
 def not_a_snapshot(exc: BaseException) -> UsageError:
     """A snapshot that parses as JSON but is not shaped like one `mooring up` builds."""
     return UsageError(
@@ -307,6 +320,10 @@ class ReleaseManager:
         )
 
     def rollback_target(self, app: str, release_id: str | None) -> Release:
+        return self.rollback_choice(app, release_id)[0]
+
+    def rollback_choice(self, app: str, release_id: str | None) -> tuple[Release, str]:
+        """The release a rollback restores, and why: ``--release ID``, else the ``prev-ok`` mark."""
         if release_id:
             target = self.store.get_release(release_id)
             if target.app != app:
@@ -316,24 +333,31 @@ class ReleaseManager:
                     f"release {release_id} is {target.status}; only a completed release can be restored",
                     hint=f"mooring history --app {app} marks the completed ones",
                 )
-            return target
-        serving = next(
-            (
-                r
-                for r in self.store.list_releases(app, limit=200)
-                if r.status in ("completed", "partially_failed")
-            ),
-            None,
-        )
-        if serving is None:
+            return target, f"release {target.id} (#{target.number}) was asked for with --release"
+        latest = self.store.latest_release(app)
+        if latest is None:
             raise NotFound(f"app {app!r} has no release to roll back from")
-        for candidate in self.store.list_releases(app, limit=200, before_number=serving.number):
-            if candidate.status == "completed" and candidate.manifest_hash != serving.manifest_hash:
-                return candidate
-        raise NotFound(
-            f"app {app!r} has no completed release before {serving.id} that differs from it",
-            hint="pass --release ID to choose one",
-        )
+        previous = self.prev_ok(latest)
+        if previous is None:
+            raise NotFound(
+                f"app {app!r} has no completed release before {latest.id} (#{latest.number}) "
+                "that differs from it",
+                hint="pass --release ID to choose one (mooring history lists them)",
+            )
+        return previous, prev_ok_reason(latest, previous)
+
+    def prev_ok(self, latest: Release) -> Release | None:
+        """What served before the newest release: the newest completed release before it whose
+        manifest differs from it (a forced re-apply of the same manifest is not a step back)."""
+        before: int | None = latest.number
+        while True:
+            page = self.store.list_releases(latest.app, limit=200, before_number=before)
+            for candidate in page:
+                if candidate.status == "completed" and candidate.manifest_hash != latest.manifest_hash:
+                    return candidate
+            if len(page) < 200:
+                return None
+            before = page[-1].number
 
     # --- recovery and reads -------------------------------------------------------------------
 
