@@ -105,6 +105,14 @@ class ReleaseView(ReleaseSummary):
     targets: list[TargetView]
 
 
+class NothingToDoView(Strict):
+    """``up --json`` / ``rollback --json`` when the apply would change nothing: no release recorded."""
+
+    nothing_to_do: Literal[True]
+    message: str = Field(description="nothing to do: release <id> is current")
+    release: ReleaseSummary = Field(description="the current release, which already is what was asked")
+
+
 class HistoryEntry(ReleaseSummary):
     """One row of ``history --json``, newest first."""
 
@@ -324,6 +332,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "explain.json": Explain,
     "event.json": EventView,
     "run.json": RunView,
+    "nothing-to-do.json": NothingToDoView,
 }
 LISTS = {"history.json", "apps.json"}
 
