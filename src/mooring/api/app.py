@@ -29,7 +29,6 @@ from mooring.api.schemas import (
 from mooring.api.views import ErrorBody, EventView, NothingToDoView, ReleaseView
 from mooring.engine.releases import NothingToDo
 from mooring.errors import MooringError
-from mooring.store import Release
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
@@ -111,7 +110,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     releases = engine.releases
 
-    def recorded(result: Release | NothingToDo) -> Any:
+    def recorded(result: Any) -> Any:
         """201 with the new release, or 200 with ``nothing_to_do`` when no release was recorded."""
         if isinstance(result, NothingToDo):
             view = releases.view(result.current, with_targets=False)
