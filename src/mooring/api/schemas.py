@@ -30,6 +30,10 @@ class UpRequest(BaseModel):
     wait_lock: float | None = Field(
         default=None, ge=0, description="seconds to wait for another apply to finish"
     )
+    force: bool = Field(
+        default=False,
+        description="replace the instances of the chosen services even when nothing changed (up --force)",
+    )
 
 
 class PlanRequest(BaseModel):

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mooring.release.model import Reason
-from mooring.release.ports import Readiness
+from mooring.release.ports import Journal, Readiness, Runtime
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,12 @@ class FakeRuntime:
         return self._script(service, release_id, replica).start_error
 
     async def wait_ready(
-        self, instance_id: str, timeout: float, min_ready: float, interrupt: asyncio.Event
+        self,
+        instance_id: str,
+        timeout: float,
+        min_ready: float,
+        interrupt: asyncio.Event,
+        on_health: Callable[[str, str], None] | None = None,
     ) -> Readiness:
         self._call("wait_ready", instance_id)
         service, release_id = self.instances[instance_id]
@@ -193,6 +198,8 @@ class FakeRuntime:
             if interrupt.is_set():
                 return Readiness(False, interrupted=True)
         if script.not_ready is not None:
+            if on_health is not None:
+                on_health("unhealthy", script.not_ready.value)
             return Readiness(False, script.not_ready, f"{instance_id}: {script.not_ready.value}")
         return Readiness(True)
 
@@ -217,3 +224,8 @@ class FakeRuntime:
 
     def running(self, service: str | None = None) -> list[str]:
         return sorted(i for i, (s, _) in self.instances.items() if service in (None, s))
+
+
+def _implements_ports(journal: FakeJournal, runtime: FakeRuntime) -> tuple[Journal, Runtime]:
+    """Never called: mypy checks here that the fakes still implement the ports."""
+    return journal, runtime
