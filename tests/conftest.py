@@ -25,6 +25,7 @@ UNIT_FILES = (
     "manifest/test_loader.py",
     "manifest/test_reach.py",
     "manifest/test_snapshot.py",
+    "manifest/test_snapshot_compat.py",
     "health/test_health_state.py",
     "health/test_health_spec.py",
     "runtime/test_runtime_policy.py",

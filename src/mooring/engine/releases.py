@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -20,7 +19,7 @@ from mooring.engine.journal import Journal
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
-from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
 from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
 from mooring.release.model import Control, Counters, ReleaseStatus, TargetState, derive_rollout_state
@@ -148,9 +147,10 @@ class ReleaseManager:
     ) -> Release | NothingToDo:
         """Record and launch a release of the snapshot; an apply that changes nothing records nothing."""
         try:
-            snapshot = json.loads(snapshot_text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"the snapshot is not JSON: {exc}") from None
+            decoded = ReleaseSnapshot.decode(snapshot_text)
+        except SnapshotError as exc:
+            raise UsageError(str(exc)) from None
+        snapshot = decoded.data
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
         release_id = new_release_id()
@@ -163,15 +163,15 @@ class ReleaseManager:
                 raise NotFound(str(exc), hint="mooring validate --json lists the services") from None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise not_a_snapshot(exc) from None
-            text = canonical_json(snapshot)
-            current = self._already_current(app, plan, content_hash(text))
+            text = decoded.text
+            current = self._already_current(app, plan, decoded.hash)
             if current is not None:
                 self.release_lease(app, release_id)
                 return NothingToDo(current)
             release = self.store.create_release(
                 app,
                 snapshot=text,
-                manifest_hash=content_hash(text),
+                manifest_hash=decoded.hash,
                 trigger=trigger,
                 source_release_id=source_release_id,
                 scope=plan.scope,

@@ -8,11 +8,11 @@ a target caught mid-start is cleaned up and retried.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from mooring.manifest.snapshot import ReleaseSnapshot
 from mooring.release.batches import Policy
 from mooring.release.decide import (
     CHANGING,
@@ -59,7 +59,8 @@ class ReleaseExecutor:
         self.app = release.app
         self.trigger = Trigger(release.trigger)
         self.source_release_id = release.source_release_id
-        self.snapshot: Mapping[str, Any] = json.loads(release.snapshot)
+        self.snapshot = ReleaseSnapshot.decode(release.snapshot)
+        self._policies: dict[str, Policy] = {}
         # Target states as this executor last wrote them, for the release's counters: reloading every
         # target after each change made a release of N targets cost O(N^2) in store reads.
         self._states: dict[int, TargetState] = {}
@@ -250,8 +251,8 @@ class ReleaseExecutor:
         return over_failure_budget(mine, policy.max_failure_ratio)
 
     async def _workers_for(self, service: str, done: set[str]) -> str | None:
-        workers = self.snapshot.get("worker", {})
-        for dep in self.snapshot["service"][service].get("depends_on", []):
+        workers = self.snapshot.of_kind("worker")
+        for dep in self.snapshot.services[service].get("depends_on", []):
             if dep in workers and dep not in done:
                 self._event("worker.started", worker=dep)
                 problem = await self.runtime.run_worker(dep, self.release_id)
@@ -366,7 +367,9 @@ class ReleaseExecutor:
         return cut_over_count((t.action, TargetState(t.state)) for t in targets)
 
     def _policy(self, service: str) -> Policy:
-        return Policy.of(self.snapshot["service"].get(service, {}))
+        if service not in self._policies:
+            self._policies[service] = Policy.from_rollout(self.snapshot.rollout(service))
+        return self._policies[service]
 
     def _finish(self) -> ReleaseStatus:
         self._count()
