@@ -36,7 +36,7 @@ lint: install-test
 	$(BIN)/lint-imports --no-logo  # the layer contracts of .importlinter (DESIGN.md §2)
 
 typecheck: install-test
-	$(BIN)/mypy src/mooring/manifest src/mooring/release
+	$(BIN)/mypy --strict src/mooring
 
 pytest: install-test
 	$(BIN)/pytest
