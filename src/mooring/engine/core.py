@@ -13,10 +13,12 @@ from typing import Any
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.event_hub import EventHub
+from mooring.engine.journal import Journal
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.oneshots import OneShots
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
+from mooring.engine.snapshots import Snapshots
 from mooring.engine.tokens import Tokens
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
@@ -46,9 +48,15 @@ class Engine:
         self.proxy = Proxy()
         self.tokens: Tokens = self.store  # the API's auth and token routes see only this port
         self.event_hub = EventHub()
+        # one journal (the store, waking event-stream followers) and one snapshot cache, handed to
+        # the collaborators that write events or read snapshots
+        self.journal = Journal(self.store, on_event=self.event_hub.notify)
+        self.snapshots = Snapshots(lambda release_id: self.store.get_release(release_id).snapshot)
         self.lifecycle = Lifecycle(self)
-        self.releases = ReleaseManager(self)
-        self.oneshots = OneShots(self)  # cron and worker runs
+        # sideways calls go through callables: a settled release brings its crons, an ended run
+        # frees its cron for the next tick
+        self.releases = ReleaseManager(self, on_settled=lambda app: self.schedules.refresh(app))
+        self.oneshots = OneShots(self, on_run_ended=lambda run: self.schedules.run_ended(run))
         self.schedules = CronScheduler(self)
 
     # --- start-up and shutdown -------------------------------------------------------------
@@ -113,7 +121,7 @@ class Engine:
 
     def published(self, entry: BookEntry) -> list[Any]:
         """The published ports of the instance's service, as its own release recorded them."""
-        svc = self.releases.runtime.snapshot(entry.release_id).get("service", {}).get(entry.service)
+        svc = self.snapshots.data(entry.release_id).get("service", {}).get(entry.service)
         return mappings_of(svc) if svc else []
 
     async def shutdown(self) -> None:

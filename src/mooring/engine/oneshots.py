@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -66,8 +67,9 @@ class Run:
 class OneShots:
     """Runs crons and workers once; at most one run of a name per app at a time."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, on_run_ended: Callable[[Run], None]) -> None:
         self.engine = engine
+        self._on_run_ended = on_run_ended  # the scheduler frees the cron for its next tick
         self.runs: dict[str, Run] = {}  # instance id -> its run (this engine's runs)
         self.current: dict[tuple[str, str], Run] = {}  # (app, name) -> the newest run
 
@@ -77,7 +79,7 @@ class OneShots:
 
     def workload(self, release_id: str, name: str) -> tuple[str, dict[str, Any]]:
         """``("cron"|"worker", its snapshot section)``, or a 404 naming the known ones."""
-        snapshot = self.engine.releases.runtime.snapshot(release_id)
+        snapshot = self.engine.snapshots.data(release_id)
         for kind in ("worker", "cron"):
             if name in snapshot.get(kind, {}):
                 return kind, dict(snapshot[kind][name])
@@ -128,7 +130,7 @@ class OneShots:
         entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
         engine.book.add(iid, entry)
         run.started_at = time.time()
-        engine.releases.journal.append_event(
+        engine.journal.append_event(
             run.app,
             f"{run.kind}.started",
             {run.kind: run.name, "instance_id": iid, "release": run.release_id, "trigger": run.trigger},
@@ -141,7 +143,7 @@ class OneShots:
         try:
             record = await supervisor.wait_for(run.instance_id, ENDED, (left or limit) or NO_LIMIT)
         except TimeoutError:
-            self.engine.releases.journal.append_event(
+            self.engine.journal.append_event(
                 run.app,
                 f"{run.kind}.timed_out",
                 {run.kind: run.name, "instance_id": run.instance_id, "timeout": limit},
@@ -183,10 +185,8 @@ class OneShots:
             payload["error"] = error
         if tail:
             payload["log_tail"] = tail
-        self.engine.releases.journal.append_event(run.app, f"{run.kind}.finished", payload)
-        scheduler = getattr(self.engine, "schedules", None)
-        if scheduler is not None:
-            scheduler.run_ended(run)
+        self.engine.journal.append_event(run.app, f"{run.kind}.finished", payload)
+        self._on_run_ended(run)
 
     async def _forget_previous(self, app: str, name: str) -> None:
         """The previous run's exited instance makes way for the new one (its log files stay on disk)."""

@@ -27,7 +27,7 @@ def serving_snapshot(engine: Engine, app: str) -> tuple[str, dict[str, Any]] | N
     """The newest release of the app whose snapshot is live, with its id."""
     for release in engine.store.list_releases(app, limit=200):
         if release.status in SERVING:
-            return release.id, engine.releases.runtime.snapshot(release.id)
+            return release.id, engine.snapshots.data(release.id)
     return None
 
 
@@ -49,7 +49,7 @@ async def reconcile_listeners(engine: Engine, app: str) -> None:
             await engine.proxy.publish(app, service, wanted)
         except PublishError as exc:  # the old listeners stay: the instances keep being reachable there
             log.error("release %s: %s", release_id, exc)
-            engine.releases.journal.append_event(
+            engine.journal.append_event(
                 app, "proxy.publish_failed", {"service": service, "error": str(exc)}, release_id
             )
             continue

@@ -13,7 +13,6 @@ from mooring.engine.specs import build_instance, new_instance_id
 from mooring.health import HealthState
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
-from mooring.manifest.snapshot import ReleaseSnapshot
 from mooring.network import PublishError
 from mooring.network.proxy import mappings_of
 from mooring.release.model import Reason
@@ -34,18 +33,10 @@ class EngineRuntime:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._snapshots: dict[str, ReleaseSnapshot] = {}
         self._pulls: dict[tuple[str, str], asyncio.Future[None]] = {}
 
-    def decoded(self, release_id: str) -> ReleaseSnapshot:
-        """The release's snapshot, decoded once per engine."""
-        if release_id not in self._snapshots:
-            text = self.engine.store.get_release(release_id).snapshot
-            self._snapshots[release_id] = ReleaseSnapshot.decode(text)
-        return self._snapshots[release_id]
-
     def snapshot(self, release_id: str) -> dict[str, Any]:
-        return self.decoded(release_id).data
+        return self.engine.snapshots.data(release_id)
 
     def secrets_of(self, snapshot: dict[str, Any], service: str, kind: str = "service") -> dict[str, str]:
         refs = [v for v in snapshot[kind][service].get("env", {}).values() if v.startswith("secret:sha256:")]
@@ -89,7 +80,7 @@ class EngineRuntime:
     async def _pull(self, release_id: str, service: str, image: str) -> None:
         """Pull with ``image.pulling`` then ``image.pulled`` or ``image.pull_failed`` in the release's events."""
         app = self.engine.store.get_release(release_id).app
-        journal = self.engine.releases.journal  # through the journal: it wakes event-stream followers
+        journal = self.engine.journal  # through the journal: it wakes event-stream followers
         journal.append_event(app, "image.pulling", {"service": service, "image": image}, release_id)
         started = time.monotonic()
         try:

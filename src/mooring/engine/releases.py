@@ -8,14 +8,13 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from mooring.engine.journal import Journal
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
@@ -72,10 +71,11 @@ def not_a_snapshot(exc: BaseException) -> UsageError:
 
 
 class ReleaseManager:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, on_settled: Callable[[str], None]) -> None:
         self.engine = engine
         self.store = engine.store
-        self.journal = Journal(engine.store, on_event=engine.event_hub.notify)
+        self.journal = engine.journal
+        self._on_settled = on_settled  # the app's release stopped running: its live crons may change
         self.runtime = EngineRuntime(engine)
         self.executors: dict[str, tuple[ReleaseExecutor, asyncio.Task[Any]]] = {}
         self.host = socket.gethostname()
@@ -272,7 +272,7 @@ class ReleaseManager:
         try:
             status = await executor.run()
             log.warning("release %s of %s: %s", executor.release_id, app, status.value)
-            self.engine.schedules.refresh(app)  # the release that went live brings its crons
+            self._on_settled(app)  # the release that went live brings its crons
         except Exception as exc:
             log.exception("release %s: executor error", executor.release_id)
             with contextlib.suppress(Exception):  # e.g. the store is gone too: the log has it

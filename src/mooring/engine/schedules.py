@@ -97,7 +97,7 @@ class CronScheduler:
         live = self.live_release(app)
         sections: dict[str, Any] = {}
         if live is not None:
-            sections = self.engine.releases.runtime.snapshot(live.id).get("cron", {})
+            sections = dict(self.engine.snapshots.decoded(live.id).of_kind("cron"))
         now = time.time()
         for key in [k for k in self.crons if k[0] == app and k[1] not in sections]:
             del self.crons[key]
@@ -119,7 +119,7 @@ class CronScheduler:
         for key in [k for k in self.crons if k[0] == app]:
             del self.crons[key]
         live = self.live_release(app)
-        self.engine.releases.journal.append_event(
+        self.engine.journal.append_event(
             app, "crons.stopped", {"reason": "down"}, release_id=live.id if live else None
         )
         self._changed.set()
@@ -163,7 +163,7 @@ class CronScheduler:
         if busy is not None and cron.due is None:
             return  # an every-cron that finds a run going (a manual one, or one adopted after a restart)
         if busy is not None:
-            self.engine.releases.journal.append_event(
+            self.engine.journal.append_event(
                 cron.app,
                 "cron.skipped",
                 {"cron": cron.name, "running": busy.instance_id, "reason": "the previous run still goes"},
