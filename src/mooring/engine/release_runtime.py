@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
-from mooring.engine.specs import build_instance, new_instance_id
+from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster
 from mooring.health import HealthState
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
@@ -18,7 +18,7 @@ from mooring.network import PublishError
 from mooring.network.proxy import mappings_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
-from mooring.runtime.container import ContainerSpec, ImagePullFailed
+from mooring.runtime.container import ImagePullFailed
 from mooring.runtime.states import InstanceState
 
 if TYPE_CHECKING:
@@ -64,9 +64,10 @@ class EngineRuntime:
 
     async def prepare(self, service: str, release_id: str) -> str | None:
         """Pull the service's image if the container engine lacks it; the error text if that fails."""
-        image = self.snapshot(release_id)["service"][service].get("image")
-        if not image:
-            return None
+        snapshot = self.snapshot(release_id)
+        image = snapshot["service"][service].get("image")
+        if not image or runs_on_cluster(snapshot, service):
+            return None  # a cluster's nodes pull their own images when Swarm places a task
         try:
             driver = self.engine.supervisor.container
             if not await driver.has_image(image):
@@ -124,7 +125,7 @@ class EngineRuntime:
         except PublishError as exc:
             return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
-        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
+        entry.driver = planned.spec.driver
         self.engine.book.add(instance_id, entry)
         try:
             record = await self.engine.supervisor.start(planned.spec)
@@ -282,7 +283,7 @@ class EngineRuntime:
         iid = planned.spec.instance_id
         supervisor = self.engine.supervisor
         entry = BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None)
-        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
+        entry.driver = planned.spec.driver
         self.engine.book.add(iid, entry)
         await supervisor.start(planned.spec)
         limit = parse_duration(worker.get("timeout", "0s")) or 24 * 3600.0

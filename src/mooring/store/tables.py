@@ -39,7 +39,7 @@ RELEASE_TRIGGERS = ("apply", "rollback")
 RELEASE_SCOPES = ("fresh", "replacement")
 TARGET_ACTIONS = ("create", "replace", "unchanged", "remove")
 TARGET_STATES = ("pending", "starting", "ready", "failed", "rolled_back", "skipped", "removed")
-INSTANCE_DRIVERS = ("process", "container")
+INSTANCE_DRIVERS = ("process", "container", "swarm")
 TOKEN_SCOPES = ("read", "write", "admin")
 
 # Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.
