@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluste
 from mooring.health import HealthState
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
+from mooring.manifest.snapshot import ReleaseSnapshot
 from mooring.network import PublishError
 from mooring.network.proxy import mappings_of
 from mooring.release.model import Reason
@@ -34,13 +34,18 @@ class EngineRuntime:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._snapshots: dict[str, dict[str, Any]] = {}
+        self._snapshots: dict[str, ReleaseSnapshot] = {}
         self._pulls: dict[tuple[str, str], asyncio.Future[None]] = {}
 
-    def snapshot(self, release_id: str) -> dict[str, Any]:
+    def decoded(self, release_id: str) -> ReleaseSnapshot:
+        """The release's snapshot, decoded once per engine."""
         if release_id not in self._snapshots:
-            self._snapshots[release_id] = json.loads(self.engine.store.get_release(release_id).snapshot)
+            text = self.engine.store.get_release(release_id).snapshot
+            self._snapshots[release_id] = ReleaseSnapshot.decode(text)
         return self._snapshots[release_id]
+
+    def snapshot(self, release_id: str) -> dict[str, Any]:
+        return self.decoded(release_id).data
 
     def secrets_of(self, snapshot: dict[str, Any], service: str, kind: str = "service") -> dict[str, str]:
         refs = [v for v in snapshot[kind][service].get("env", {}).values() if v.startswith("secret:sha256:")]
@@ -210,7 +215,9 @@ class EngineRuntime:
     async def _stable(self, instance_id: str, window: float) -> Readiness:
         """Ready must hold for ``window``: a crash or an unhealthy probe inside it fails the target."""
         supervisor, prober = self.engine.supervisor, self.engine.prober
-        waits = [asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, window))]
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, window))
+        ]
         if instance_id in prober:
             waits.append(asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.UNHEALTHY}, window)))
         try:

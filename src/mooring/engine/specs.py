@@ -297,7 +297,7 @@ def probe_spec(
     check = service.get("health_check")
     if not check:
         return None
-    timing = {
+    timing: dict[str, Any] = {
         "interval": parse_duration(check["interval"]),
         "timeout": parse_duration(check["timeout"]),
         "retries": int(check["retries"]),

@@ -12,9 +12,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from mooring.manifest.models import Manifest, Workload
+from mooring.manifest.models import Manifest, Rollout, Workload
 from mooring.manifest.redact import fingerprint, is_secret_key
 
 SNAPSHOT_FORMAT = 1
@@ -39,11 +40,55 @@ class Snapshot:
     hash: str
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
+
+class SnapshotError(ValueError):
+    """Text that cannot be decoded as a snapshot."""
+
+
+@dataclass(frozen=True)
+class ReleaseSnapshot:
+    """A snapshot as the engine, the executor and the spec builders take it: decoded once, here.
+
+    ``data`` is the JSON as recorded (what spec hashes and diffs are computed over); the typed parts
+    (each service's :class:`Rollout`, durations in seconds) are decoded from it on first use, by the
+    manifest's own models, so their defaults exist in one place. ``text`` and ``hash`` are the
+    canonical JSON and its sha256: for a stored snapshot they are the recorded text and hash.
+    """
+
+    data: dict[str, Any]  # shared by every reader of this release: never mutated
+    _rollouts: dict[str, Rollout] = field(default_factory=dict, repr=False, compare=False)
+
     @classmethod
-    def from_text(cls, text: str) -> Snapshot:
-        """Re-read a stored snapshot (its secrets live elsewhere)."""
-        data = json.loads(text)
-        return cls(data=data, text=canonical_json(data), hash=content_hash(canonical_json(data)))
+    def decode(cls, text: str) -> ReleaseSnapshot:
+        """The one place a snapshot's JSON is parsed; ``SnapshotError`` says why it is not JSON."""
+        try:
+            return cls(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise SnapshotError(f"the snapshot is not JSON: {exc}") from None
+
+    @cached_property
+    def text(self) -> str:
+        return canonical_json(self.data)
+
+    @cached_property
+    def hash(self) -> str:
+        return content_hash(self.text)
+
+    def of_kind(self, kind: str) -> Mapping[str, Mapping[str, Any]]:
+        """Every workload (or volume) of one kind by name: ``service``, ``worker``, ``cron``, ``volume``."""
+        found: Mapping[str, Mapping[str, Any]] = self.data.get(kind, {})
+        return found
+
+    @property
+    def services(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.of_kind("service")
+
+    def rollout(self, service: str) -> Rollout:
+        """The service's rollout policy (defaults for a service the snapshot does not name)."""
+        if service not in self._rollouts:
+            section = self.services.get(service, {})
+            self._rollouts[service] = Rollout.model_validate(section.get("rollout") or {})
+        return self._rollouts[service]
 
 
 def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
