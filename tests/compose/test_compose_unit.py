@@ -80,9 +80,10 @@ services:
       B: "3"
       A: !reset null
   debug:
-    ports: !override ["9001:9000"]
+    ports: !override ["${DEBUG_PORT}:9000"]
 """,
         },
+        environ={"DEBUG_PORT": "9001"},
     )
     web = data["service"]["web"]
     assert web["image"] == "web:2"

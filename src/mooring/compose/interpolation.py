@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mooring.compose.yamlfile import Override
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
 
@@ -39,6 +41,8 @@ class Interpolator:
             }
         if isinstance(data, list):
             return [self.value(item, f"{where}[{index}]") for index, item in enumerate(data)]
+        if isinstance(data, Override):  # !override [...]: its value is interpolated like any other
+            return Override(self.value(data.value, where))
         return data
 
     def text(self, text: str, where: str) -> str:

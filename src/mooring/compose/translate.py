@@ -51,7 +51,10 @@ def translate(project: ComposeProject, out_dir: Path, findings: Findings) -> Dra
         else:
             findings.add(first, key, "unmapped", f"top-level {key!r} is not known to this importer")
     for section, value in project.sections.items():
-        if section != "volumes" and value:
+        if section != "volumes" and not value:
+            severity, message, hint = TOP_LEVEL_KEYS[section]
+            findings.add(first, section, "info", f"empty; {message}", hint)
+        elif section != "volumes":
             severity, message, hint = TOP_LEVEL_KEYS[section]
             for item in value:
                 findings.add(first, f"{section}.{item}", severity, message, hint)  # type: ignore[arg-type]
