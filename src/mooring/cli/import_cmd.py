@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,7 +96,9 @@ def _report(result: Any, manifest_errors: list[dict[str, Any]], output: str | No
     from mooring.cli.output import err
 
     for finding in result.findings:
-        err.print(finding.line(), markup=False, highlight=False)
+        shown = os.path.relpath(finding.file)
+        line = finding.line() if shown.startswith("..") else finding.line().replace(finding.file, shown, 1)
+        err.print(line, markup=False, highlight=False)
     for issue in manifest_errors:
         err.print(f"{issue['file']}: {issue['key']}: error: {issue['message']}", markup=False)
     counts = {

@@ -47,8 +47,14 @@ def convert_healthcheck(check: dict[str, Any], ctx: ServiceContext) -> Table | N
                 f"{key}.{name}", "changed", f"{name} {raw!r} is not positive; Compose's default 30s is used"
             )
             seconds = default
+        note = "Compose's default" if raw is None else ""
+        if name == "timeout" and raw is None and seconds > go_duration(table.values.get("interval", "30s")):
+            seconds, note = (
+                go_duration(table.values["interval"]),
+                "Compose's default 30s, capped at the interval",
+            )
         if seconds or name != "start_period":
-            table.set(name, duration_text(seconds), "Compose's default" if raw is None else "")
+            table.set(name, duration_text(seconds), note)
     retries = check.get("retries", 3)
     try:
         count = int(retries)
