@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "doctor_cmd",
     "run_cmd",
     "import_cmd",
+    "backup_cmds",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {
@@ -39,6 +40,8 @@ COMMAND_HOME = {
     "events": "events_cmd",
     "run-worker": "run_cmd",
     "import": "import_cmd",
+    "backup": "backup_cmds",
+    "restore": "backup_cmds",
 }
 
 
