@@ -254,3 +254,18 @@ def test_a_bad_schedule_is_named(tmp_path: Path, every: str) -> None:
     (tmp_path / "engine.toml").write_text(f'[backup]\nevery = "{every}"\n')
     with pytest.raises(BackupError, match=r"engine.toml: backup.every"):
         read_schedule(tmp_path)
+
+
+def test_the_documented_schedule_is_read_as_written(tmp_path: Path) -> None:
+    import re
+
+    from mooring.backup.schedule import read_schedule
+    from tests.conftest import REPO
+
+    block = re.search(r"```toml\n(\[backup\].*?)```", (REPO / "docs/backup.md").read_text(), re.S)
+    assert block
+    (tmp_path / "engine.toml").write_text(block.group(1))
+    schedule = read_schedule(tmp_path)
+    assert schedule is not None
+    assert (schedule.every, schedule.keep, str(schedule.directory)) == (6 * 3600, 7, "/var/backups/mooring")
+    assert str(schedule.passphrase_file) == "/etc/mooring/backup.pass"
