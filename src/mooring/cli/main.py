@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "run_cmd",
     "import_cmd",
     "backup_cmds",
+    "images_cmd",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {
@@ -42,6 +43,7 @@ COMMAND_HOME = {
     "import": "import_cmd",
     "backup": "backup_cmds",
     "restore": "backup_cmds",
+    "images": "images_cmd",
 }
 
 
