@@ -298,3 +298,58 @@ def test_a_reference_by_service_name_is_flagged(tmp_path: Path) -> None:
     )
     assert {"services.app.environment.DB_URL", "services.app.environment.DB_HOST"} <= keys(result, "changed")
     assert "services.app.environment.NOTE" not in keys(result)
+
+
+def test_include_and_extends_in_the_same_file(tmp_path: Path) -> None:
+    _, data = convert(
+        tmp_path,
+        {
+            "compose.yaml": """
+include: [infra/compose.yaml]
+services:
+  base: {image: app:1, environment: {A: "1"}, profiles: [tools]}
+  web:
+    extends: base
+    environment: {B: "2"}
+    profiles: !reset []
+""",
+            "infra/compose.yaml": "services:\n  cache: {image: redis:7, volumes: ['./data:/data']}\n",
+        },
+    )
+    assert data["service"]["web"]["env"] == {"A": "1", "B": "2"}
+    assert "base" not in data["service"]  # its profile is not active; web resets the inherited profiles
+    assert data["service"]["cache"]["volumes"] == ["./infra/data:/data"]  # relative to the included file
+
+
+def test_an_extends_cycle_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ComposeError, match=r"services.a.extends: cycle"):
+        convert(
+            tmp_path,
+            {"compose.yaml": "services:\n  a: {image: x, extends: b}\n  b: {image: y, extends: a}\n"},
+        )
+
+
+def test_cli_refuses_to_overwrite_and_writes_stdout(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "compose.yaml").write_text("services:\n  web: {image: 'nginx:1.27', ports: ['8080:80']}\n")
+    (tmp_path / "mooring.toml").write_text("# mine\n")
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mooring", "import", "compose", *args],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    refused = run()
+    assert refused.returncode == 1 and "mooring.toml already exists" in refused.stderr
+    assert (tmp_path / "mooring.toml").read_text() == "# mine\n"
+    printed = run("-o", "-")
+    assert printed.returncode == 0 and '[service.web]\nimage = "nginx:1.27"' in printed.stdout
+    assert "printed the manifest (app" in printed.stderr
+    assert run("-o", "-", "--json").returncode == 1
+    missing = run("nope.yaml", "-o", "x.toml")
+    assert missing.returncode == 2 and "nope.yaml: cannot read it" in missing.stderr
