@@ -2,6 +2,6 @@
 engine.toml, checksummed and optionally encrypted; verify and restore (docs/backup.md)."""
 
 from mooring.backup.archive import BackupError
-from mooring.backup.ops import engine_running, make_backup, restore, verify
+from mooring.backup.ops import backup_here, engine_running, make_backup, restore, restore_here, verify
 
-__all__ = ["BackupError", "engine_running", "make_backup", "restore", "verify"]
+__all__ = ["BackupError", "backup_here", "engine_running", "make_backup", "restore", "restore_here", "verify"]

@@ -13,7 +13,8 @@ from sqlalchemy.engine import URL
 from mooring import __version__
 from mooring.backup import database, home_files
 from mooring.backup.archive import Backup, BackupError, encrypt, pack, unpack
-from mooring.store.db import display_url, sqlite_path
+from mooring.paths import mooring_home
+from mooring.store.db import database_url, display_url, sqlite_path
 
 
 def make_backup(home: Path, url: URL, passphrase: bytes | None = None) -> tuple[bytes, dict[str, Any]]:
@@ -131,3 +132,15 @@ def _database_member(backup: Backup, source: str) -> str:
         if member in backup.members:
             return member
     raise BackupError(f"{source} holds no database ({sorted(backup.members)})")
+
+
+def backup_here(passphrase: bytes | None = None) -> tuple[bytes, dict[str, Any]]:
+    """A backup of this host's store (``$MOORING_HOME``, ``$MOORING_DATABASE_URL``)."""
+    return make_backup(mooring_home(), database_url(), passphrase)
+
+
+def restore_here(
+    blob: bytes, source: str, *, passphrase: bytes | None = None, force: bool = False
+) -> dict[str, Any]:
+    """Restore into this host's store (``$MOORING_HOME``, ``$MOORING_DATABASE_URL``)."""
+    return restore(blob, source, mooring_home(), database_url(), passphrase=passphrase, force=force)

@@ -48,14 +48,12 @@ def backup(
     json_output: JsonFlag = False,
 ) -> int:
     """Write a consistent, checksummed backup of the state store (and the secret store's key), online."""
-    from mooring.backup import make_backup
+    from mooring.backup import backup_here
     from mooring.backup.schedule import write_private
     from mooring.cli.output import out, print_json
-    from mooring.paths import mooring_home
-    from mooring.store.db import database_url
 
     passphrase = _passphrase(passphrase_file)
-    blob, index = make_backup(mooring_home(), database_url(), passphrase)
+    blob, index = backup_here(passphrase)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     target = Path(output or f"mooring-backup-{stamp}.tar.gz{'.enc' if passphrase else ''}")
     write_private(target, blob)
@@ -92,11 +90,8 @@ def restore(
     json_output: JsonFlag = False,
 ) -> int:
     """Restore the state store from a backup (the engine must be stopped), or --verify it."""
-    from mooring.backup import BackupError, verify
-    from mooring.backup import restore as restore_backup
+    from mooring.backup import BackupError, restore_here, verify
     from mooring.cli.output import out, print_error, print_json
-    from mooring.paths import mooring_home
-    from mooring.store.db import database_url
 
     try:
         blob = file.read_bytes()
@@ -107,14 +102,7 @@ def restore(
         if verify_only:
             report = verify(blob, str(file), _passphrase(passphrase_file))
         else:
-            report = restore_backup(
-                blob,
-                str(file),
-                mooring_home(),
-                database_url(),
-                passphrase=_passphrase(passphrase_file),
-                force=force,
-            )
+            report = restore_here(blob, str(file), passphrase=_passphrase(passphrase_file), force=force)
     except BackupError as exc:
         if json_output:
             print_json({"ok": False, "error": exc.message, "hint": exc.hint})

@@ -32,17 +32,9 @@ def prune(
 ) -> int:
     """Remove images that no retained release references (never those of the current or prev-ok release)."""
     from mooring.cli.output import out, print_json
-    from mooring.images import configured_keep, prune_images
-    from mooring.paths import mooring_home
-    from mooring.store import open_store
+    from mooring.images import prune_here
 
-    home = mooring_home()
-    count = keep or configured_keep(home)
-    store = open_store()
-    try:
-        retention, actions = prune_images(store, home, count, dry_run=dry_run)
-    finally:
-        store.close()
+    count, retention, actions = prune_here(keep, dry_run=dry_run)
     if json_output:
         print_json(
             {

@@ -1,6 +1,6 @@
 """Images that releases reference: retention of rollback targets and pruning of the rest (docs/images.md)."""
 
-from mooring.images.prune import ImageAction, ImagesError, configured_keep, prune_images
+from mooring.images.prune import ImageAction, ImagesError, configured_keep, prune_here, prune_images
 from mooring.images.retention import DEFAULT_KEEP, Retention, plan_retention
 
 __all__ = [
@@ -10,5 +10,6 @@ __all__ = [
     "Retention",
     "configured_keep",
     "plan_retention",
+    "prune_here",
     "prune_images",
 ]

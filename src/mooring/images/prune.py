@@ -17,8 +17,9 @@ from docker.errors import APIError, DockerException, ImageNotFound
 
 from mooring.errors import MooringError
 from mooring.images.retention import DEFAULT_KEEP, ReleaseImages, Retention, plan_retention, snapshot_images
+from mooring.paths import mooring_home
 from mooring.runtime.container.address import resolve_address
-from mooring.store import Store
+from mooring.store import Store, open_store
 
 
 class ImagesError(MooringError):
@@ -105,3 +106,15 @@ def _image_id(client: docker.APIClient, image: str) -> str | None:
         return str(client.inspect_image(image)["Id"])
     except ImageNotFound:
         return None
+
+
+def prune_here(keep: int | None, *, dry_run: bool) -> tuple[int, Retention, list[ImageAction]]:
+    """Prune against this host's store and container engine; ``keep`` None reads engine.toml."""
+    home = mooring_home()
+    count = keep or configured_keep(home)
+    store = open_store()
+    try:
+        retention, actions = prune_images(store, home, count, dry_run=dry_run)
+    finally:
+        store.close()
+    return count, retention, actions
