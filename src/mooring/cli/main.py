@@ -25,6 +25,9 @@ COMMAND_MODULES = (
     "doctor_cmd",
     "run_cmd",
     "node_cmds",
+    "import_cmd",
+    "backup_cmds",
+    "images_cmd",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {
@@ -40,6 +43,10 @@ COMMAND_HOME = {
     "run-worker": "run_cmd",
     "nodes": "node_cmds",
     "node": "node_cmds",
+    "import": "import_cmd",
+    "backup": "backup_cmds",
+    "restore": "backup_cmds",
+    "images": "images_cmd",
 }
 
 
