@@ -85,7 +85,7 @@ class ReleaseSummary(Strict):
     number: int
     status: Status
     rollout: Rollout
-    trigger: Literal["apply", "rollback"]
+    trigger: Literal["apply", "rollback", "restart", "down"]
     source_release_id: str | None
     superseded_by: str | None
     manifest_hash: str

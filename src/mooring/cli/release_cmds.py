@@ -15,6 +15,7 @@ FileOption = Annotated[str, typer.Option("--file", "-f", envvar="MOORING_FILE", 
 def register(app: typer.Typer) -> None:
     app.command()(rollout)
     app.command()(rollback)
+    app.command()(restart)
 
 
 def rollout(
@@ -92,4 +93,25 @@ def rollback(
             f"release {created['id']} (#{created['number']}): rollback to {created['source_release_id']}",
             markup=False,
         )
+    return follow_to_outcome(client, created, json_output)
+
+
+def restart(
+    services: Annotated[list[str] | None, typer.Argument(help="Services to restart (default: all).")] = None,
+    app: AppOption = None,
+    file: FileOption = "mooring.toml",
+    json_output: JsonFlag = False,
+    server: ServerOption = None,
+) -> int:
+    """Replace the instances of SERVICE... as a recorded release (trigger restart), gated like up."""
+    from mooring.cli.output import out
+    from mooring.cli.up_cmd import follow_to_outcome, nothing_to_do, plan_summary
+
+    name = resolve_app(app, file)
+    client = engine_client(server)
+    created = client.post(f"/v1/apps/{name}/restart", {"services": services or None})
+    if created.get("nothing_to_do"):
+        return nothing_to_do(created, json_output)
+    if not json_output:
+        out.print(plan_summary(created), markup=False)
     return follow_to_outcome(client, created, json_output)

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mooring.engine.releases import LIVE, not_a_snapshot
+from mooring.engine.releases import LIVE, not_a_snapshot, with_source_digests
 from mooring.errors import NotFound, UsageError
 from mooring.manifest.snapshot import canonical_json, content_hash
 from mooring.release.plan import PlanError
@@ -88,12 +88,17 @@ class AppViews:
             rows.append(view)
         return rows
 
-    def plan(self, app: str, snapshot_text: str, services: Sequence[str] | None) -> dict[str, Any]:
-        """The dry-run plan against the current release and what actually runs; writes nothing."""
+    def plan(
+        self, app: str, snapshot_text: str, services: Sequence[str] | None, read_sources: bool = True
+    ) -> dict[str, Any]:
+        """The dry-run plan against the current release and what actually runs; writes nothing.
+        ``read_sources``: digest the process services' code as an apply would (not for a rollback)."""
         try:
             snapshot = json.loads(snapshot_text)
         except json.JSONDecodeError as exc:
             raise UsageError(f"the snapshot is not JSON: {exc}") from None
+        if read_sources:
+            snapshot = with_source_digests(snapshot)
         current = self.store.latest_release(app)
         observed = [
             ObservedInstance(
@@ -131,5 +136,5 @@ class AppViews:
             "app": app,
             "source_release": self.releases.view(source, with_targets=False),
             "reason": reason,
-            "plan": self.plan(app, source.snapshot, None),
+            "plan": self.plan(app, source.snapshot, None, read_sources=False),
         }

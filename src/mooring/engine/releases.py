@@ -21,6 +21,7 @@ from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
 from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.manifest.source import SourceError, stamp_sources
 from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
 from mooring.release.model import Control, Counters, ReleaseStatus, TargetState, derive_rollout_state
@@ -48,6 +49,18 @@ class NothingToDo:
     @property
     def message(self) -> str:
         return f"nothing to do: release {self.current.id} is current"
+
+
+def with_source_digests(snapshot: Any) -> Any:
+    """The snapshot with the digest of each process service's code (manifest/source.py)."""
+    if not isinstance(snapshot, dict):
+        return snapshot  # not_a_snapshot reports it at planning
+    try:
+        return stamp_sources(snapshot)
+    except SourceError as exc:
+        raise UsageError(str(exc), hint="docs/manifest.md, `source`") from None
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise not_a_snapshot(exc) from None
 
 
 def prev_ok_reason(latest: Release, previous: Release) -> str:
@@ -150,6 +163,8 @@ class ReleaseManager:
             snapshot = json.loads(snapshot_text)
         except json.JSONDecodeError as exc:
             raise UsageError(f"the snapshot is not JSON: {exc}") from None
+        if trigger != "rollback":  # a rollback restores the recorded digests; others read the code now
+            snapshot = await asyncio.to_thread(with_source_digests, snapshot)
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
         release_id = new_release_id()
@@ -353,6 +368,24 @@ class ReleaseManager:
         target = self.rollback_target(app, release_id)
         return await self.apply(
             app, target.snapshot, {}, None, wait_lock, trigger="rollback", source_release_id=target.id
+        )
+
+    async def restart(
+        self, app: str, services: Sequence[str] | None, wait_lock: float | None = None
+    ) -> Release | NothingToDo:
+        """Replace the instances of ``services`` (all when None) with the serving release's spec."""
+        base = self.store.last_successful_release(app) or self.store.latest_release(app)
+        if base is None:
+            raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+        return await self.apply(
+            app,
+            base.snapshot,
+            {},
+            services,
+            wait_lock,
+            trigger="restart",
+            source_release_id=base.id,
+            force=True,
         )
 
     def rollback_target(self, app: str, release_id: str | None) -> Release:

@@ -63,6 +63,8 @@ class RolloutState(StrEnum):
 class Trigger(StrEnum):
     APPLY = "apply"
     ROLLBACK = "rollback"
+    RESTART = "restart"  # mooring restart: the serving spec, instances replaced
+    DOWN = "down"  # mooring down, recorded: the app's instances stopped
 
 
 class TargetState(StrEnum):
@@ -216,4 +218,4 @@ def default_message(status: ReleaseStatus, trigger: Trigger, source_release_id: 
     if trigger is Trigger.ROLLBACK:
         target = f" to {source_release_id}" if source_release_id else ""
         return f"rollback{target} {words}"
-    return f"apply {words}"
+    return f"{trigger.value} {words}"

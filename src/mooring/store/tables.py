@@ -35,7 +35,7 @@ RELEASE_STATUSES = (
     "superseded",
 )
 RELEASE_CONTROLS = ("active", "paused", "cancel_requested")
-RELEASE_TRIGGERS = ("apply", "rollback")
+RELEASE_TRIGGERS = ("apply", "rollback", "restart", "down")
 RELEASE_SCOPES = ("fresh", "replacement")
 TARGET_ACTIONS = ("create", "replace", "unchanged", "remove")
 TARGET_STATES = ("pending", "starting", "ready", "failed", "rolled_back", "skipped", "removed")
