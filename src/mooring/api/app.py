@@ -29,7 +29,6 @@ from mooring.api.schemas import (
 from mooring.api.views import ErrorBody, EventView, NothingToDoView, ReleaseView
 from mooring.engine.releases import NothingToDo
 from mooring.errors import MooringError
-from mooring.store import Release
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
@@ -96,7 +95,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     from mooring.api.tokens import token_routes  # /v1/tokens: admin scope over TCP (api/auth.py)
 
-    app.include_router(token_routes(engine.store))
+    app.include_router(token_routes(engine.tokens))
 
     @app.get("/v1/engine", response_model=EngineInfo)
     async def engine_info() -> dict[str, Any]:
@@ -111,7 +110,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     releases = engine.releases
 
-    def recorded(result: Release | NothingToDo) -> Any:
+    def recorded(result: Any) -> Any:
         """201 with the new release, or 200 with ``nothing_to_do`` when no release was recorded."""
         if isinstance(result, NothingToDo):
             view = releases.view(result.current, with_targets=False)
@@ -131,7 +130,7 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/v1/releases/{release_id}", response_model=ReleaseView)
     async def release(release_id: str) -> dict[str, Any]:
         """One release with its targets."""
-        return releases.view(engine.store.get_release(release_id))
+        return releases.view(engine.release(release_id))
 
     @app.get("/v1/releases/{release_id}/wait", response_model=ReleaseView)
     async def wait(
@@ -143,7 +142,7 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/v1/releases/{release_id}/events", response_model=list[EventView])
     async def release_events(release_id: str) -> list[dict[str, Any]]:
         """The release's timeline, in sequence."""
-        return [event_dict(e) for e in engine.store.release_events(release_id)]
+        return [event_dict(e) for e in engine.release_events(release_id)]
 
     @app.post("/v1/apps/{app_name}/rollout/{action}", response_model=ReleaseView)
     async def rollout(app_name: AppName, action: str) -> dict[str, Any]:

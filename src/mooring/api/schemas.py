@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import BaseModel, Field
 
-from mooring.manifest.fields import NAME_PATTERN
+from mooring.engine.vocabulary import NAME_PATTERN
 
 MAX_SEQ = 2**62  # release numbers, event numbers and counts fit a signed 64-bit column
 AppName = Annotated[
