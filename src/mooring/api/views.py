@@ -168,6 +168,9 @@ class AppStatus(Strict):
     """``status --app --json``."""
 
     app: str
+    down: bool = Field(
+        description="the app was taken down (`mooring down`): its current release has trigger down"
+    )
     current_release: ReleaseView | None
     previous_successful_release: ReleaseSummary | None
     instances: list[InstanceView]
@@ -183,6 +186,9 @@ class AppSummary(Strict):
     """One row of ``apps --json``."""
 
     app: str
+    down: bool = Field(
+        description="the app was taken down (`mooring down`): its current release has trigger down"
+    )
     current_release: ReleaseSummary | None
     previous_successful_release: ReleaseSummary | None
     instances: InstanceCounts

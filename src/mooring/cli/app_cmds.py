@@ -76,7 +76,7 @@ def apps(
                 r["app"],
                 rel["id"] if rel else "-",
                 rel["status"] if rel else "-",
-                rel["rollout"]["state"] if rel else "-",
+                "down" if r.get("down") else rel["rollout"]["state"] if rel else "-",
                 rel["rollout"]["control"] if rel else "-",
                 targets_cell(rel["rollout"]) if rel else "-",
                 f"{r['instances']['healthy']}/{r['instances']['total']}",

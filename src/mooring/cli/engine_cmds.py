@@ -63,7 +63,8 @@ def down(
     if json_output:
         print_json(result)
     else:
-        out.print(f"app {name}: stopped {len(result['stopped'])} instances")
+        recorded = f" (release {result['release_id']}, trigger down)" if result.get("release_id") else ""
+        out.print(f"app {name}: stopped {len(result['stopped'])} instances{recorded}", markup=False)
     return 0
 
 

@@ -29,7 +29,7 @@ def release_header(rel: dict[str, Any]) -> list[str]:
 
 def render_status(data: dict[str, Any]) -> None:
     rel, prev = data["current_release"], data["previous_successful_release"]
-    _p(f"app {data['app']}")
+    _p(f"app {data['app']}" + (f": down (mooring down, release {rel['id']})" if data.get("down") else ""))
     if rel is None:
         _p("no releases yet")
     else:

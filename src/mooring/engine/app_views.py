@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
 
+def is_down(current: Release | None) -> bool:
+    """Taken down as a whole by `mooring down` (a partial down leaves the app up)."""
+    return current is not None and current.trigger == "down" and not current.service_filter
+
+
 class AppViews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -43,6 +48,7 @@ class AppViews:
             raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
         return {
             "app": app,
+            "down": is_down(current),
             "current_release": self.releases.view(current) if current else None,
             "previous_successful_release": (
                 self.releases.view(previous, with_targets=False) if previous else None
@@ -67,6 +73,7 @@ class AppViews:
             rows.append(
                 {
                     "app": app.name,
+                    "down": is_down(current),
                     "current_release": self.releases.view(current, with_targets=False) if current else None,
                     "previous_successful_release": (
                         self.releases.view(previous, with_targets=False) if previous else None

@@ -28,6 +28,7 @@ from mooring.release.model import Control, Counters, ReleaseStatus, TargetState,
 from mooring.release.plan import Action, Plan, PlanError, RunningInstance, make_plan
 from mooring.runtime.states import InstanceState
 from mooring.store import NewTarget, Release
+from mooring.store.columns import utcnow
 from mooring.store.releases import new_release_id
 
 if TYPE_CHECKING:
@@ -388,6 +389,56 @@ class ReleaseManager:
             force=True,
         )
 
+    def record_down(
+        self, app: str, services: Sequence[str] | None, stopped: Sequence[tuple[str, int, str]]
+    ) -> Release | None:
+        """`mooring down` as history: a finished release with trigger ``down`` whose snapshot is what
+        still runs (nothing, after a full down), its targets the stopped slots, and an event."""
+        latest = self.store.latest_release(app)
+        if latest is None or (not stopped and latest.trigger == "down"):
+            return None  # never applied, or already down: nothing new to record
+        snapshot = json.loads(latest.snapshot)
+        for kind in ("service", "worker", "cron") if not services else ("service",):
+            section = snapshot.get(kind) or {}
+            snapshot[kind] = {k: v for k, v in section.items() if services and k not in services}
+        text = canonical_json(snapshot)
+        release = self.store.create_release(
+            app,
+            snapshot=text,
+            manifest_hash=content_hash(text),
+            trigger="down",
+            source_release_id=latest.id,
+            scope="replacement",
+            service_filter=list(services) if services else None,
+        )
+        self.store.add_targets(
+            release.id,
+            [
+                NewTarget(service, replica, "remove", 0, previous_instance_id=iid, state="removed")
+                for service, replica, iid in stopped
+            ],
+        )
+        self._supersede_open(app, release.id)
+        what = f"services {', '.join(services)}" if services else "the app"
+        message = f"down: stopped {len(stopped)} instance(s) of {what}"
+        now = utcnow()
+        self.store.update_release(
+            release.id,
+            status="completed",
+            targets_total=len(stopped),
+            targets_removed=len(stopped),
+            message=message,
+            started_at=now,
+            finished_at=now,
+        )
+        self.journal.append_event(
+            app,
+            "app.down",
+            {"services": list(services) if services else None, "stopped": [iid for *_, iid in stopped]},
+            release_id=release.id,
+        )
+        return self.store.get_release(release.id)
+
     def rollback_target(self, app: str, release_id: str | None) -> Release:
         return self.rollback_choice(app, release_id)[0]
 
@@ -422,7 +473,11 @@ class ReleaseManager:
         while True:
             page = self.store.list_releases(latest.app, limit=200, before_number=before)
             for candidate in page:
-                if candidate.status == "completed" and candidate.manifest_hash != latest.manifest_hash:
+                if (
+                    candidate.status == "completed"
+                    and candidate.trigger != "down"  # restoring a down is `mooring down`, not a rollback
+                    and candidate.manifest_hash != latest.manifest_hash
+                ):
                     return candidate
             if len(page) < 200:
                 return None
