@@ -23,6 +23,9 @@ def rollout(
     app: AppOption = None,
     file: FileOption = "mooring.toml",
     json_output: JsonFlag = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="resume: return once the engine took it; don't follow it.")
+    ] = False,
     server: ServerOption = None,
 ) -> int:
     """Pause, resume or cancel the app's release in progress (resume retries failed targets)."""
@@ -41,6 +44,12 @@ def rollout(
     if action == "resume":
         if not json_output:
             out.print(f"release {release['id']} resumed", markup=False)
+        if detach:
+            if json_output:
+                print_json(release)
+            else:
+                out.print(f"detached; follow it with: mooring status --app {name}", markup=False)
+            return 0
         return follow_to_outcome(client, release, json_output)
     if json_output:
         print_json(release)

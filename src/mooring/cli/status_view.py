@@ -138,7 +138,10 @@ def render_explain(data: dict[str, Any]) -> None:
                 if probe["exit_code"] is not None
                 else "no status"
             )
-            _p(f"  last probe: {probe['health']}, {code}: {probe['detail']}")
+            detail = probe["detail"]
+            # an HTTP probe's detail already starts with its status ("HTTP 500: sick"): say it once
+            said = detail if detail.startswith(code) else f"{code}: {detail}"
+            _p(f"  last probe: {probe['health']}, {said}")
         if t["exit"] is not None and t["exit"]["message"]:
             _p(f"  process: {t['exit']['state']}, {t['exit']['message']}")
         if t["logs"]:

@@ -33,6 +33,14 @@ class AppViews:
     def _known(self, app: str) -> bool:
         return any(a.name == app for a in self.store.list_apps())
 
+    def unknown_app(self, app: str) -> NotFound:
+        """``no app named 'x'``, listing the apps there are, for a typo at 3 a.m."""
+        names = sorted(a.name for a in self.store.list_apps())
+        return NotFound(
+            f"no app named {app!r}",
+            hint=f"known apps: {', '.join(names)}" if names else "no apps yet; apply one with: mooring up",
+        )
+
     def current_and_previous(self, app: str) -> tuple[Release | None, Release | None]:
         """The newest release, and the newest completed release before it (what rollback restores)."""
         current = self.store.latest_release(app)
@@ -45,7 +53,7 @@ class AppViews:
         current, previous = self.current_and_previous(app)
         instances = self.engine.instances(app)
         if current is None and not instances:
-            raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+            raise self.unknown_app(app)
         return {
             "app": app,
             "down": is_down(current),
@@ -86,6 +94,8 @@ class AppViews:
 
     def history(self, app: str, limit: int, before: int | None) -> list[dict[str, Any]]:
         """A page of releases, newest first, each marked ``current`` / ``previous_successful``."""
+        if not self._known(app):
+            raise self.unknown_app(app)
         current, previous = self.current_and_previous(app)
         rows = []
         for r in self.store.list_releases(app, limit=limit, before_number=before):
@@ -137,7 +147,7 @@ class AppViews:
     def rollback_preview(self, app: str, release_id: str | None) -> dict[str, Any]:
         """Which release a rollback would restore, and its plan; changes nothing."""
         if not self._known(app):
-            raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+            raise self.unknown_app(app)
         source, reason = self.releases.rollback_choice(app, release_id)
         return {
             "app": app,

@@ -268,7 +268,11 @@ class ReleaseManager:
             if not (open_in_flight or old.control != "active"):
                 continue  # a finished failure that is not paused stays as it is
             self.store.update_release(
-                old.id, status="superseded", superseded_by=newer, message=f"superseded by {newer}"
+                old.id,
+                status="superseded",
+                control="active",  # it ended: a pause or cancel request no longer applies
+                superseded_by=newer,
+                message=f"superseded by {newer}",
             )
             self.journal.append_event(
                 app, "release.superseded", {"by": newer, "previous": old.status}, release_id=old.id
@@ -283,7 +287,9 @@ class ReleaseManager:
         heartbeat = asyncio.create_task(self._heartbeat(app, executor.release_id))
         try:
             status = await executor.run()
-            log.warning("release %s of %s: %s", executor.release_id, app, status.value)
+            log.info(
+                "release %s of %s: %s", executor.release_id, app, status.value
+            )  # an outcome, not a fault
             self.engine.schedules.refresh(app)  # the release that went live brings its crons
         except Exception as exc:
             log.exception("release %s: executor error", executor.release_id)

@@ -33,6 +33,9 @@ TargetResult = Literal["ready", "failed", "interrupted", "gated"]
 CHANGING = ("create", "replace")
 
 
+ENDED = frozenset({ReleaseStatus.COMPLETED, ReleaseStatus.ROLLED_BACK, ReleaseStatus.CANCELLED})
+
+
 class ReleaseExecutor:
     """Drives one release to an outcome; ``notify_control()`` wakes it when the operator acts."""
 
@@ -71,6 +74,8 @@ class ReleaseExecutor:
         old = self._status()
         check_release_transition(old, new)
         changes: dict[str, Any] = {"status": new.value, "message": message or self._message(new)}
+        if new in ENDED:  # the operator's request is done with: nothing is paused or cancelling any more
+            changes["control"] = Control.ACTIVE.value
         changes.update(extra)
         self.journal.update_release(self.release_id, **changes)
         self._event(event, status=new.value, previous=old.value, message=changes["message"])
