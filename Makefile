@@ -27,7 +27,7 @@ demo: install
 	$(BIN)/mooring ps
 	@echo
 	@echo "The app keeps running (try: curl http://127.0.0.1:8080/)."
-	@echo "Logs:  $(BIN)/mooring logs -f --file $(DEMO)"
+	@echo "Logs:  $(BIN)/mooring logs --follow -f $(DEMO)"
 	@echo "Stop:  $(BIN)/mooring down -f $(DEMO)"
 
 lint: install-test

@@ -56,3 +56,39 @@ def test_an_unknown_app_is_not_found_with_the_known_apps_listed(mooring: Mooring
         result = mooring.run(*command, "--app", "nosuch")
         assert result.returncode == 10, (command, result.stdout, result.stderr)
         assert "no app named 'nosuch'" in result.stderr and "known apps: rel" in result.stderr, result.stderr
+
+
+def test_minus_f_is_the_manifest_everywhere_and_a_misplaced_path_names_the_flag(mooring: Mooring) -> None:
+    setup(mooring, manifest(replicas=1))
+    mooring.write("mooring.toml", (mooring.cwd / "mooring.toml").read_text().replace('"rel"', '"other"'))
+    mooring.cwd.joinpath("sub").mkdir()
+    (mooring.cwd / "sub" / "rel.toml").write_text(manifest(replicas=1))
+    (mooring.cwd / "sub" / "versioned.py").write_text((mooring.cwd / "versioned.py").read_text())
+    assert mooring.run("up", "-f", "sub/rel.toml").returncode == 0
+    # the same -f names the manifest (so the app) in events and logs as in up
+    events = mooring.run("events", "-f", "sub/rel.toml")
+    assert events.returncode == 0 and "release.completed" in events.stdout, events.stderr
+    logs = mooring.run("logs", "web", "-f", "sub/rel.toml")
+    assert logs.returncode == 0 and "version 1 replica 1" in logs.stdout, logs.stderr
+
+    wrong = mooring.run("events", "--follow", "sub/rel.toml")
+    assert wrong.returncode == 1 and "give it with -f/--file sub/rel.toml" in wrong.stderr, wrong.stderr
+    wrong = mooring.run("logs", "sub/rel.toml")
+    assert wrong.returncode == 1 and "give the manifest with -f/--file sub/rel.toml" in wrong.stderr
+    wrong = mooring.run("up", "sub/rel.toml")
+    assert wrong.returncode == 1 and "looks like a manifest path" in wrong.stderr
+
+
+def test_ps_shows_the_published_host_port_and_the_instance_port_beside_it(mooring: Mooring) -> None:
+    from tests.engine.conftest import free_port
+
+    host_port = free_port()
+    text = manifest(replicas=1).replace('ports = ["8000"]', f'ports = ["127.0.0.1:{host_port}:8000", "9000"]')
+    setup(mooring, text)
+    assert up(mooring)[0] == 0
+    [row] = mooring.ps("rel")
+    assert row["published"] == {"8000": f"127.0.0.1:{host_port}"}
+    actual = row["ports"]["8000"]
+    table = mooring.run("ps", "--app", "rel", check=True).stdout
+    assert f"127.0.0.1:{host_port}->8000 (instance :{actual})" in table, table
+    assert f"9000 (instance :{row['ports']['9000']})" in table, table

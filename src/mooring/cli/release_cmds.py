@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
-from mooring.cli.options import JsonFlag
+from mooring.cli.options import JsonFlag, ManifestFile, reject_manifest_paths
 
-FileOption = Annotated[str, typer.Option("--file", "-f", envvar="MOORING_FILE", help="Path of the manifest.")]
+FileOption = ManifestFile
 
 
 def register(app: typer.Typer) -> None:
@@ -116,6 +116,7 @@ def restart(
     from mooring.cli.output import out
     from mooring.cli.up_cmd import follow_to_outcome, nothing_to_do, plan_summary
 
+    reject_manifest_paths(services, "a SERVICE")
     name = resolve_app(app, file)
     client = engine_client(server)
     created = client.post(f"/v1/apps/{name}/restart", {"services": services or None})
