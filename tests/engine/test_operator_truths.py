@@ -92,3 +92,39 @@ def test_ps_shows_the_published_host_port_and_the_instance_port_beside_it(moorin
     table = mooring.run("ps", "--app", "rel", check=True).stdout
     assert f"127.0.0.1:{host_port}->8000 (instance :{actual})" in table, table
     assert f"9000 (instance :{row['ports']['9000']})" in table, table
+
+
+def test_validate_reports_every_problem_in_one_pass(mooring: Mooring) -> None:
+    mooring.write(
+        "mooring.toml",
+        """
+[app]
+name = "v"
+[service.web]
+command = "x"
+replicas = 0
+depends_on = ["nosuch"]
+[service.api]
+command = "y"
+ports = ["8080:80"]
+bogus = 1
+[service.db]
+command = "z"
+ports = ["8080:81"]
+[service.nothing]
+replicas = 2
+[service.uses]
+command = "w"
+depends_on = ["nothing"]
+""",
+    )
+    result = mooring.run("validate", "--json")
+    assert result.returncode == 2, result.stderr
+    keys = [e["key"] for e in json.loads(result.stdout)["errors"]]
+    assert keys == [
+        "service.web.replicas",
+        "service.api.bogus",
+        "service.nothing",
+        "service.web.depends_on[0]",
+        "service.db.ports[0]",
+    ], keys  # the dropped service `nothing` is not also reported as an unknown dependency
