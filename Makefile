@@ -4,7 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= examples/quickstart/mooring.toml
 
-.PHONY: demo test lint typecheck pytest install install-test clean bench bench-smoke
+.PHONY: demo test lint typecheck pytest install install-test clean bench bench-smoke setup-demo setup-test
+
+# Debian packages first (scripts/setup-debian.sh: apt-get as root, else the one command to run).
+setup-demo:
+	@sh scripts/setup-debian.sh demo
+
+setup-test:
+	@sh scripts/setup-debian.sh test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +28,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-demo: install
+demo: setup-demo install
 	$(BIN)/mooring validate -f $(DEMO)
 	$(BIN)/mooring up -f $(DEMO)
 	$(BIN)/mooring ps
@@ -41,7 +48,7 @@ typecheck: install-test
 pytest: install-test
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: setup-test lint typecheck pytest
 
 # The benchmark suite (docs/performance.md). The peers are installed on first run into bench/.peers.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
@@ -51,7 +58,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/suite.py
 
-bench-smoke: $(VENV)/.installed-bench
+bench-smoke: setup-test $(VENV)/.installed-bench
 	$(BIN)/python bench/suite.py --smoke
 
 clean:
