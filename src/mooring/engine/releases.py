@@ -381,9 +381,18 @@ class ReleaseManager:
         self, app: str, services: Sequence[str] | None, wait_lock: float | None = None
     ) -> Release | NothingToDo:
         """Replace the instances of ``services`` (all when None) with the serving release's spec."""
-        base = self.store.last_successful_release(app) or self.store.latest_release(app)
+        base = next(
+            (
+                r
+                for r in self.store.list_releases(app, limit=200)
+                if r.status == "completed" and r.trigger != "down"  # a down's snapshot runs nothing
+            ),
+            None,
+        )
         if base is None:
-            raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+            raise NotFound(
+                f"app {app!r} has no completed release to restart", hint="apply it with: mooring up"
+            )
         return await self.apply(
             app,
             base.snapshot,
