@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 IGNORE_FILE = ".mooringignore"
-# never code: version control, caches, virtual environments
+# never code: version control, caches, virtual environments, state a service writes (logs, pids,
+# sockets, databases); and the manifest itself, whose changes the snapshot already tells field by
+# field (an edit of one service must not restart all)
 DEFAULT_IGNORES = (
     ".git/",
     ".hg/",
@@ -31,6 +33,15 @@ DEFAULT_IGNORES = (
     ".venv/",
     "node_modules/",
     ".mypy_cache/",
+    ".pytest_cache/",
+    "*.log",
+    "*.pid",
+    "*.sock",
+    "*.db",
+    "*.sqlite",
+    "*.sqlite3",
+    "mooring.toml",
+    "*.mooring.toml",
 )
 MAX_FILES = 20_000
 MAX_BYTES = 512 * 1024 * 1024
@@ -95,10 +106,11 @@ def _walk(root: Path, patterns: Sequence[str]) -> Iterator[str]:
 def _globbed(root: Path, globs: Sequence[str]) -> Iterator[str]:
     seen: set[str] = set()
     for pattern in globs:
-        for path in sorted(root.glob(pattern)):
-            if path.is_file():
+        for match in sorted(root.glob(pattern)):
+            # a directory (`templates`, or what `templates/**` matches) stands for every file in it
+            for path in sorted(match.rglob("*")) if match.is_dir() else [match]:
                 relative = path.relative_to(root).as_posix()
-                if relative not in seen:
+                if path.is_file() and relative not in seen:
                     seen.add(relative)
                     yield relative
 
