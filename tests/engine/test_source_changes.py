@@ -74,3 +74,13 @@ def test_force_and_restart_record_a_release_that_replaces_without_a_change(moori
     assert [r["trigger"] for r in history] == ["restart", "apply", "apply"]
     # the same manifest three times: no release differs from the current one, so none is prev-ok
     assert [r["number"] for r in history if r["previous_successful"]] == []
+
+
+def test_editing_the_manifest_for_one_service_leaves_the_others_code_unchanged(mooring: Mooring) -> None:
+    other = '\n[service.other]\ncommand = "sleep {n}"\n[service.other.rollout]\nhealth_check_timeout = "0s"\n'
+    setup(mooring, manifest(replicas=1, extra_service=other.format(n=1000)))
+    up(mooring)
+    setup(mooring, manifest(replicas=1, extra_service=other.format(n=2000)))  # mooring.toml changes
+    code, rel = up(mooring)
+    assert code == 0
+    assert {t["target"]: t["action"] for t in rel["targets"]} == {"web-1": "unchanged", "other-1": "replace"}
