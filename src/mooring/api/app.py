@@ -27,7 +27,7 @@ from mooring.api.schemas import (
     UpRequest,
 )
 from mooring.api.views import ErrorBody, EventView, NothingToDoView, ReleaseView
-from mooring.engine.releases import NothingToDo
+from mooring.engine.lineage import NothingToDo
 from mooring.errors import MooringError
 
 if TYPE_CHECKING:

@@ -10,13 +10,13 @@ import os
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from mooring.engine.journal import Journal
+from mooring.engine.lineage import NothingToDo, prev_ok, rollback_choice, serving_base
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
@@ -41,17 +41,6 @@ LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
 
 
-@dataclass(frozen=True)
-class NothingToDo:
-    """An apply that would change nothing: no release is recorded; ``current`` already is it."""
-
-    current: Release
-
-    @property
-    def message(self) -> str:
-        return f"nothing to do: release {self.current.id} is current"
-
-
 def with_source_digests(snapshot: Any) -> Any:
     """The snapshot with the digest of each process service's code (manifest/source.py)."""
     if not isinstance(snapshot, dict):
@@ -62,19 +51,6 @@ def with_source_digests(snapshot: Any) -> Any:
         raise UsageError(str(exc), hint="docs/manifest.md, `source`") from None
     except (TypeError, AttributeError, KeyError) as exc:
         raise not_a_snapshot(exc) from None
-
-
-def prev_ok_reason(latest: Release, previous: Release) -> str:
-    """Why ``previous`` is the rollback target: which release is abandoned, and in what state."""
-    state = latest.status if latest.control == "active" else f"{latest.status}, {latest.control}"
-    if latest.status == "completed":
-        abandoned = f"the newest release {latest.id} (#{latest.number}) is completed and serves now"
-    else:
-        abandoned = f"the newest release {latest.id} (#{latest.number}) is {state}"
-    return (
-        f"{abandoned}; release {previous.id} (#{previous.number}) is the newest completed release "
-        "before it with a different manifest: what served before it (prev-ok)"
-    )
 
 
 def not_a_snapshot(exc: BaseException) -> UsageError:
@@ -381,18 +357,7 @@ class ReleaseManager:
         self, app: str, services: Sequence[str] | None, wait_lock: float | None = None
     ) -> Release | NothingToDo:
         """Replace the instances of ``services`` (all when None) with the serving release's spec."""
-        base = next(
-            (
-                r
-                for r in self.store.list_releases(app, limit=200)
-                if r.status == "completed" and r.trigger != "down"  # a down's snapshot runs nothing
-            ),
-            None,
-        )
-        if base is None:
-            raise NotFound(
-                f"app {app!r} has no completed release to restart", hint="apply it with: mooring up"
-            )
+        base = serving_base(self.store, app)
         return await self.apply(
             app,
             base.snapshot,
@@ -455,48 +420,13 @@ class ReleaseManager:
         return self.store.get_release(release.id)
 
     def rollback_target(self, app: str, release_id: str | None) -> Release:
-        return self.rollback_choice(app, release_id)[0]
+        return rollback_choice(self.store, app, release_id)[0]
 
     def rollback_choice(self, app: str, release_id: str | None) -> tuple[Release, str]:
-        """The release a rollback restores, and why: ``--release ID``, else the ``prev-ok`` mark."""
-        if release_id:
-            target = self.store.get_release(release_id)
-            if target.app != app:
-                raise NotFound(f"release {release_id} belongs to app {target.app!r}, not {app!r}")
-            if target.status != "completed":
-                raise Conflict(
-                    f"release {release_id} is {target.status}; only a completed release can be restored",
-                    hint=f"mooring history --app {app} marks the completed ones",
-                )
-            return target, f"release {target.id} (#{target.number}) was asked for with --release"
-        latest = self.store.latest_release(app)
-        if latest is None:
-            raise NotFound(f"app {app!r} has no release to roll back from")
-        previous = self.prev_ok(latest)
-        if previous is None:
-            raise NotFound(
-                f"app {app!r} has no completed release before {latest.id} (#{latest.number}) "
-                "that differs from it",
-                hint="pass --release ID to choose one (mooring history lists them)",
-            )
-        return previous, prev_ok_reason(latest, previous)
+        return rollback_choice(self.store, app, release_id)
 
     def prev_ok(self, latest: Release) -> Release | None:
-        """What served before the newest release: the newest completed release before it whose
-        manifest differs from it (a forced re-apply of the same manifest is not a step back)."""
-        before: int | None = latest.number
-        while True:
-            page = self.store.list_releases(latest.app, limit=200, before_number=before)
-            for candidate in page:
-                if (
-                    candidate.status == "completed"
-                    and candidate.trigger != "down"  # restoring a down is `mooring down`, not a rollback
-                    and candidate.manifest_hash != latest.manifest_hash
-                ):
-                    return candidate
-            if len(page) < 200:
-                return None
-            before = page[-1].number
+        return prev_ok(self.store, latest)
 
     # --- recovery and reads -------------------------------------------------------------------
 
