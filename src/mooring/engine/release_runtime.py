@@ -9,15 +9,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
-from mooring.engine.specs import build_instance, new_instance_id
-from mooring.health import HealthState
+from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster
+from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
 from mooring.network import PublishError
 from mooring.network.proxy import mappings_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
-from mooring.runtime.container import ContainerSpec, ImagePullFailed
+from mooring.runtime.container import ImagePullFailed
 from mooring.runtime.states import InstanceState
 
 if TYPE_CHECKING:
@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("mooring.engine")
 ENDED = {InstanceState.EXITED, InstanceState.FAILED, InstanceState.STOPPED}
 DOWN = {*ENDED, InstanceState.BACKOFF}
+
+
+def judged(status: HealthStatus) -> bool:
+    """Healthy, or unhealthy on the instance's own answer: the readiness gate can decide now."""
+    if status.state is HealthState.HEALTHY:
+        return True
+    last = status.last_result
+    return status.state is HealthState.UNHEALTHY and last is not None and last.answered
 
 
 class EngineRuntime:
@@ -60,9 +68,10 @@ class EngineRuntime:
 
     async def prepare(self, service: str, release_id: str) -> str | None:
         """Pull the service's image if the container engine lacks it; the error text if that fails."""
-        image = self.snapshot(release_id)["service"][service].get("image")
-        if not image:
-            return None
+        snapshot = self.snapshot(release_id)
+        image = snapshot["service"][service].get("image")
+        if not image or runs_on_cluster(snapshot, service):
+            return None  # a cluster's nodes pull their own images when Swarm places a task
         try:
             driver = self.engine.supervisor.container
             if not await driver.has_image(image):
@@ -120,7 +129,7 @@ class EngineRuntime:
         except PublishError as exc:
             return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
-        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
+        entry.driver = planned.spec.driver
         self.engine.book.add(instance_id, entry)
         try:
             record = await self.engine.supervisor.start(planned.spec)
@@ -172,10 +181,10 @@ class EngineRuntime:
             if record.state is not InstanceState.RUNNING:
                 return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
         else:
-            # fail fast: `retries` counted failures (after start_period) make it unhealthy, and an
-            # instance judged unhealthy before it ever served fails its gate now, not at the deadline
-            judged = {HealthState.HEALTHY, HealthState.UNHEALTHY}
-            healthy = asyncio.ensure_future(prober.wait_for(instance_id, judged, timeout))
+            # fail fast: `retries` counted failures (after start_period) make it unhealthy; when the
+            # instance itself answered the last of them (HTTP 500, exit 1) that is a verdict and the
+            # gate fails now. No answer at all (refused, timeout) may be a slow start: the deadline decides.
+            healthy = asyncio.ensure_future(prober.wait_until(instance_id, judged, timeout))
             died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
             try:
                 done, _ = await asyncio.wait({healthy, died}, return_when=asyncio.FIRST_COMPLETED)
@@ -280,7 +289,7 @@ class EngineRuntime:
         iid = planned.spec.instance_id
         supervisor = self.engine.supervisor
         entry = BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None)
-        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
+        entry.driver = planned.spec.driver
         self.engine.book.add(iid, entry)
         await supervisor.start(planned.spec)
         limit = parse_duration(worker.get("timeout", "0s")) or 24 * 3600.0

@@ -96,7 +96,7 @@ def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
     secrets: dict[str, str] = {}
     data: dict[str, Any] = {
         "format": SNAPSHOT_FORMAT,
-        "app": manifest.app.model_dump(mode="json"),
+        "app": _dump(manifest.app),
         "volume": {name: v.model_dump(mode="json") for name, v in manifest.volume.items()},
     }
     for kind in ("service", "worker", "cron"):
@@ -106,9 +106,28 @@ def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
     return Snapshot(data=json.loads(text), text=text, hash=content_hash(text), secrets=secrets)
 
 
+# Keys added after snapshot format 1 are left out while they keep their default, so a manifest that
+# does not use them snapshots (and hashes) exactly as before: an engine upgrade replaces no instance.
+OMITTED_AT_DEFAULT = frozenset({"cluster", "placement"})
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    out: dict[str, Any] = model.model_dump(mode="json")
+    for key in OMITTED_AT_DEFAULT & out.keys():
+        field = type(model).model_fields[key]
+        default = field.get_default(call_default_factory=True)
+        dumped = default.model_dump(mode="json") if hasattr(default, "model_dump") else default
+        if out[key] == dumped:
+            del out[key]
+    return out
+
+
 def _workload(workload: Workload, salt: bytes, secrets: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = workload.model_dump(mode="json")
+    out: dict[str, Any] = _dump(workload)
     out["driver"] = workload.driver
+    globs = out.pop("source", None)  # the snapshot's "source" is the digest (manifest/source.py)
+    if globs is not None:
+        out["source_globs"] = globs
     env: dict[str, str] = {}
     for key, value in workload.env.items():
         if is_secret_key(key) and value:

@@ -32,7 +32,7 @@ RELEASE_TRIGGERS = values(Trigger)
 RELEASE_SCOPES = ("fresh", "replacement")
 TARGET_ACTIONS = values(Action)
 TARGET_STATES = values(TargetState)
-INSTANCE_DRIVERS = ("process", "container")
+INSTANCE_DRIVERS = ("process", "container", "swarm")
 TOKEN_SCOPES = ("read", "write", "admin")
 
 # Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.
