@@ -8,6 +8,7 @@ from pathlib import Path
 from mooring.runtime import Supervisor
 from mooring.runtime.container import ContainerDriver, resolve_address
 from mooring.runtime.driver import Driver
+from mooring.runtime.swarm import SwarmDriver
 
 
 def test_the_process_and_container_drivers_are_drivers(tmp_path: Path) -> None:
@@ -16,6 +17,8 @@ def test_the_process_and_container_drivers_are_drivers(tmp_path: Path) -> None:
     assert isinstance(process, Driver) and process.name == "process"
     assert isinstance(container, Driver) and container.name == "container"
     assert "nope" not in process and "nope" not in container
+    swarm = SwarmDriver(resolve_address(tmp_path), home_label=str(tmp_path))
+    assert isinstance(swarm, Driver) and swarm.name == "swarm"
 
 
 def test_a_driver_missing_a_member_is_not_a_driver() -> None:

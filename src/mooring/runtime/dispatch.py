@@ -194,7 +194,7 @@ def _epoch(stamp: str) -> float:
 
 
 def _implements_driver(
-    process: Supervisor, container: ContainerDriver
-) -> tuple[Driver[InstanceSpec], Driver[ContainerSpec]]:
-    """Never called: mypy checks here that both drivers implement the protocol."""
-    return process, container
+    process: Supervisor, container: ContainerDriver, swarm: SwarmDriver
+) -> tuple[Driver[InstanceSpec], Driver[ContainerSpec], Driver[SwarmSpec]]:
+    """Never called: mypy checks here that every driver implements the protocol."""
+    return process, container, swarm
