@@ -59,3 +59,29 @@ def test_batches_of_a_recorded_snapshot_carry_its_policies() -> None:
 def test_text_that_is_not_json_says_so() -> None:
     with pytest.raises(SnapshotError, match="the snapshot is not JSON"):
         ReleaseSnapshot.decode("{not json")
+
+
+def test_a_recorded_snapshot_rolls_out_and_rolls_back_through_the_executor() -> None:
+    """The executor takes the recorded snapshot as it is: its batches, workers and rollback policy."""
+    import asyncio
+    import copy
+
+    from mooring.release.fakes import ServiceScript
+    from mooring.release.model import Reason, ReleaseStatus
+    from tests.release.executor_kit import Bench
+
+    bench = Bench()
+    recorded = copy.deepcopy(ReleaseSnapshot.decode(RECORDED).data)
+    recorded["service"]["web"]["rollout"]["delay_between_batches"] = "0s"  # not 90 s in a unit test
+    r1 = bench.apply(recorded)
+    assert asyncio.run(bench.run(r1)) is ReleaseStatus.COMPLETED
+    assert ("run_worker", "migrate") in bench.runtime.calls
+
+    changed = copy.deepcopy(recorded)
+    changed["service"]["web"]["command"] = ["python3", "web.py", "--v2"]
+    r2 = bench.apply(changed)
+    bench.runtime.scripts["web"] = ServiceScript(
+        by_release={r2: ServiceScript(not_ready=Reason.READINESS_FAILED)}
+    )
+    assert asyncio.run(bench.run(r2)) is ReleaseStatus.ROLLED_BACK  # web's failure_action = "rollback"
+    assert set(bench.versions().values()) == {r1}
