@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
+from mooring.engine.holders import holder_gone, start_time
 from mooring.engine.journal import Journal
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
@@ -55,6 +54,20 @@ class ReleaseManager:
         self.executors: dict[str, tuple[ReleaseExecutor, asyncio.Task[Any]]] = {}
         self.host = socket.gethostname()
         self._lease_freed = asyncio.Event()
+        self._start_time = start_time()
+
+    def take_lease(self, app: str, holder: str) -> None:
+        """Take the app's lease as this engine (pid and start time), reclaiming it from a dead local holder."""
+        try:
+            self.store.acquire_lease(
+                app, holder, self.host, os.getpid(), LEASE_TTL, pid_start_time=self._start_time
+            )
+        except LeaseConflict:
+            if not self._reclaim_if_dead(app):
+                raise
+            self.store.acquire_lease(
+                app, holder, self.host, os.getpid(), LEASE_TTL, pid_start_time=self._start_time
+            )
 
     # --- lease ------------------------------------------------------------------------------
 
@@ -62,7 +75,7 @@ class ReleaseManager:
         deadline = time.monotonic() + (wait_lock or 0.0)
         while True:
             try:
-                self.store.acquire_lease(app, holder, self.host, os.getpid(), LEASE_TTL)
+                self.take_lease(app, holder)
                 return
             except LeaseConflict:
                 remaining = deadline - time.monotonic()
@@ -88,12 +101,29 @@ class ReleaseManager:
     def reclaim_dead_leases(self) -> None:
         """Leases of an engine on this host that is gone: nobody will renew them, take them back now."""
         for app in self.store.list_apps():
-            lease = self.store.current_lease(app.name)
-            if lease is None or lease.host != self.host or lease.pid == os.getpid():
-                continue
-            if not psutil.pid_exists(lease.pid):
-                self.store.break_lease(app.name, lease.holder)
-                log.warning("reclaimed the lease of app %s from dead engine pid %d", app.name, lease.pid)
+            self._reclaim_if_dead(app.name)
+
+    def _reclaim_if_dead(self, app: str) -> bool:
+        """Break the app's lease if its holder ran on this host and that process is gone (pid + start time)."""
+        lease = self.store.current_lease(app)
+        if lease is None or lease.host != self.host:
+            return False
+        if lease.pid == os.getpid():
+            # this engine's own pid: a lease of an earlier process only if the start time differs
+            if lease.pid_start_time is None or self._start_time is None:
+                return False
+            if abs(lease.pid_start_time - self._start_time) <= 0.5:
+                return False
+        elif not holder_gone(lease.pid, lease.pid_start_time, lease.acquired_at):
+            return False
+        if self.store.break_lease(app, lease.holder):
+            log.warning(
+                "reclaimed the lease of app %s from %s: its process (pid %d) on this host is gone",
+                app,
+                lease.holder,
+                lease.pid,
+            )
+        return True
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -348,7 +378,7 @@ class ReleaseManager:
             if release.status in ("partially_failed", "failed") and release.control == "active":
                 continue  # finished
             try:
-                self.store.acquire_lease(release.app, release.id, self.host, os.getpid(), LEASE_TTL)
+                self.take_lease(release.app, release.id)
             except LeaseConflict as exc:
                 log.error("cannot resume release %s: %s", release.id, exc)
                 continue
