@@ -45,7 +45,8 @@ def local_client(home: Path, autostart: bool = True, notice=None) -> EngineClien
         fcntl.flock(lock, fcntl.LOCK_EX)  # two CLIs never start two engines
         if _answers(client):
             return client
-        with open(log_path(home), "ab") as log:
+        fd = os.open(log_path(home), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mooring", "serve"],
                 stdin=subprocess.DEVNULL,

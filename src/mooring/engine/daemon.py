@@ -20,7 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mooring.engine.listen import TcpListen, bind_tcp
-from mooring.paths import ensure_home
+from mooring.paths import ensure_home, secure_home
 
 log = logging.getLogger("mooring.engine")
 
@@ -78,6 +78,7 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     from mooring.engine.core import Engine
 
     home = ensure_home()
+    secure_home(home)  # a pre-created home or logs directory may be 0755: it holds secrets and output
     # Bind the TCP listener before the engine starts: a port in use fails fast, nothing adopted yet.
     tcp_sock = bind_tcp(listen) if listen else None
     engine = Engine(home)
