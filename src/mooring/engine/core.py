@@ -16,8 +16,10 @@ from mooring.engine.drivers import Drivers
 from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.oneshots import OneShots
+from mooring.engine.outage import cancel_all
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
+from mooring.engine.stall import StallWatch
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Proxy, PublishError
@@ -48,11 +50,13 @@ class Engine:
         self.releases = ReleaseManager(self)
         self.oneshots = OneShots(self)  # cron and worker runs
         self.schedules = CronScheduler(self)
+        self.stalls = StallWatch(self.releases.note_stall)
 
     # --- start-up and shutdown -------------------------------------------------------------
 
     async def start(self) -> None:
         await self.prober.start()
+        self.stalls.start()
         await self._adopt_instances()
         await self._restore_proxy()
         self.releases.recover()
@@ -123,6 +127,8 @@ class Engine:
         for _, task in list(self.releases.executors.values()):
             task.cancel()
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
+        await cancel_all(self.releases.background)
+        await self.stalls.close()
         await self.schedules.close()
         await self.oneshots.close()
         await self.supervisor.detach_all()

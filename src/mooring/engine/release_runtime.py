@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
 from mooring.engine.specs import build_instance, new_instance_id
+from mooring.engine.stall import wait_first
 from mooring.health import HealthState
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
@@ -166,10 +167,13 @@ class EngineRuntime:
         else:
             # an instance may turn healthy after an unhealthy start, so the gate waits out its deadline;
             # the state at the deadline tells readiness_failed (unhealthy) from readiness_timeout
-            healthy = asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.HEALTHY}, timeout))
-            died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
+            # the deadline does not count time the engine did not run (engine/stall.py); the inner
+            # waits get a far deadline of their own, only as a bound
+            bound = timeout * 4 + 600
+            healthy = asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.HEALTHY}, bound))
+            died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, bound))
             try:
-                done, _ = await asyncio.wait({healthy, died}, return_when=asyncio.FIRST_COMPLETED)
+                done = await wait_first({healthy, died}, timeout)
             finally:
                 for task in (healthy, died):
                     task.cancel()
@@ -178,11 +182,15 @@ class EngineRuntime:
                 record = supervisor.record(instance_id)
                 if record.state in DOWN:
                     return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
-                status = prober.status(instance_id)
-                last = status.last_result.detail if status.last_result else "no probe answered"
-                if status.state is HealthState.UNHEALTHY:
-                    return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
-                return Readiness(False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})")
+                # one fresh probe before failing: the last result may predate a freeze of the engine
+                status = await prober.probe_fresh(instance_id) if not done else prober.status(instance_id)
+                if status.state is not HealthState.HEALTHY:
+                    last = status.last_result.detail if status.last_result else "no probe answered"
+                    if status.state is HealthState.UNHEALTHY:
+                        return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
+                    return Readiness(
+                        False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})"
+                    )
         if min_ready > 0:
             return await self._stable(instance_id, min_ready)
         return Readiness(True)

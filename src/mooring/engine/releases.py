@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from mooring.engine import outage
 from mooring.engine.holders import holder_gone, start_time
 from mooring.engine.journal import Journal
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
-from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
+from mooring.errors import Conflict, LeaseConflict, NotFound, StoreError, UsageError
 from mooring.manifest.snapshot import canonical_json, content_hash
 from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
@@ -55,6 +56,7 @@ class ReleaseManager:
         self.host = socket.gethostname()
         self._lease_freed = asyncio.Event()
         self._start_time = start_time()
+        self.background: set[asyncio.Task[Any]] = set()  # parking and auto-resume after an outage
 
     def take_lease(self, app: str, holder: str) -> None:
         """Take the app's lease as this engine (pid and start time), reclaiming it from a dead local holder."""
@@ -97,6 +99,8 @@ class ReleaseManager:
             except LeaseConflict:
                 log.error("release %s lost the lease of app %s", holder, app)
                 return
+            except StoreError as exc:  # a store outage: keep beating, the next renewal may go through
+                log.warning("release %s: could not renew the lease of app %s: %s", holder, app, exc.message)
 
     def reclaim_dead_leases(self) -> None:
         """Leases of an engine on this host that is gone: nobody will renew them, take them back now."""
@@ -248,29 +252,66 @@ class ReleaseManager:
 
     async def _drive(self, executor: ReleaseExecutor, app: str) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(app, executor.release_id))
+        release_id = executor.release_id
         try:
-            status = await executor.run()
-            log.warning("release %s of %s: %s", executor.release_id, app, status.value)
-            self.engine.schedules.refresh(app)  # the release that went live brings its crons
-        except Exception as exc:
-            log.exception("release %s: executor error", executor.release_id)
-            with contextlib.suppress(Exception):
-                self.store.update_release(
-                    executor.release_id,
-                    status="failed",
-                    message=f"internal error: {type(exc).__name__}: {exc}",
-                )
+            restarts = 0
+            while True:
+                try:
+                    status = await executor.run()
+                    log.warning("release %s of %s: %s", release_id, app, status.value)
+                    self.engine.schedules.refresh(app)  # the release that went live brings its crons
+                    break
+                except StoreError as exc:
+                    # the store refused a write past its retry budget: park, never fail, never die
+                    log.error("release %s: the state store is unavailable: %s", release_id, exc.message)
+                    await outage.park(self, release_id, app, outage.STORE_UNAVAILABLE, exc)
+                    outage.spawn(outage.resume_when_store_answers(self, release_id, app), self.background)
+                    break
+                except Exception as exc:
+                    log.exception("release %s: executor error", release_id)
+                    restarts += 1
+                    if restarts > outage.RESTARTS:
+                        await outage.park(self, release_id, app, outage.EXECUTOR_ERROR, exc)
+                        break
+                    await asyncio.sleep(0.5 * restarts)
+                    with contextlib.suppress(Exception):
+                        self.journal.append_event(
+                            app,
+                            "release.executor_restarted",
+                            {"error": f"{type(exc).__name__}: {exc}", "restart": restarts},
+                            release_id=release_id,
+                        )
+                    # a new executor reads everything from the journal: targets caught mid-start requeue
+                    executor = ReleaseExecutor(release_id, self.journal, self.runtime)
+                    task = self.executors[release_id][1]
+                    self.executors[release_id] = (executor, task)
         finally:
             heartbeat.cancel()
             try:  # listeners follow the outcome, still under the lease (not when the engine shuts down)
-                task = asyncio.current_task()
-                if task is None or not task.cancelling():
+                current = asyncio.current_task()
+                if current is None or not current.cancelling():
                     await reconcile_listeners(self.engine, app)
             except Exception:
-                log.exception(
-                    "release %s: reconciling the published ports of %s failed", executor.release_id, app
+                log.exception("release %s: reconciling the published ports of %s failed", release_id, app)
+            with contextlib.suppress(StoreError):  # an outage: the lease expires or is reclaimed
+                self.release_lease(app, release_id)
+
+    def note_stall(self, seconds: float) -> None:
+        """The engine did not run for ``seconds``: running releases' deadlines were extended by it."""
+        for release_id, (executor, task) in list(self.executors.items()):
+            if task.done():
+                continue
+            with contextlib.suppress(StoreError):
+                self.journal.append_event(
+                    executor.app,
+                    "engine.stalled",
+                    {
+                        "seconds": round(seconds, 1),
+                        "detail": f"the engine did not run for {seconds:.1f}s (stopped, paused or "
+                        "starved); readiness deadlines do not count that time",
+                    },
+                    release_id=release_id,
                 )
-            self.release_lease(app, executor.release_id)
 
     # --- operator control -------------------------------------------------------------------
 
@@ -309,6 +350,8 @@ class ReleaseManager:
                 if target.state == "failed":
                     self.store.update_target(target.id, state="pending", reason=None, detail="")
             self.store.update_release(release.id, control="active", resumed_count=release.resumed_count + 1)
+            if outage.parked_reason(release.failure) is not None:
+                self.store.update_release(release.id, failure=None)  # the cause is gone: nothing failed
             self.journal.append_event(app, "release.resume_requested", {}, release_id=release.id)
             self._launch(release.id, app)
             return self.store.get_release(release.id)
@@ -373,6 +416,10 @@ class ReleaseManager:
         for release in self.store.find_releases(
             status=("pending", "in_progress", "partially_failed", "failed")
         ):
+            if release.control == "paused" and outage.parked_reason(release.failure) in outage.AUTO_RESUMED:
+                # parked by a store outage of the previous engine: resume it like the operator would
+                outage.spawn(outage.resume_when_store_answers(self, release.id, release.app), self.background)
+                continue
             if release.control == "paused":
                 continue
             if release.status in ("partially_failed", "failed") and release.control == "active":
