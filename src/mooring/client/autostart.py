@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from mooring.client.http import EngineClient
-from mooring.errors import EngineUnreachable, MooringError
+from mooring.errors import EngineNotAnswering, EngineUnreachable, MooringError
 
 START_DEADLINE = 20.0
 
@@ -24,9 +24,13 @@ def log_path(home: Path) -> Path:
 
 
 def _answers(client: EngineClient) -> bool:
+    """Whether an engine answers; one that accepts but never answers (frozen) is an error, not absent:
+    starting a second engine next to it would only fail."""
     try:
         client.get("/v1/engine")
         return True
+    except EngineNotAnswering:
+        raise
     except EngineUnreachable:
         return False
 
