@@ -1,7 +1,8 @@
 """A real multi-node Docker Swarm on one machine: one dockerd per network namespace.
 
-Each node is a network namespace joined to a bridge in a hub namespace (no address of the host is
-touched), running its own dockerd with its own data root, exec root, socket and cgroup parent. The
+Each node is a network namespace joined by a veth to a bridge the fixture makes in the host's
+namespace (so the engine on the host reaches every node's address, as an engine on a cluster's
+network would; no existing interface or address of the host is touched), running its own dockerd with its own data root, exec root, socket and cgroup parent. The
 test image is ``docker import``-ed on node 1 and ``docker load``-ed on the others (no registry here).
 Teardown goes by pid and by what the fixture made, never by name pattern of things it did not make.
 
@@ -72,7 +73,7 @@ class SwarmNode:
 @dataclass
 class Swarm:
     root: Path
-    hub: str
+    tag: str
     bridge: str
     subnet: str  # the first three octets, e.g. "10.251.7"
     nodes: list[SwarmNode] = field(default_factory=list)
@@ -112,32 +113,18 @@ def _start_dockerd(node: SwarmNode, timeout: float = 60.0) -> None:
 
 
 def _add_node(swarm: Swarm, index: int) -> SwarmNode:
-    netns = f"{swarm.hub}n{index}"
+    netns = f"{swarm.tag}n{index}"
     node = SwarmNode(index, netns, f"{swarm.subnet}.{index}", swarm.root / f"n{index}")
     swarm.nodes.append(node)
-    veth_node, veth_hub = f"{swarm.hub}v{index}", f"{swarm.hub}b{index}"
+    veth_node, veth_host = f"{swarm.tag}v{index}", f"{swarm.tag}b{index}"
     _run("ip", "netns", "add", netns)
     _run("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up")
-    _run(
-        "ip",
-        "link",
-        "add",
-        veth_node,
-        "netns",
-        netns,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        veth_hub,
-        "netns",
-        swarm.hub,
-    )
+    _run("ip", "link", "add", veth_node, "netns", netns, "type", "veth", "peer", "name", veth_host)
     _run("ip", "netns", "exec", netns, "ip", "link", "set", veth_node, "name", "eth0")
     _run("ip", "netns", "exec", netns, "ip", "addr", "add", f"{node.address}/24", "dev", "eth0")
     _run("ip", "netns", "exec", netns, "ip", "link", "set", "eth0", "up")
-    _run("ip", "netns", "exec", swarm.hub, "ip", "link", "set", veth_hub, "master", swarm.bridge)
-    _run("ip", "netns", "exec", swarm.hub, "ip", "link", "set", veth_hub, "up")
+    _run("ip", "link", "set", veth_host, "master", swarm.bridge)
+    _run("ip", "link", "set", veth_host, "up")
     _start_dockerd(node)
     return node
 
@@ -154,22 +141,9 @@ def start_swarm(root: Path, nodes: int = 3, managers: int = 1) -> Swarm:
     )
     root.mkdir(parents=True, exist_ok=True)
     try:
-        _run("ip", "netns", "add", swarm.hub)
-        _run("ip", "netns", "exec", swarm.hub, "ip", "link", "set", "lo", "up")
-        _run("ip", "netns", "exec", swarm.hub, "ip", "link", "add", swarm.bridge, "type", "bridge")
-        _run(
-            "ip",
-            "netns",
-            "exec",
-            swarm.hub,
-            "ip",
-            "addr",
-            "add",
-            f"{swarm.subnet}.254/24",
-            "dev",
-            swarm.bridge,
-        )
-        _run("ip", "netns", "exec", swarm.hub, "ip", "link", "set", swarm.bridge, "up")
+        _run("ip", "link", "add", swarm.bridge, "type", "bridge")
+        _run("ip", "addr", "add", f"{swarm.subnet}.254/24", "dev", swarm.bridge)
+        _run("ip", "link", "set", swarm.bridge, "up")
         for index in range(1, nodes + 1):
             _add_node(swarm, index)
         manager = swarm.manager.client()
@@ -267,7 +241,7 @@ def _stop_node(node: SwarmNode) -> None:
 def stop_swarm(swarm: Swarm) -> None:
     for node in reversed(swarm.nodes):
         _stop_node(node)
-    _run("ip", "netns", "delete", swarm.hub, check=False)
+    _run("ip", "link", "delete", swarm.bridge, check=False)
     shutil.rmtree(swarm.root, ignore_errors=True)
 
 

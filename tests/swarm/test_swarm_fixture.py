@@ -7,6 +7,7 @@ own and not as a mystery inside a release test.
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -43,18 +44,31 @@ def test_three_nodes_spread_six_replicas_and_reschedule_a_dead_node(tmp_path_fac
         nodes = swarm.manager.client().nodes.list()
         assert sorted(n.attrs["Spec"]["Role"] for n in nodes) == ["manager", "worker", "worker"]
         image = load_image(swarm, "1")
+        # A task needs a network for its host-mode port: an overlay network, as mooring gives each app.
+        swarm.manager.client().networks.create("web-net", driver="overlay", attachable=True)
         service = swarm.manager.client().services.create(
             image,
             command=["httpd", "-f", "-p", "8080", "-h", "/www"],
             name="web",
+            networks=["web-net"],
             mode=docker.types.ServiceMode("replicated", replicas=6),
-            endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
+            # No IPVS here, so no routing mesh: dnsrr and a port published on each task's node.
+            endpoint_spec=docker.types.EndpointSpec(
+                mode="dnsrr",
+                ports=[{"Protocol": "tcp", "PublishedPort": 0, "TargetPort": 8080, "PublishMode": "host"}],
+            ),
             stop_grace_period=1_000_000_000,
         )
         tasks = wait_for(lambda: len(t := running_tasks(swarm, service.id)) == 6 and t, 60, "6 running tasks")
         names = node_names(swarm)
         spread = Counter(names[t["NodeID"]] for t in tasks)
         assert len(spread) == 3 and set(spread.values()) == {2}, spread
+        # The host (where the engine and its HAProxy run) reaches a task on every node.
+        for task in tasks:
+            node = next(n for n in swarm.nodes if n.netns == names[task["NodeID"]])
+            port = task["Status"]["PortStatus"]["Ports"][0]["PublishedPort"]
+            body = urllib.request.urlopen(f"http://{node.address}:{port}/", timeout=5).read()
+            assert body == b"1", (node.netns, port, body)
 
         victim = swarm.nodes[2]
         kill_node(victim)

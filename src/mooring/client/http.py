@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -98,10 +99,8 @@ class EngineClient:
         body = kwargs.get("json") if isinstance(kwargs.get("json"), dict) else {}
         asked = 0.0
         for value in (params.get("timeout"), (body or {}).get("wait_lock")):
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 asked += float(value) if value is not None else 0.0
-            except (TypeError, ValueError):
-                pass
         return (read_timeout() if method == "GET" else STEP_TIMEOUT) + asked
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:

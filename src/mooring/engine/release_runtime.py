@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
@@ -137,9 +138,14 @@ class EngineRuntime:
         return None
 
     async def wait_ready(
-        self, instance_id: str, timeout: float, min_ready: float, interrupt: asyncio.Event
+        self,
+        instance_id: str,
+        timeout: float,
+        min_ready: float,
+        interrupt: asyncio.Event,
+        on_health: Callable[[str, str], None] | None = None,
     ) -> Readiness:
-        gate = asyncio.ensure_future(self._gate(instance_id, timeout, min_ready))
+        gate = asyncio.ensure_future(self._gate(instance_id, timeout, min_ready, on_health))
         stop = asyncio.ensure_future(interrupt.wait())
         try:
             done, _ = await asyncio.wait({gate, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -153,7 +159,13 @@ class EngineRuntime:
             return Readiness(False, Reason.READINESS_FAILED, str(gate.exception()))
         return Readiness(False, interrupted=True)
 
-    async def _gate(self, instance_id: str, timeout: float, min_ready: float) -> Readiness:
+    async def _gate(
+        self,
+        instance_id: str,
+        timeout: float,
+        min_ready: float,
+        on_health: Callable[[str, str], None] | None = None,
+    ) -> Readiness:
         supervisor, prober = self.engine.supervisor, self.engine.prober
         if instance_id not in prober or timeout == 0:
             try:
@@ -165,12 +177,13 @@ class EngineRuntime:
             if record.state is not InstanceState.RUNNING:
                 return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
         else:
-            # an instance may turn healthy after an unhealthy start, so the gate waits out its deadline;
-            # the state at the deadline tells readiness_failed (unhealthy) from readiness_timeout
-            # the deadline does not count time the engine did not run (engine/stall.py); the inner
-            # waits get a far deadline of their own, only as a bound
+            # fail fast: `retries` counted failures (after start_period) make it unhealthy, and an
+            # instance judged unhealthy before it ever served fails its gate now, not at the deadline.
+            # The deadline does not count time the engine did not run (engine/stall.py); the inner
+            # waits get a far deadline of their own, only as a bound.
+            judged = {HealthState.HEALTHY, HealthState.UNHEALTHY}
             bound = timeout * 4 + 600
-            healthy = asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.HEALTHY}, bound))
+            healthy = asyncio.ensure_future(prober.wait_for(instance_id, judged, bound))
             died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, bound))
             try:
                 done = await wait_first({healthy, died}, timeout)
@@ -183,7 +196,7 @@ class EngineRuntime:
                 if record.state in DOWN:
                     return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
                 # one fresh probe before failing: the last result may predate a freeze of the engine
-                status = await prober.probe_fresh(instance_id) if not done else prober.status(instance_id)
+                status = await prober.probe_fresh(instance_id)
                 if status.state is not HealthState.HEALTHY:
                     last = status.last_result.detail if status.last_result else "no probe answered"
                     if status.state is HealthState.UNHEALTHY:
@@ -191,6 +204,14 @@ class EngineRuntime:
                     return Readiness(
                         False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})"
                     )
+            status = prober.status(instance_id)
+            if status.state is HealthState.UNHEALTHY:
+                status = await prober.probe_fresh(instance_id)  # judged on a result from before a freeze?
+            if status.state is HealthState.UNHEALTHY:
+                last = status.last_result.detail if status.last_result else "no probe answered"
+                if on_health is not None:
+                    on_health(status.state.value, last)
+                return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
         if min_ready > 0:
             return await self._stable(instance_id, min_ready)
         return Readiness(True)
