@@ -16,6 +16,7 @@ from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.oneshots import OneShots
 from mooring.engine.outage import cancel_all
+from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.stall import StallWatch
@@ -53,6 +54,7 @@ class Engine:
         self.oneshots = OneShots(self)  # cron and worker runs
         self.schedules = CronScheduler(self)
         self.stalls = StallWatch(self.releases.note_stall)
+        self._reconciler: asyncio.Task[None] | None = None
 
     # --- start-up and shutdown -------------------------------------------------------------
 
@@ -62,6 +64,7 @@ class Engine:
         await self._adopt_instances()
         await self._restore_proxy()
         self.releases.recover()
+        self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
         self.schedules.start()
 
     async def _adopt_instances(self) -> None:
@@ -131,6 +134,9 @@ class Engine:
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
         await cancel_all(self.releases.background)
         await self.stalls.close()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            await asyncio.gather(self._reconciler, return_exceptions=True)
         await self.schedules.close()
         await self.oneshots.close()
         await self.supervisor.detach_all()

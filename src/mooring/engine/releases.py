@@ -6,16 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import socket
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from mooring.engine import outage
-from mooring.engine.holders import holder_gone, start_time
+from mooring.engine import outage, reconcile
+from mooring.engine.app_leases import AppLeases
 from mooring.engine.journal import Journal
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
@@ -33,8 +29,6 @@ if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
 log = logging.getLogger("mooring.engine")
-LEASE_TTL = timedelta(seconds=30)
-HEARTBEAT = 10.0
 LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
 
@@ -71,88 +65,14 @@ def not_a_snapshot(exc: BaseException) -> UsageError:
     )
 
 
-class ReleaseManager:
+class ReleaseManager(AppLeases):
     def __init__(self, engine: Engine) -> None:
+        super().__init__(engine.store)
         self.engine = engine
-        self.store = engine.store
         self.journal = Journal(engine.store, on_event=engine.event_hub.notify)
         self.runtime = EngineRuntime(engine)
         self.executors: dict[str, tuple[ReleaseExecutor, asyncio.Task[Any]]] = {}
-        self.host = socket.gethostname()
-        self._lease_freed = asyncio.Event()
-        self._start_time = start_time()
         self.background: set[asyncio.Task[Any]] = set()  # parking and auto-resume after an outage
-
-    def take_lease(self, app: str, holder: str) -> None:
-        """Take the app's lease as this engine (pid and start time), reclaiming it from a dead local holder."""
-        try:
-            self.store.acquire_lease(
-                app, holder, self.host, os.getpid(), LEASE_TTL, pid_start_time=self._start_time
-            )
-        except LeaseConflict:
-            if not self._reclaim_if_dead(app):
-                raise
-            self.store.acquire_lease(
-                app, holder, self.host, os.getpid(), LEASE_TTL, pid_start_time=self._start_time
-            )
-
-    # --- lease ------------------------------------------------------------------------------
-
-    async def acquire(self, app: str, holder: str, wait_lock: float | None) -> None:
-        deadline = time.monotonic() + (wait_lock or 0.0)
-        while True:
-            try:
-                self.take_lease(app, holder)
-                return
-            except LeaseConflict:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise
-                self._lease_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._lease_freed.wait(), min(remaining, 1.0))
-
-    def release_lease(self, app: str, holder: str) -> None:
-        self.store.release_lease(app, holder)
-        self._lease_freed.set()
-
-    async def _heartbeat(self, app: str, holder: str) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT)
-            try:
-                self.store.renew_lease(app, holder, LEASE_TTL)
-            except LeaseConflict:
-                log.error("release %s lost the lease of app %s", holder, app)
-                return
-            except StoreError as exc:  # a store outage: keep beating, the next renewal may go through
-                log.warning("release %s: could not renew the lease of app %s: %s", holder, app, exc.message)
-
-    def reclaim_dead_leases(self) -> None:
-        """Leases of an engine on this host that is gone: nobody will renew them, take them back now."""
-        for app in self.store.list_apps():
-            self._reclaim_if_dead(app.name)
-
-    def _reclaim_if_dead(self, app: str) -> bool:
-        """Break the app's lease if its holder ran on this host and that process is gone (pid + start time)."""
-        lease = self.store.current_lease(app)
-        if lease is None or lease.host != self.host:
-            return False
-        if lease.pid == os.getpid():
-            # this engine's own pid: a lease of an earlier process only if the start time differs
-            if lease.pid_start_time is None or self._start_time is None:
-                return False
-            if abs(lease.pid_start_time - self._start_time) <= 0.5:
-                return False
-        elif not holder_gone(lease.pid, lease.pid_start_time, lease.acquired_at):
-            return False
-        if self.store.break_lease(app, lease.holder):
-            log.warning(
-                "reclaimed the lease of app %s from %s: its process (pid %d) on this host is gone",
-                app,
-                lease.holder,
-                lease.pid,
-            )
-        return True
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -342,6 +262,9 @@ class ReleaseManager:
                 log.exception("release %s: reconciling the published ports of %s failed", release_id, app)
             with contextlib.suppress(StoreError):  # an outage: the lease expires or is reclaimed
                 self.release_lease(app, release_id)
+            current = asyncio.current_task()
+            if current is None or not current.cancelling():
+                reconcile.after_release(self.engine, app, self.background)  # no instance left behind
 
     def note_stall(self, seconds: float) -> None:
         """The engine did not run for ``seconds``: running releases' deadlines were extended by it."""
