@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mooring import __version__
+from mooring.api.node_routes import make_node_router
 from mooring.api.ops_routes import event_dict, make_router
 from mooring.api.schemas import (
     MAX_SEQ,
@@ -27,7 +28,7 @@ from mooring.api.schemas import (
     UpRequest,
 )
 from mooring.api.views import ErrorBody, EventView, NothingToDoView, ReleaseView
-from mooring.engine.releases import NothingToDo
+from mooring.engine.lineage import NothingToDo
 from mooring.errors import MooringError
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ def create_app(engine: Engine) -> FastAPI:
         return engine.info()
 
     app.include_router(make_router(engine))
+    app.include_router(make_node_router(engine))
 
     from mooring.api.run_routes import make_run_router  # worker and cron runs on demand
 
@@ -169,6 +171,12 @@ def create_app(engine: Engine) -> FastAPI:
         """Re-apply the prev-ok release (or ``release_id``) as a new release."""
         body = body or RollbackRequest()
         return recorded(await releases.rollback(app_name, body.release_id, body.wait_lock))
+
+    @app.post("/v1/apps/{app_name}/restart", status_code=201, response_model=ReleaseView | NothingToDoView)
+    async def restart(app_name: AppName, body: DownRequest | None = None) -> Any:
+        """Replace the running instances of ``services`` (all when null) as a release, trigger ``restart``."""
+        body = body or DownRequest()
+        return recorded(await releases.restart(app_name, body.services, body.wait_lock))
 
     @app.post("/v1/apps/{app_name}/down")
     async def down(app_name: AppName, body: DownRequest | None = None) -> dict[str, Any]:

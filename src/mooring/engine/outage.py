@@ -16,7 +16,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from mooring.errors import MooringError
+from mooring.errors import MooringError, StoreError
+from mooring.release.executor import ReleaseExecutor
 
 if TYPE_CHECKING:
     from mooring.engine.releases import ReleaseManager
@@ -85,6 +86,59 @@ async def resume_when_store_answers(manager: ReleaseManager, release_id: str, ap
             log.warning("release %s: still cannot resume (%s)", release_id, exc.message)
         except Exception:
             log.exception("release %s: resuming after the store outage failed; retrying", release_id)
+
+
+async def run_supervised(manager: ReleaseManager, executor: ReleaseExecutor, app: str) -> None:
+    """Run the executor to an outcome; an exception restarts it from the journal, a store outage parks it."""
+    release_id = executor.release_id
+    restarts = 0
+    while True:
+        try:
+            status = await executor.run()
+            log.info("release %s of %s: %s", release_id, app, status.value)  # an outcome, not a fault
+            manager.engine.schedules.refresh(app)  # the release that went live brings its crons
+            return
+        except StoreError as exc:
+            # the store refused a write past its retry budget: park, never fail, never die
+            log.error("release %s: the state store is unavailable: %s", release_id, exc.message)
+            await park(manager, release_id, app, STORE_UNAVAILABLE, exc)
+            spawn(resume_when_store_answers(manager, release_id, app), manager.background)
+            return
+        except Exception as exc:
+            log.exception("release %s: executor error", release_id)
+            restarts += 1
+            if restarts > RESTARTS:
+                await park(manager, release_id, app, EXECUTOR_ERROR, exc)
+                return
+            await asyncio.sleep(0.5 * restarts)
+            with contextlib.suppress(Exception):
+                manager.journal.append_event(
+                    app,
+                    "release.executor_restarted",
+                    {"error": f"{type(exc).__name__}: {exc}", "restart": restarts},
+                    release_id=release_id,
+                )
+            # a new executor reads everything from the journal: targets caught mid-start requeue
+            executor = ReleaseExecutor(release_id, manager.journal, manager.runtime)
+            manager.executors[release_id] = (executor, manager.executors[release_id][1])
+
+
+def note_stall(manager: ReleaseManager, seconds: float) -> None:
+    """The engine did not run for ``seconds``: running releases' deadlines were extended by it."""
+    for release_id, (executor, task) in list(manager.executors.items()):
+        if task.done():
+            continue
+        with contextlib.suppress(StoreError):
+            manager.journal.append_event(
+                executor.app,
+                "engine.stalled",
+                {
+                    "seconds": round(seconds, 1),
+                    "detail": f"the engine did not run for {seconds:.1f}s (stopped, paused or "
+                    "starved); readiness deadlines do not count that time",
+                },
+                release_id=release_id,
+            )
 
 
 def spawn(coro: Any, tasks: set[asyncio.Task[Any]]) -> None:
