@@ -15,9 +15,12 @@ from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.oneshots import OneShots
+from mooring.engine.outage import cancel_all, note_stall
+from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.specs import point_probe
+from mooring.engine.stall import StallWatch
 from mooring.engine.tokens import Tokens
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
@@ -53,14 +56,18 @@ class Engine:
         self.releases = ReleaseManager(self)
         self.oneshots = OneShots(self)  # cron and worker runs
         self.schedules = CronScheduler(self)
+        self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
+        self._reconciler: asyncio.Task[None] | None = None
 
     # --- start-up and shutdown -------------------------------------------------------------
 
     async def start(self) -> None:
         await self.prober.start()
+        self.stalls.start()
         await self._adopt_instances()
         await self._restore_proxy()
         self.releases.recover()
+        self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
         self.schedules.start()
 
     async def _adopt_instances(self) -> None:
@@ -138,6 +145,11 @@ class Engine:
         for _, task in list(self.releases.executors.values()):
             task.cancel()
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
+        await cancel_all(self.releases.background)
+        await self.stalls.close()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            await asyncio.gather(self._reconciler, return_exceptions=True)
         await self.schedules.close()
         await self.oneshots.close()
         await self.supervisor.detach_all()
