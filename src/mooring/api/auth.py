@@ -25,6 +25,9 @@ TOKEN_ROUTES = "/v1/tokens"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that change nothing: a dry run sends a snapshot in its body, but only reads.
 READ_ONLY_POSTS = re.compile(r"^/v1/apps/[^/]+/plan$")
+# The dashboard's static shell (HTML, JS, CSS: no data) loads without a token so it can ask for one;
+# everything it shows comes from the API, which needs the token.
+PUBLIC_PREFIX = "/ui"
 # Recording last use is a write; once a minute per token is precise enough for `token list`.
 LAST_USED_EVERY = 60.0
 CREATE_HINT = (
@@ -111,6 +114,12 @@ class BearerAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if scope["method"] in ("GET", "HEAD") and (
+            path == PUBLIC_PREFIX or path.startswith(PUBLIC_PREFIX + "/")
+        ):
             await self.app(scope, receive, send)
             return
         header = Headers(scope=scope).get("authorization")

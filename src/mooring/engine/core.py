@@ -14,7 +14,10 @@ from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.drivers import Drivers
 from mooring.engine.event_hub import EventHub
+from mooring.engine.event_tail import EventTail
 from mooring.engine.lifecycle import Lifecycle
+from mooring.engine.metrics import EngineMetrics
+from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import OneShots
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
@@ -48,11 +51,21 @@ class Engine:
         self.releases = ReleaseManager(self)
         self.oneshots = OneShots(self)  # cron and worker runs
         self.schedules = CronScheduler(self)
+        # Consumers of the journal's events, fed on the loop after each commit (never by the executor).
+        self.event_tail = EventTail(self.store, self.event_hub)
+        self.metrics = EngineMetrics(self)
+        self.notifier = Notifier(home, self.store)
 
     # --- start-up and shutdown -------------------------------------------------------------
 
     async def start(self) -> None:
+        self.notifier.load()  # a broken [notify] in engine.toml fails the start, with the key path
         await self.prober.start()
+        self.prober.on_result = self.metrics.observe_probe
+        self.event_tail.add(self.metrics.observe_event)
+        self.event_tail.add(self.notifier.observe_event)
+        self.event_tail.start()
+        self.notifier.start()
         await self._adopt_instances()
         await self._restore_proxy()
         self.releases.recover()
@@ -125,6 +138,8 @@ class Engine:
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
         await self.schedules.close()
         await self.oneshots.close()
+        await self.event_tail.close()
+        await self.notifier.close()
         await self.supervisor.detach_all()
         await self.proxy.close()
         await self.prober.close()

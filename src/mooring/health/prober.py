@@ -23,7 +23,7 @@ import httpx
 from .connections import ConnectionCache
 from .http_probe import http_origin, new_http_clients
 from .probes import ContainerExec, probe_once
-from .result import format_seconds
+from .result import ProbeResult, format_seconds
 from .spec import ProbeSpec
 from .state import HealthState, HealthStatus, InstanceHealth, Transition
 
@@ -69,6 +69,8 @@ class Prober:
         # How many registrations use each cached connection, so the last one to go closes it.
         self._connection_users: Counter[tuple[str, str]] = Counter()
         self._closed = False
+        # Told of every current probe result (key, check kind, result): the engine's metrics.
+        self.on_result: Callable[[str, str, ProbeResult], None] | None = None
 
     async def __aenter__(self) -> Prober:
         await self.start()
@@ -234,6 +236,11 @@ class Prober:
             )
         if not self._is_current(registration):
             return  # replaced or removed while probing: this result describes nothing current
+        if self.on_result is not None:
+            try:
+                self.on_result(registration.key, registration.spec.kind, result)
+            except Exception:  # an observer's bug must not stop probing
+                log.exception("probe result observer failed for %s", registration.key)
         transition = registration.health.observe(result, time.time())
         if transition is not None:
             log.debug(
