@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "token_cmds",
     "doctor_cmd",
     "run_cmd",
+    "notify_cmds",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {

@@ -1,0 +1,57 @@
+"""[notify] of engine.toml: what is accepted, and errors that name the file and the key path."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from mooring.engine.notify import sign
+from mooring.engine.notify_config import NOTIFY_EVENTS, parse_notify
+from mooring.errors import UsageError
+
+
+def test_a_webhook_gets_every_event_and_the_defaults_unless_told() -> None:
+    config = parse_notify({"webhook": [{"url": "https://h.example/x?k=v", "secret": "s"}]}, "engine.toml")
+    (hook,) = config.webhooks
+    assert hook.events == frozenset(NOTIFY_EVENTS) and hook.apps is None
+    assert (hook.timeout, hook.max_attempts, hook.backoff, hook.name) == (5.0, 5, 1.0, "h.example")
+    assert hook.view()["url"] == "https://h.example/x"  # no query: it may hold a key
+    assert "secret" not in hook.view()
+
+
+def test_secret_env_reads_the_engines_environment() -> None:
+    raw = {"webhook": [{"url": "http://h/x", "secret_env": "HOOK"}], "max_attempts": 2}
+    config = parse_notify(raw, "engine.toml", env={"HOOK": "from-env"})
+    assert config.webhooks[0].secret == "from-env" and config.webhooks[0].max_attempts == 2
+    with pytest.raises(UsageError, match=r"engine.toml: notify.webhook\[0\].secret_env: the variable 'HOOK'"):
+        parse_notify(raw, "engine.toml", env={})
+
+
+@pytest.mark.parametrize(
+    ("hook", "where"),
+    [
+        ({"url": "ftp://h/x", "secret": "s"}, r"notify.webhook\[0\].url: must be an http"),
+        ({"url": "http://h/x"}, r"notify.webhook\[0\].secret: needs a non-empty secret"),
+        (
+            {"url": "http://h/x", "secret": "s", "events": ["release.done"]},
+            r"notify.webhook\[0\].events: 'release.done' is not a notify",
+        ),
+        ({"url": "http://h/x", "secret": "s", "backoff": "soon"}, r"notify.webhook\[0\].backoff: 'soon'"),
+        (
+            {"url": "http://h/x", "secret": "s", "max_attempts": 0},
+            r"notify.webhook\[0\].max_attempts: must be an integer",
+        ),
+        ({"url": "http://h/x", "secret": "s", "retries": 3}, r"notify.webhook\[0\].retries: unknown key"),
+    ],
+)
+def test_errors_name_the_file_and_key_path(hook: dict, where: str) -> None:
+    with pytest.raises(UsageError, match=r"^/etc/m/engine.toml: " + where):
+        parse_notify({"webhook": [hook]}, "/etc/m/engine.toml")
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    body = b'{"event": "release.completed"}'
+    expected = hmac.new(b"k", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert sign("k", "1700000000", body) == "sha256=" + expected
