@@ -130,6 +130,12 @@ class BearerAuth:
             await JSONResponse(body, status_code=decision.status, headers=headers)(scope, receive, send)
             return
         self._mark_used(decision)
+        # what GET /v1/session answers: the dashboard shows the controls only to a write token
+        scope.setdefault("state", {})["token"] = {
+            "id": decision.id,
+            "name": decision.name,
+            "scope": decision.scope,
+        }
         await self.app(scope, receive, send)
 
     def _mark_used(self, token: ApiToken) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from mooring.engine.metrics import CONTENT_TYPE
@@ -31,6 +31,14 @@ def make_observe_router(engine: Engine) -> APIRouter:
     async def metrics() -> Response:
         """Prometheus metrics in the text exposition format (names: docs/metrics.md)."""
         return Response(engine.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    @router.get("/v1/session")
+    async def session(request: Request) -> dict[str, Any]:
+        """Who is asking: the bearer token's name and scope over TCP; the trusted unix socket is admin."""
+        token = getattr(request.state, "token", None)
+        if token is None:
+            return {"via": "unix", "name": None, "scope": "admin"}
+        return {"via": "tcp", "name": token["name"], "scope": token["scope"]}
 
     @router.get("/v1/notify/deliveries")
     async def deliveries(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict[str, Any]:
