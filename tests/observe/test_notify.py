@@ -120,3 +120,33 @@ def test_a_dead_receiver_never_delays_a_release(mooring: Mooring) -> None:
         closed = log[("closed", first["id"])]
         assert closed["state"] == "retrying" and "ConnectError" in closed["attempts"][0]["error"]
         assert ("hole", first["id"]) not in log  # its first attempt still waits for an answer
+
+
+def test_a_failure_that_pauses_is_told_once_as_its_outcome_and_a_failed_cron_is_told(
+    mooring: Mooring,
+) -> None:
+    with receiver() as got, receiver() as pauses:
+        configure(
+            mooring, hook(got.url, name="all"), hook(pauses.url, name="pauses", events=["release.paused"])
+        )
+        cron = '\n[cron.broken]\ncommand = ["sh", "-c", "exit 4"]\nevery = "1s"\n'
+        setup(mooring, manifest(replicas=2, parallelism=1, timeout="3s", extra_service=cron))
+        assert up(mooring)[0] == 0
+        code, failed = up(mooring, V="2", BEHAVIOR="crash")
+        assert code != 0 and failed["status"] == "failed" and failed["rollout"]["control"] == "paused", failed
+        wait_until(lambda: "release.failed" in got.events(), what="the failure's delivery")
+        wait_until(lambda: "cron.failed" in got.events(), what="a failed cron run's delivery")
+        wait_until(lambda: pauses.events(), what="the pause-only webhook's delivery")
+        # the failure that paused is one delivery per webhook: its outcome, or the pause if that is all it wants
+        releases = [r.json for r in got.received if r.json["event"].startswith("release.")]
+        assert [(r["event"], r["release"]["id"]) for r in releases][-1] == ("release.failed", failed["id"])
+        assert [r["event"] for r in releases].count("release.failed") == 1
+        assert "release.paused" not in [r["event"] for r in releases]
+        assert [(r.json["event"], r.json["release"]["id"]) for r in pauses.received] == [
+            ("release.paused", failed["id"])
+        ]
+        assert releases[-1]["release"]["control"] == "paused"
+        cron_body = next(r.json for r in got.received if r.json["event"] == "cron.failed")
+        assert cron_body["release"] is None
+        assert cron_body["details"]["cron"] == "broken" and cron_body["details"]["outcome"] == "failed"
+        assert cron_body["details"]["exit_code"] == 4

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from mooring.engine.outcomes import release_outcome
 from mooring.health.result import ProbeResult
 from mooring.store import Event
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-FINAL_STATUSES = ("completed", "partially_failed", "failed", "rolled_back", "cancelled", "superseded")
 TARGET_STATES = ("pending", "starting", "ready", "failed", "rolled_back", "skipped", "removed")
 # Releases take seconds to many minutes; batches and probes are shorter.
 RELEASE_BUCKETS = (1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600)
@@ -114,13 +114,13 @@ class EngineMetrics:
         app, kind, p = event.app, event.type, event.payload
         self.events.labels(app, kind).inc()
         at = event.created_at.timestamp()
-        if kind.startswith("release.") and kind[len("release.") :] in FINAL_STATUSES:
-            status = kind[len("release.") :]
-            self.releases_finished.labels(app, status).inc()
+        outcome = release_outcome(event)
+        if outcome is not None:
+            self.releases_finished.labels(app, outcome).inc()
             duration = self._release_duration(event)
             if duration is not None:
-                self.release_duration.labels(app, status).observe(duration)
-        elif kind in ("release.paused", "release.resumed", "release.rolling_back") or kind.endswith(
+                self.release_duration.labels(app, outcome).observe(duration)
+        if kind in ("release.paused", "release.resumed", "release.rolling_back") or kind.endswith(
             "_requested"
         ):
             self.release_controls.labels(app, kind[len("release.") :]).inc()

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 
 from mooring import __version__
-from mooring.engine.notify_config import FINAL_EVENTS, NotifyConfig, Webhook, load_notify
+from mooring.engine.notify_config import NotifyConfig, Webhook, load_notify
+from mooring.engine.outcomes import release_outcome
 from mooring.store import Event, Store
 
 log = logging.getLogger("mooring.engine")
@@ -40,13 +41,16 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def notify_event(event: Event) -> str | None:
-    """The notify event an engine event stands for, or None if it is none."""
-    if event.type in FINAL_EVENTS or event.type in ("release.paused", "release.rolling_back"):
-        return event.type
+def notify_events(event: Event) -> list[str]:
+    """The notify events an engine event stands for, most specific first (a webhook gets the first it wants)."""
+    outcome = release_outcome(event)
+    if outcome is not None:
+        return [f"release.{outcome}"] + (["release.paused"] if event.type == "release.paused" else [])
+    if event.type in ("release.paused", "release.rolling_back"):
+        return [event.type]
     if event.type == "cron.finished" and event.payload.get("outcome") != "succeeded":
-        return "cron.failed"
-    return None
+        return ["cron.failed"]
+    return []
 
 
 @dataclass
@@ -148,15 +152,17 @@ class Notifier:
     # --- enqueue: on the loop, quick, never raising into the tail ----------------------------------
 
     def observe_event(self, event: Event) -> None:
-        kind = notify_event(event)
-        if kind is None or not self._queues:
+        kinds = notify_events(event)
+        if not kinds or not self._queues:
             return
-        hooks = [h for h in self.config.webhooks if h.wants(kind, event.app)]
-        if not hooks:
-            return
-        body = json.dumps(self._body(kind, event), sort_keys=True).encode()
-        for hook in hooks:
-            delivery = Delivery(uuid.uuid4().hex[:16], hook, kind, event.app, event.release_id, body)
+        bodies: dict[str, bytes] = {}
+        for hook in self.config.webhooks:
+            kind = next((k for k in kinds if hook.wants(k, event.app)), None)
+            if kind is None:
+                continue
+            if kind not in bodies:
+                bodies[kind] = json.dumps(self._body(kind, event), sort_keys=True).encode()
+            delivery = Delivery(uuid.uuid4().hex[:16], hook, kind, event.app, event.release_id, bodies[kind])
             try:
                 self._queues[hook.name].put_nowait(delivery)
             except asyncio.QueueFull:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mooring.engine.outcomes import FINAL_EVENTS
 from mooring.errors import UsageError
 from mooring.manifest.durations import parse_duration
 
@@ -26,14 +27,6 @@ ENGINE_CONFIG = "engine.toml"
 
 # What a webhook may ask for. Final statuses, the operator's pause, the start of an automatic rollback,
 # a cron run that did not succeed.
-FINAL_EVENTS = (
-    "release.completed",
-    "release.partially_failed",
-    "release.failed",
-    "release.rolled_back",
-    "release.cancelled",
-    "release.superseded",
-)
 NOTIFY_EVENTS = (*FINAL_EVENTS, "release.paused", "release.rolling_back", "cron.failed")
 WEBHOOK_KEYS = {"name", "url", "secret", "secret_env", "events", "apps", "timeout", "max_attempts", "backoff"}
 NOTIFY_KEYS = {"webhook", "timeout", "max_attempts", "backoff", "queue"}

@@ -5,7 +5,8 @@
 
 const TOKEN_KEY = "mooring.token";
 const $ = (sel) => document.querySelector(sel);
-const state = { token: sessionStorage.getItem(TOKEN_KEY), session: null, app: null, stream: null, refresh: null, selected: null };
+const state = { token: sessionStorage.getItem(TOKEN_KEY), session: null, app: null, stream: null, refresh: null, selected: null, poll: null };
+const APPS_EVERY_MS = 5000; // the app list has no stream of its own: it is read again while shown
 
 // --- API ---------------------------------------------------------------------------------------
 
@@ -165,6 +166,7 @@ $("#logout").addEventListener("click", () => { signOut(""); location.hash = "#/"
 async function showApps() {
   stopStream();
   show("apps-view");
+  state.poll = setTimeout(() => { if (!location.hash.startsWith("#/app/")) showApps().catch(() => {}); }, APPS_EVERY_MS);
   const apps = await api("GET", "/v1/apps");
   const body = $("#apps-table tbody");
   body.replaceChildren(...apps.map((a) => {
@@ -186,6 +188,7 @@ function stopStream() {
   if (state.stream) state.stream.abort();
   state.stream = null;
   clearTimeout(state.refresh);
+  clearTimeout(state.poll);
 }
 
 async function showApp(app) {
