@@ -33,6 +33,7 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-logo  # the layer contracts of .importlinter (DESIGN.md §2)
 
 typecheck: install-test
 	$(BIN)/mypy src/mooring/manifest src/mooring/release

@@ -33,7 +33,7 @@ class AppViews:
         current = self.store.latest_release(app)
         if current is None:
             return None, None
-        return current, self.store.last_successful_release(app, before_number=current.number)
+        return current, self.releases.prev_ok(current)
 
     def status(self, app: str) -> dict[str, Any]:
         """``current_release`` (with targets), ``previous_successful_release`` and the app's instances."""
@@ -126,9 +126,10 @@ class AppViews:
         """Which release a rollback would restore, and its plan; changes nothing."""
         if not self._known(app):
             raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
-        source = self.releases.rollback_target(app, release_id)
+        source, reason = self.releases.rollback_choice(app, release_id)
         return {
             "app": app,
             "source_release": self.releases.view(source, with_targets=False),
+            "reason": reason,
             "plan": self.plan(app, source.snapshot, None),
         }

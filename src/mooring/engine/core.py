@@ -12,7 +12,6 @@ from typing import Any
 
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
-from mooring.engine.drivers import Drivers
 from mooring.engine.event_hub import EventHub
 from mooring.engine.event_tail import EventTail
 from mooring.engine.lifecycle import Lifecycle
@@ -21,13 +20,15 @@ from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import OneShots
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
+from mooring.engine.tokens import Tokens
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Proxy, PublishError
 from mooring.network.proxy import mappings_of
+from mooring.runtime.dispatch import Drivers
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.states import InstanceState
-from mooring.store import open_store
+from mooring.store import Event, Release, open_store
 
 log = logging.getLogger("mooring.engine")
 
@@ -46,6 +47,7 @@ class Engine:
         self.supervisor = Drivers(home, on_change=self._on_record)
         self.prober = Prober(container_exec=self.supervisor.run_check)
         self.proxy = Proxy()
+        self.tokens: Tokens = self.store  # the API's auth and token routes see only this port
         self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
@@ -191,6 +193,22 @@ class Engine:
             "started_at": self.started_at,
             "instances": len(self.book.entries),
         }
+
+    def release(self, release_id: str) -> Release:
+        return self.store.get_release(release_id)
+
+    def release_events(self, release_id: str) -> list[Event]:
+        return self.store.release_events(release_id)
+
+    def events_since(self, app: str, seq: int, limit: int) -> list[Event]:
+        return self.store.events_since(app, seq, limit=limit)
+
+    def knows_app(self, app: str) -> bool:
+        return any(a.name == app for a in self.store.list_apps())
+
+    def live_release(self, app: str) -> Release | None:
+        """The release whose workers and crons run now (else the app's latest)."""
+        return self.schedules.live_release(app) or self.store.latest_release(app)
 
     def instances(self, app: str | None = None) -> list[dict[str, Any]]:
         rows = []

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
@@ -136,9 +137,14 @@ class EngineRuntime:
         return None
 
     async def wait_ready(
-        self, instance_id: str, timeout: float, min_ready: float, interrupt: asyncio.Event
+        self,
+        instance_id: str,
+        timeout: float,
+        min_ready: float,
+        interrupt: asyncio.Event,
+        on_health: Callable[[str, str], None] | None = None,
     ) -> Readiness:
-        gate = asyncio.ensure_future(self._gate(instance_id, timeout, min_ready))
+        gate = asyncio.ensure_future(self._gate(instance_id, timeout, min_ready, on_health))
         stop = asyncio.ensure_future(interrupt.wait())
         try:
             done, _ = await asyncio.wait({gate, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -152,7 +158,13 @@ class EngineRuntime:
             return Readiness(False, Reason.READINESS_FAILED, str(gate.exception()))
         return Readiness(False, interrupted=True)
 
-    async def _gate(self, instance_id: str, timeout: float, min_ready: float) -> Readiness:
+    async def _gate(
+        self,
+        instance_id: str,
+        timeout: float,
+        min_ready: float,
+        on_health: Callable[[str, str], None] | None = None,
+    ) -> Readiness:
         supervisor, prober = self.engine.supervisor, self.engine.prober
         if instance_id not in prober or timeout == 0:
             try:
@@ -164,9 +176,10 @@ class EngineRuntime:
             if record.state is not InstanceState.RUNNING:
                 return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
         else:
-            # an instance may turn healthy after an unhealthy start, so the gate waits out its deadline;
-            # the state at the deadline tells readiness_failed (unhealthy) from readiness_timeout
-            healthy = asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.HEALTHY}, timeout))
+            # fail fast: `retries` counted failures (after start_period) make it unhealthy, and an
+            # instance judged unhealthy before it ever served fails its gate now, not at the deadline
+            judged = {HealthState.HEALTHY, HealthState.UNHEALTHY}
+            healthy = asyncio.ensure_future(prober.wait_for(instance_id, judged, timeout))
             died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
             try:
                 done, _ = await asyncio.wait({healthy, died}, return_when=asyncio.FIRST_COMPLETED)
@@ -183,6 +196,12 @@ class EngineRuntime:
                 if status.state is HealthState.UNHEALTHY:
                     return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
                 return Readiness(False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})")
+            status = prober.status(instance_id)
+            if status.state is HealthState.UNHEALTHY:
+                last = status.last_result.detail if status.last_result else "no probe answered"
+                if on_health is not None:
+                    on_health(status.state.value, last)
+                return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
         if min_ready > 0:
             return await self._stable(instance_id, min_ready)
         return Readiness(True)

@@ -299,8 +299,13 @@ class ReleaseExecutor:
                 target, TargetState.FAILED, "target.failed", reason=Reason.START_FAILED, detail=error
             )
             return "failed"
+        name = _name(target)
+
+        def health_changed(state: str, detail: str) -> None:
+            self._event("target.health", target=name, instance_id=instance_id, health=state, detail=detail)
+
         readiness = await self.runtime.wait_ready(
-            instance_id, policy.health_check_timeout, policy.min_ready, self.control_changed
+            instance_id, policy.health_check_timeout, policy.min_ready, self.control_changed, health_changed
         )
         if readiness.interrupted:
             await self.runtime.stop(instance_id)

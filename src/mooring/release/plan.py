@@ -94,8 +94,12 @@ def make_plan(
     snapshot: Mapping[str, Any],
     running: Sequence[RunningInstance],
     selected: Sequence[str] | None = None,
+    force: bool = False,
 ) -> Plan:
-    """Classify every slot: create, replace, unchanged (never restarted) or remove."""
+    """Classify every slot: create, replace, unchanged (never restarted) or remove.
+
+    ``force`` replaces the running instances of the chosen services even when their spec is unchanged
+    (`up --force`, `mooring restart`)."""
     services: Mapping[str, Any] = snapshot.get("service", {})
     edges = {
         name: tuple(d for d in svc.get("depends_on", ()) if d in services) for name, svc in services.items()
@@ -118,7 +122,8 @@ def make_plan(
             if current is None:
                 targets.append(PlannedTarget(name, replica, Action.CREATE, wanted))
             else:
-                action = Action.UNCHANGED if current.spec_hash == wanted else Action.REPLACE
+                same = current.spec_hash == wanted and not force
+                action = Action.UNCHANGED if same else Action.REPLACE
                 targets.append(
                     PlannedTarget(
                         name,
