@@ -56,7 +56,7 @@ def test_dashboard_watches_pauses_and_resumes_a_rollout(served: Served, tmp_path
     for path in ("/v1/apps", "/v1/apps/rel/events", "/metrics", "/v1/session"):
         assert httpx.get(base + path, timeout=10).status_code == 401, path
 
-    setup(served.host, manifest(replicas=4, parallelism=1, delay="1500ms"))
+    setup(served.host, manifest(replicas=4, parallelism=1, delay="1500ms", start_period="10s"))
     served.host.run("up", check=True)  # the first release, to have history
     writer = served.token("write", name="dashboard")
 
@@ -135,7 +135,7 @@ def test_dashboard_watches_pauses_and_resumes_a_rollout(served: Served, tmp_path
 
 
 def test_a_read_token_sees_no_controls(served: Served, tmp_path: Path) -> None:
-    setup(served.host, manifest(replicas=1))
+    setup(served.host, manifest(replicas=1, start_period="10s"))
     served.host.run("up", check=True)
     reader = served.token("read", name="viewer")
     with chromium(tmp_path / "profile") as driver:

@@ -11,7 +11,7 @@ from tests.remote.conftest import Served
 
 
 def test_metrics_follow_a_rollout_while_it_runs_and_after_it_ends(mooring: Mooring) -> None:
-    setup(mooring, manifest(replicas=3, parallelism=1, delay="700ms"))
+    setup(mooring, manifest(replicas=3, parallelism=1, delay="700ms", start_period="10s"))
     mooring.run("up", "--detach", check=True)
     wait_until(lambda: mooring.engine_pid(), what="the engine")
 

@@ -32,7 +32,12 @@ def deliveries(mooring: Mooring) -> list[dict]:
 def test_each_release_outcome_gets_one_signed_delivery(mooring: Mooring) -> None:
     with receiver() as got:
         configure(mooring, hook(got.url, name="ops"))
-        setup(mooring, manifest(replicas=2, strategy="canary", failure_action="rollback", timeout="3s"))
+        setup(
+            mooring,
+            manifest(
+                replicas=2, strategy="canary", failure_action="rollback", timeout="3s", start_period="3s"
+            ),
+        )
         assert up(mooring)[0] == 0
         code, failed = up(mooring, V="2", BEHAVIOR="crash")
         assert code == 5 and failed["status"] == "rolled_back"
@@ -73,7 +78,7 @@ def test_a_failing_receiver_gets_retries_with_backoff_until_it_answers(mooring: 
             hook(flaky.url, name="flaky", backoff="200ms", max_attempts=4, events=["release.completed"]),
             hook(broken.url, name="broken", backoff="100ms", max_attempts=3, events=["release.completed"]),
         )
-        setup(mooring, manifest(replicas=1))
+        setup(mooring, manifest(replicas=1, start_period="10s"))
         assert up(mooring)[0] == 0
         wait_until(lambda: len(flaky.received) == 3, what="three attempts at the flaky receiver")
         wait_until(lambda: len(broken.received) == 3, what="three attempts at the broken receiver")
@@ -108,7 +113,7 @@ def test_a_dead_receiver_never_delays_a_release(mooring: Mooring) -> None:
             hook(hole, name="hole", timeout="60s", max_attempts=3),
             hook(f"http://127.0.0.1:{closed_port}/hook", name="closed", backoff="30s", max_attempts=3),
         )
-        setup(mooring, manifest(replicas=2))
+        setup(mooring, manifest(replicas=2, start_period="10s"))
         started = time.monotonic()
         code, first = up(mooring)
         code2, second = up(mooring, V="2")
@@ -130,7 +135,9 @@ def test_a_failure_that_pauses_is_told_once_as_its_outcome_and_a_failed_cron_is_
             mooring, hook(got.url, name="all"), hook(pauses.url, name="pauses", events=["release.paused"])
         )
         cron = '\n[cron.broken]\ncommand = ["sh", "-c", "exit 4"]\nevery = "1s"\n'
-        setup(mooring, manifest(replicas=2, parallelism=1, timeout="3s", extra_service=cron))
+        setup(
+            mooring, manifest(replicas=2, parallelism=1, timeout="3s", extra_service=cron, start_period="3s")
+        )
         assert up(mooring)[0] == 0
         code, failed = up(mooring, V="2", BEHAVIOR="crash")
         assert code != 0 and failed["status"] == "failed" and failed["rollout"]["control"] == "paused", failed
