@@ -215,7 +215,7 @@ function setLive(live) {
 function onEvent(frame) {
   const e = frame.data;
   const list = $("#events");
-  const detail = e.target || e.service || e.cron || e.status || e.message || "";
+  const detail = [e.batch ? `batch ${e.batch}` : null, e.target || e.service || e.cron, e.status || e.message].filter(Boolean).join(" · ");
   list.prepend(el("li", { "data-type": frame.event },
     el("span", { class: "seq" }, frame.id),
     el("span", { class: "type" }, frame.event),
@@ -316,7 +316,7 @@ async function showTimeline(releaseId) {
   $("#timeline").replaceChildren(...events.map((e) => el("li", { "data-type": e.type },
     el("span", { class: "seq" }, `+${((new Date(e.at) - start) / 1000).toFixed(2)}s`),
     el("span", { class: "type" }, e.type),
-    el("span", { class: "muted" }, [e.target, e.state, e.reason, e.message].filter(Boolean).join(" · ")))));
+    el("span", { class: "muted" }, [e.batch ? `batch ${e.batch}` : null, e.target || e.service, e.state, e.reason, e.message].filter(Boolean).join(" · ")))));
   $("#timeline-card").hidden = false;
   for (const row of document.querySelectorAll("#history tbody tr")) row.classList.toggle("selected", row.dataset.release === releaseId);
 }
