@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +59,23 @@ def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
     body = b'{"event": "release.completed"}'
     expected = hmac.new(b"k", b"1700000000." + body, hashlib.sha256).hexdigest()
     assert sign("k", "1700000000", body) == "sha256=" + expected
+
+
+def test_a_broken_notify_section_stops_the_engine_with_the_key_path(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "engine.toml").write_text('[[notify.webhook]]\nurl = "ftp://hooks.example"\nsecret = "s"\n')
+    env = {**os.environ, "MOORING_HOME": str(home)}
+    env.pop("MOORING_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "mooring", "ps"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        f"{home / 'engine.toml'}: notify.webhook[0].url: must be an http:// or https:// URL" in result.stderr
+    )
