@@ -239,6 +239,10 @@ def _stop_node(node: SwarmNode) -> None:
 
 
 def stop_swarm(swarm: Swarm) -> None:
+    if os.environ.get("MOORING_SWARM_DEBUG"):
+        for node in swarm.nodes:
+            print(f"--- {node.netns} alive={node.process is not None and node.process.poll() is None}")
+            print(node.log_tail(40))
     for node in reversed(swarm.nodes):
         _stop_node(node)
     _run("ip", "link", "delete", swarm.bridge, check=False)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mooring import __version__
+from mooring.api.node_routes import make_node_router
 from mooring.api.ops_routes import event_dict, make_router
 from mooring.api.schemas import (
     MAX_SEQ,
@@ -103,6 +104,7 @@ def create_app(engine: Engine) -> FastAPI:
         return engine.info()
 
     app.include_router(make_router(engine))
+    app.include_router(make_node_router(engine))
 
     from mooring.api.observe_routes import make_observe_router  # /metrics, webhooks' log, dashboard
 

@@ -74,3 +74,4 @@ class InstanceView(BaseModel):
     last_error: str | None = None
     limits: str | None = None
     release_id: str | None = None
+    node: str | None = None  # the Swarm node a cluster instance's task runs on

@@ -24,6 +24,10 @@ COMMAND_MODULES = (
     "token_cmds",
     "doctor_cmd",
     "run_cmd",
+    "node_cmds",
+    "import_cmd",
+    "backup_cmds",
+    "images_cmd",
     "notify_cmds",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
@@ -38,6 +42,12 @@ COMMAND_HOME = {
     "up": "up_cmd",
     "events": "events_cmd",
     "run-worker": "run_cmd",
+    "nodes": "node_cmds",
+    "node": "node_cmds",
+    "import": "import_cmd",
+    "backup": "backup_cmds",
+    "restore": "backup_cmds",
+    "images": "images_cmd",
 }
 
 

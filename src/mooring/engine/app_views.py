@@ -3,13 +3,12 @@ and the rollback preview. Read-only: nothing here writes the store or touches an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.releases import LIVE, not_a_snapshot
 from mooring.errors import NotFound, UsageError
-from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
 from mooring.release.plan import PlanError
 from mooring.release.preview import ObservedInstance, preview
 from mooring.runtime.states import InstanceState
@@ -91,9 +90,10 @@ class AppViews:
     def plan(self, app: str, snapshot_text: str, services: Sequence[str] | None) -> dict[str, Any]:
         """The dry-run plan against the current release and what actually runs; writes nothing."""
         try:
-            snapshot = json.loads(snapshot_text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"the snapshot is not JSON: {exc}") from None
+            decoded = ReleaseSnapshot.decode(snapshot_text)
+        except SnapshotError as exc:
+            raise UsageError(str(exc)) from None
+        snapshot = decoded.data
         current = self.store.latest_release(app)
         observed = [
             ObservedInstance(
@@ -110,10 +110,10 @@ class AppViews:
             return preview(
                 app,
                 snapshot,
-                content_hash(canonical_json(snapshot)),
+                decoded.hash,
                 self.releases.running(app),
                 services,
-                current=json.loads(current.snapshot) if current else None,
+                current=ReleaseSnapshot.decode(current.snapshot).data if current else None,
                 current_release_id=current.id if current else None,
                 observed=observed,
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -20,11 +19,12 @@ from mooring.engine.journal import Journal
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
-from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
 from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
 from mooring.release.model import Control, Counters, ReleaseStatus, TargetState, derive_rollout_state
 from mooring.release.plan import Action, Plan, PlanError, RunningInstance, make_plan
+from mooring.release.transitions import move_release, move_target
 from mooring.runtime.states import InstanceState
 from mooring.store import NewTarget, Release
 from mooring.store.releases import new_release_id
@@ -147,9 +147,10 @@ class ReleaseManager:
     ) -> Release | NothingToDo:
         """Record and launch a release of the snapshot; an apply that changes nothing records nothing."""
         try:
-            snapshot = json.loads(snapshot_text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"the snapshot is not JSON: {exc}") from None
+            decoded = ReleaseSnapshot.decode(snapshot_text)
+        except SnapshotError as exc:
+            raise UsageError(str(exc)) from None
+        snapshot = decoded.data
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
         release_id = new_release_id()
@@ -162,15 +163,15 @@ class ReleaseManager:
                 raise NotFound(str(exc), hint="mooring validate --json lists the services") from None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise not_a_snapshot(exc) from None
-            text = canonical_json(snapshot)
-            current = self._already_current(app, plan, content_hash(text))
+            text = decoded.text
+            current = self._already_current(app, plan, decoded.hash)
             if current is not None:
                 self.release_lease(app, release_id)
                 return NothingToDo(current)
             release = self.store.create_release(
                 app,
                 snapshot=text,
-                manifest_hash=content_hash(text),
+                manifest_hash=decoded.hash,
                 trigger=trigger,
                 source_release_id=source_release_id,
                 scope=plan.scope,
@@ -251,11 +252,14 @@ class ReleaseManager:
             open_in_flight = old.status in ("pending", "in_progress")
             if not (open_in_flight or old.control != "active"):
                 continue  # a finished failure that is not paused stays as it is
-            self.store.update_release(
-                old.id, status="superseded", superseded_by=newer, message=f"superseded by {newer}"
-            )
-            self.journal.append_event(
-                app, "release.superseded", {"by": newer, "previous": old.status}, release_id=old.id
+            move_release(
+                self.journal,
+                old,
+                ReleaseStatus.SUPERSEDED,
+                "release.superseded",
+                {"by": newer, "previous": old.status},
+                superseded_by=newer,
+                message=f"superseded by {newer}",
             )
 
     def _launch(self, release_id: str, app: str) -> None:
@@ -271,10 +275,12 @@ class ReleaseManager:
             self.engine.schedules.refresh(app)  # the release that went live brings its crons
         except Exception as exc:
             log.exception("release %s: executor error", executor.release_id)
-            with contextlib.suppress(Exception):
-                self.store.update_release(
-                    executor.release_id,
-                    status="failed",
+            with contextlib.suppress(Exception):  # e.g. the store is gone too: the log has it
+                move_release(
+                    self.journal,
+                    self.store.get_release(executor.release_id),
+                    ReleaseStatus.FAILED,
+                    None,
                     message=f"internal error: {type(exc).__name__}: {exc}",
                 )
         finally:
@@ -323,8 +329,17 @@ class ReleaseManager:
                 )
             await self.acquire(app, release.id, None)
             for target in self.store.list_targets(release.id):
-                if target.state == "failed":
-                    self.store.update_target(target.id, state="pending", reason=None, detail="")
+                if target.state == "failed":  # resume retries it
+                    move_target(
+                        self.journal,
+                        app,
+                        release.id,
+                        target,
+                        TargetState.PENDING,
+                        None,
+                        reason=None,
+                        detail="",
+                    )
             self.store.update_release(release.id, control="active", resumed_count=release.resumed_count + 1)
             self.journal.append_event(app, "release.resume_requested", {}, release_id=release.id)
             self._launch(release.id, app)

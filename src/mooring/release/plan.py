@@ -7,19 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal
 
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.graph import start_order, with_dependencies
-
-
-class Action(StrEnum):
-    CREATE = "create"
-    REPLACE = "replace"
-    UNCHANGED = "unchanged"
-    REMOVE = "remove"
-
+from mooring.vocabulary import Action as Action  # the plan names it; it lives with the vocabulary
 
 Scope = Literal["fresh", "replacement"]
 

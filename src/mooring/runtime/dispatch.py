@@ -17,6 +17,7 @@ from typing import Any
 
 from mooring.health.result import Outcome
 from mooring.runtime.container import ContainerDriver, ContainerSpec, resolve_address, run_check
+from mooring.runtime.container.errors import ContainerEngineUnreachable
 from mooring.runtime.driver import Driver
 from mooring.runtime.facts import InstanceFacts
 from mooring.runtime.instance import OnChange
@@ -25,6 +26,8 @@ from mooring.runtime.record import InstanceRecord
 from mooring.runtime.spec import InstanceSpec
 from mooring.runtime.states import InstanceState
 from mooring.runtime.supervisor import Supervisor
+from mooring.runtime.swarm import SwarmDriver, SwarmSpec
+from mooring.runtime.swarm.address import no_cluster_message, resolve_cluster_address
 
 
 class Drivers:
@@ -35,6 +38,8 @@ class Drivers:
         self._on_change = on_change
         self.process = Supervisor(home / "logs", on_change=on_change)
         self._container: ContainerDriver | None = None
+        self._swarm: SwarmDriver | None = None
+        self.node_watchers: list[Callable[[dict[str, Any], str, str], None]] = []
         self.logs = InstanceLogs(self)
 
     @property
@@ -46,9 +51,30 @@ class Drivers:
             )
         return self._container
 
+    @property
+    def swarm(self) -> SwarmDriver:
+        """The cluster driver; ``ContainerEngineUnreachable`` when no cluster is configured."""
+        if self._swarm is None:
+            address = resolve_cluster_address(self.home)
+            if address is None:
+                raise ContainerEngineUnreachable(no_cluster_message(self.home))
+            self._swarm = SwarmDriver(address, home_label=str(self.home), on_change=self._on_change)
+            for watcher in self.node_watchers:
+                self._swarm.on_node_change(watcher)
+        return self._swarm
+
+    @property
+    def has_cluster(self) -> bool:
+        return self._swarm is not None or resolve_cluster_address(self.home) is not None
+
     def active(self) -> list[Driver[Any]]:
-        """The drivers made so far (the container driver only once a container was started or adopted)."""
-        return [self.process] if self._container is None else [self.process, self._container]
+        """The drivers made so far (the container and cluster drivers only once used)."""
+        made: list[Driver[Any]] = [self.process]
+        if self._container is not None:
+            made.append(self._container)
+        if self._swarm is not None:
+            made.append(self._swarm)
+        return made
 
     def driver_of(self, instance_id: str) -> Driver[Any]:
         for driver in self.active()[1:]:
@@ -60,9 +86,13 @@ class Drivers:
         return self.driver_of(instance_id).name
 
     def _named(self, name: str) -> Driver[Any]:
+        if name == "swarm":
+            return self.swarm
         return self.container if name == "container" else self.process
 
-    async def start(self, spec: InstanceSpec | ContainerSpec) -> InstanceRecord:
+    async def start(self, spec: InstanceSpec | ContainerSpec | SwarmSpec) -> InstanceRecord:
+        if isinstance(spec, SwarmSpec):
+            return await self.swarm.start(spec)
         if isinstance(spec, ContainerSpec):
             return await self.container.start(spec)
         return await self.process.start(spec)

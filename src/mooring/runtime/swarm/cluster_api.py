@@ -190,9 +190,25 @@ def set_availability(client: docker.APIClient, node: str, availability: str) -> 
 
 
 def service_logs(
-    client: docker.APIClient, service_id: str, *, stdout: bool, stderr: bool, tail: int | str = "all"
+    client: docker.APIClient,
+    service_id: str,
+    *,
+    stdout: bool,
+    stderr: bool,
+    tail: int | str = "all",
+    since: float | None = None,
 ) -> bytes:
-    data = client.service_logs(
-        service_id, details=False, stdout=stdout, stderr=stderr, timestamps=True, tail=tail, follow=False
-    )
-    return b"".join(data)
+    try:
+        data = client.service_logs(
+            service_id,
+            details=False,
+            stdout=stdout,
+            stderr=stderr,
+            timestamps=True,
+            tail=tail,
+            since=int(since) if since is not None else None,
+            follow=False,
+        )
+        return b"".join(data)
+    except docker.errors.NotFound:
+        return b""

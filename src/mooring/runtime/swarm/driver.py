@@ -22,7 +22,7 @@ import inspect
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
 import docker
@@ -32,6 +32,7 @@ from mooring.runtime.container.errors import ContainerEngineUnreachable
 from mooring.runtime.container.logs import convert
 from mooring.runtime.errors import InstanceBusy, UnknownInstance
 from mooring.runtime.facts import InstanceFacts
+from mooring.runtime.log_reader import as_stamp, timestamp_of
 from mooring.runtime.record import InstanceRecord, exit_fields
 from mooring.runtime.states import RESTING_STATES, ExitReason, ExitStatus, InstanceState, is_legal
 from mooring.runtime.waiters import RecordWaiters
@@ -52,6 +53,8 @@ UNSCHEDULABLE_GRACE = 5.0  # a task no node can take fails its start after this 
 
 class SwarmDriver:
     """Owns this engine's instances on one Swarm cluster, reached through a manager."""
+
+    name = "swarm"
 
     def __init__(self, address: EngineAddress, *, home_label: str, on_change: OnChange | None = None) -> None:
         self.address = address
@@ -99,9 +102,12 @@ class SwarmDriver:
     async def poll_once(self) -> None:
         """Read every task and node once and move each record to what its tasks say."""
         client = await self.client()
-        tasks, nodes = await asyncio.gather(
-            asyncio.to_thread(cluster_api.tasks, client), asyncio.to_thread(cluster_api.nodes, client)
+        tasks, nodes, services = await asyncio.gather(
+            asyncio.to_thread(cluster_api.tasks, client),
+            asyncio.to_thread(cluster_api.nodes, client),
+            asyncio.to_thread(cluster_api.services, client, self.home_label),
         )
+        existing = {str(row["ID"]) for row in services}
         self._update_nodes(nodes)
         by_service: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for task in tasks:
@@ -113,7 +119,10 @@ class SwarmDriver:
             if lock.locked():
                 continue  # a start or stop is moving it; the next tick sees the result
             async with lock:
-                await self._follow(instance_id, slot_state(by_service.get(record.container_id, [])))
+                slot = slot_state(by_service.get(record.container_id, []))
+                if slot.phase == "gone" and record.container_id in existing:
+                    slot = SlotState("starting")  # a new service whose task Swarm has not made yet
+                await self._follow(instance_id, slot)
 
     def _update_nodes(self, nodes: list[dict[str, Any]]) -> None:
         for node in nodes:
@@ -414,17 +423,46 @@ class SwarmDriver:
             last_exit=record.last_exit_message,
         )
 
-    async def read_tail(self, instance_id: str, n: int) -> list[str]:
+    async def read_log_tail(self, instance_id: str, n: int) -> list[str]:
         """The last ``n`` lines of the slot's tasks (Swarm gathers them from whichever node ran them)."""
+        lines = await self._service_lines(instance_id, tail=n)
+        return lines[-n:] if n else lines
+
+    async def read_log_since(self, instance_id: str, since: float) -> list[str]:
+        first = as_stamp(since)  # the API takes whole seconds: drop what is older than asked
+        return [
+            line
+            for line in await self._service_lines(instance_id, since=since)
+            if timestamp_of(line) >= first
+        ]
+
+    async def follow_log(self, instance_id: str, since: float | None) -> AsyncIterator[str]:
+        """New lines as they come: the service log API of a manager has no follow over every node
+        that works across task moves, so read what is new once a second."""
+        seen: set[str] = set()
+        start = since if since is not None else time.time()
+        while True:
+            lines = await self.read_log_since(instance_id, start)
+            for line in lines:
+                if line not in seen:
+                    seen.add(line)
+                    yield line
+            if len(seen) > 10_000:
+                seen = set(lines)
+            record = self._records.get(instance_id)
+            if record is None or record.container_id is None:
+                return
+            await asyncio.sleep(1.0)
+
+    async def _service_lines(self, instance_id: str, **options: Any) -> list[str]:
         service_id = self.record(instance_id).container_id
         if service_id is None:
             return []
         out, err = await asyncio.gather(
-            self._call(cluster_api.service_logs, service_id, stdout=True, stderr=False, tail=n),
-            self._call(cluster_api.service_logs, service_id, stdout=False, stderr=True, tail=n),
+            self._call(cluster_api.service_logs, service_id, stdout=True, stderr=False, **options),
+            self._call(cluster_api.service_logs, service_id, stdout=False, stderr=True, **options),
         )
-        lines = sorted(convert(out, "stdout") + convert(err, "stderr"))
-        return lines[-n:] if n else lines
+        return sorted(convert(out, "stdout") + convert(err, "stderr"))
 
     async def nodes(self) -> list[dict[str, Any]]:
         """Every node as ``mooring nodes`` shows it, with the number of this engine's tasks on it."""
