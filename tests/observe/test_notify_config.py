@@ -7,13 +7,15 @@ import hmac
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from mooring.engine.notify import sign
+from mooring.engine.notify import notify_events, sign
 from mooring.engine.notify_config import NOTIFY_EVENTS, parse_notify
 from mooring.errors import UsageError
+from mooring.store import Event
 
 
 def test_a_webhook_gets_every_event_and_the_defaults_unless_told() -> None:
@@ -79,3 +81,35 @@ def test_a_broken_notify_section_stops_the_engine_with_the_key_path(tmp_path: Pa
     assert (
         f"{home / 'engine.toml'}: notify.webhook[0].url: must be an http:// or https:// URL" in result.stderr
     )
+
+
+def event(type: str, **payload: object) -> Event:
+    return Event("shop", 1, "r1", 1, type, dict(payload), datetime.now(UTC))
+
+
+@pytest.mark.parametrize(
+    ("recorded", "told"),
+    [
+        (event("release.completed", status="completed", previous="in_progress"), ["release.completed"]),
+        (event("release.rolled_back", status="rolled_back"), ["release.rolled_back"]),
+        (event("release.superseded", by="r2"), ["release.superseded"]),
+        # a failure that pauses: its outcome first, the pause for a webhook that wants only pauses
+        (
+            event("release.paused", status="failed", previous="in_progress"),
+            ["release.failed", "release.paused"],
+        ),
+        (
+            event("release.paused", status="partially_failed", previous="in_progress"),
+            ["release.partially_failed", "release.paused"],
+        ),
+        (event("release.paused", status="in_progress", message="paused by the operator"), ["release.paused"]),
+        (event("release.rolling_back", why="canary failed"), ["release.rolling_back"]),
+        (event("cron.finished", cron="c", outcome="timed_out"), ["cron.failed"]),
+        (event("cron.finished", cron="c", outcome="succeeded"), []),
+        (event("node.down", node="n2"), ["node.down"]),
+        (event("target.ready", state="ready"), []),
+    ],
+)
+def test_which_events_are_told(recorded: Event, told: list[str]) -> None:
+    assert notify_events(recorded) == told
+    assert all(t in NOTIFY_EVENTS for t in told)

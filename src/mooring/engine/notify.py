@@ -46,7 +46,7 @@ def notify_events(event: Event) -> list[str]:
     outcome = release_outcome(event)
     if outcome is not None:
         return [f"release.{outcome}"] + (["release.paused"] if event.type == "release.paused" else [])
-    if event.type in ("release.paused", "release.rolling_back"):
+    if event.type in ("release.paused", "release.rolling_back", "node.down"):
         return [event.type]
     if event.type == "cron.finished" and event.payload.get("outcome") != "succeeded":
         return ["cron.failed"]

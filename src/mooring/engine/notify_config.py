@@ -26,8 +26,8 @@ from mooring.manifest.durations import parse_duration
 ENGINE_CONFIG = "engine.toml"
 
 # What a webhook may ask for. Final statuses, the operator's pause, the start of an automatic rollback,
-# a cron run that did not succeed.
-NOTIFY_EVENTS = (*FINAL_EVENTS, "release.paused", "release.rolling_back", "cron.failed")
+# a cron run that did not succeed, a cluster node that went down.
+NOTIFY_EVENTS = (*FINAL_EVENTS, "release.paused", "release.rolling_back", "cron.failed", "node.down")
 WEBHOOK_KEYS = {"name", "url", "secret", "secret_env", "events", "apps", "timeout", "max_attempts", "backoff"}
 NOTIFY_KEYS = {"webhook", "timeout", "max_attempts", "backoff", "queue"}
 
