@@ -78,9 +78,9 @@ def test_a_broken_notify_section_stops_the_engine_with_the_key_path(tmp_path: Pa
         check=False,
     )
     assert result.returncode == 1
-    assert (
-        f"{home / 'engine.toml'}: notify.webhook[0].url: must be an http:// or https:// URL" in result.stderr
-    )
+    assert "the mooring engine exited at start" in result.stderr and "engine.log" in result.stderr
+    logged = (home / "engine.log").read_text()
+    assert f"{home / 'engine.toml'}: notify.webhook[0].url: must be an http:// or https:// URL" in logged
 
 
 def event(type: str, **payload: object) -> Event:
