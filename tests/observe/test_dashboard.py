@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -18,15 +20,29 @@ from tests.remote.conftest import Served
 
 # MOORING_SCREENSHOTS=docs/img keeps the screenshots (the README's pictures come from this test).
 SHOTS = os.environ.get("MOORING_SCREENSHOTS")
+T = TypeVar("T")
+
+
+def fresh(read: Callable[[], T]) -> T:
+    """Read again if the page re-rendered the element between finding and reading it."""
+    for _ in range(20):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            continue
+    return read()
 
 
 def text(driver: WebDriver, css: str) -> str:
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    return fresh(lambda: str(driver.find_element(By.CSS_SELECTOR, css).text))
 
 
 def attr(driver: WebDriver, css: str, name: str) -> str | None:
-    found = driver.find_elements(By.CSS_SELECTOR, css)
-    return found[0].get_attribute(name) if found else None
+    def read() -> str | None:
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        return found[0].get_attribute(name) if found else None
+
+    return fresh(read)
 
 
 def shot(driver: WebDriver, tmp: Path, name: str) -> None:
@@ -49,10 +65,31 @@ def until(driver: WebDriver, check: Callable[[], object], what: str, timeout: fl
         raise AssertionError(f"{what}; browser log: {logs}") from None
 
 
+def click(driver: WebDriver, css: str) -> None:
+    """Click once the element is there; the page re-renders on events, so a found element may go stale."""
+
+    def clicked() -> bool:
+        driver.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    until(driver, clicked, f"to click {css}")
+
+
+def data_states(driver: WebDriver) -> list[str | None]:
+    return fresh(
+        lambda: [
+            t.get_attribute("data-state") for t in driver.find_elements(By.CSS_SELECTOR, "#batches .target")
+        ]
+    )
+
+
 def test_dashboard_watches_pauses_and_resumes_a_rollout(served: Served, tmp_path: Path) -> None:
     base = f"http://{served.address}"
     # the page's shell loads without a token; nothing else does
-    assert httpx.get(f"{base}/ui/", timeout=10).status_code == 200
+    shell = httpx.get(f"{base}/ui/", timeout=10)
+    assert shell.status_code == 200 and "connect-src 'self'" in shell.headers["content-security-policy"]
+    assert httpx.get(f"{base}/ui/app.js", timeout=10).headers["content-type"].startswith("text/javascript")
+    assert httpx.get(f"{base}/ui/../metrics", timeout=10).status_code in (401, 404)
     for path in ("/v1/apps", "/v1/apps/rel/events", "/metrics", "/v1/session"):
         assert httpx.get(base + path, timeout=10).status_code == 401, path
 
@@ -77,7 +114,7 @@ def test_dashboard_watches_pauses_and_resumes_a_rollout(served: Served, tmp_path
         assert text(driver, "#apps-table tr[data-app=rel] .status") == "completed"
         shot(driver, tmp_path, "apps")
 
-        driver.find_element(By.CSS_SELECTOR, "a.app-link[data-app=rel]").click()
+        click(driver, "a.app-link[data-app=rel]")
         until(driver, lambda: text(driver, "#live") == "● live", "the event stream to connect")
         until(
             driver,
@@ -98,16 +135,15 @@ def test_dashboard_watches_pauses_and_resumes_a_rollout(served: Served, tmp_path
         assert driver.find_elements(By.CSS_SELECTOR, "#events li[data-type='target.ready']")
         shot(driver, tmp_path, "rollout")
 
-        driver.find_element(By.ID, "btn-pause").click()
+        click(driver, "#btn-pause")
         until(driver, lambda: text(driver, "#control-state") == "paused", "the pause to show")
         until(driver, lambda: text(driver, "#rollout-state") == "blocked", "the rollout to block")
         until(driver, lambda: driver.find_element(By.ID, "explain-card").is_displayed(), "the explanation")
         assert "operator" in text(driver, "#explain")
-        ready_when_paused = len(driver.find_elements(By.CSS_SELECTOR, ".target[data-state=ready]"))
-        assert ready_when_paused < 4
+        until(driver, lambda: data_states(driver).count("ready") < 4, "targets left while paused")
         shot(driver, tmp_path, "paused")
 
-        driver.find_element(By.ID, "btn-resume").click()
+        click(driver, "#btn-resume")
         until(driver, lambda: text(driver, "#control-state") == "active", "the resume to show")
         until(driver, lambda: text(driver, "#release-status") == "completed", "the final status", timeout=60)
         states = [
@@ -116,7 +152,7 @@ def test_dashboard_watches_pauses_and_resumes_a_rollout(served: Served, tmp_path
         assert states == ["ready"] * 4, states
         assert driver.find_elements(By.CSS_SELECTOR, "#events li[data-type='release.completed']")
 
-        driver.find_element(By.CSS_SELECTOR, "#history tr .timeline-btn").click()
+        click(driver, "#history tr .timeline-btn")
         until(
             driver,
             lambda: driver.find_elements(By.CSS_SELECTOR, "#timeline li[data-type='release.paused']"),

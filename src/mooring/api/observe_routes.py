@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
 UI_PREFIX = "/ui"
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -70,5 +71,11 @@ def _static(name: str) -> Response:
     return Response(
         item.read_bytes(),
         media_type=kind,
-        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"},
+        headers={
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            # only the engine's own files and API: an injected script could not load or send anywhere
+            "Content-Security-Policy": CSP,
+        },
     )
