@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from mooring.engine.outcomes import release_outcome
 from mooring.health.result import ProbeResult
+from mooring.runtime.record import InstanceRecord
 from mooring.store import Event
 
 if TYPE_CHECKING:
@@ -175,9 +176,10 @@ class EngineCollector(Collector):
         for (app, status), n in sorted(engine.store.release_counts().items()):
             releases.add_metric([app, status], n)
         yield releases
-        yield from self._current_releases()
+        apps = sorted(a.name for a in engine.store.list_apps())
+        yield from self._current_releases(apps)
         yield from self._instances()
-        yield from self._proxy()
+        yield from self._proxy(apps)
 
     def _engine_facts(self) -> Iterator[Any]:
         info = GaugeMetricFamily("mooring_engine_info", "The engine answering.", labels=["version"])
@@ -199,7 +201,7 @@ class EngineCollector(Collector):
             value=sum(1 for _, task in self.engine.releases.executors.values() if not task.done()),
         )
 
-    def _current_releases(self) -> Iterator[Any]:
+    def _current_releases(self, apps: list[str]) -> Iterator[Any]:
         store = self.engine.store
         targets = GaugeMetricFamily(
             "mooring_targets",
@@ -211,7 +213,7 @@ class EngineCollector(Collector):
             "Each app's current release: 1, with its number, status and control as labels.",
             labels=["app", "release", "number", "status", "control"],
         )
-        for app in sorted(a.name for a in store.list_apps()):
+        for app in apps:
             release = store.latest_release(app)
             if release is None:
                 continue
@@ -234,17 +236,25 @@ class EngineCollector(Collector):
             labels=["app", "service", "instance"],
         )
         tally: Tally[tuple[str, str, str, str, str]] = Tally()
-        for view in self.engine.instances():
-            entry = self.engine.book.entries.get(view["id"])
-            kind = entry.kind if entry else "service"
-            tally[(view["app"], view["service"], kind, str(view["state"]), view["health"] or "none")] += 1
-            restarts.add_metric([view["app"], view["service"], view["id"]], view["restarts"] or 0)
+        # From the supervisor's records, not Engine.instances(): that samples cpu and memory of every
+        # process (psutil), most of a scrape's time, for numbers no metric here uses.
+        for iid, entry in list(self.engine.book.entries.items()):
+            record: InstanceRecord | None
+            try:
+                record = self.engine.supervisor.record(iid)
+            except Exception:  # forgotten meanwhile (a cron's next run replaced it)
+                record = entry.record
+            if record is None:
+                continue
+            health = self.engine.health_of(iid) or "none"
+            tally[(entry.app, entry.service, entry.kind, record.state.value, health)] += 1
+            restarts.add_metric([entry.app, entry.service, iid], record.restarts)
         for labels, n in sorted(tally.items()):
             instances.add_metric(list(labels), n)
         yield instances
         yield restarts
 
-    def _proxy(self) -> Iterator[Any]:
+    def _proxy(self, apps: list[str]) -> Iterator[Any]:
         """Per published service, read through ``Proxy.view(app)`` (the edge's counters, whatever serves them)."""
         labels = ["app", "service"]
         connections = CounterMetricFamily(
@@ -263,7 +273,7 @@ class EngineCollector(Collector):
             "Bytes through the edge: in = client to instance, out = instance to client.",
             labels=[*labels, "direction"],
         )
-        for app in sorted(a.name for a in self.engine.store.list_apps()):
+        for app in apps:
             for route in self.engine.proxy.view(app):
                 c = route.get("counters") or {}
                 service = str(route.get("service"))
