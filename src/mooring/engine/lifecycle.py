@@ -56,7 +56,9 @@ class Lifecycle:
                     self.engine.book.forget(iid)
                     stopped.append(iid)
             await reconcile_listeners(self.engine, app)  # e.g. `down api` leaves no listener of api
-        return {"app": app, "stopped": stopped}
+            slots = [(entries[i].service, entries[i].replica, i) for i in stopped]
+            recorded = self.engine.releases.record_down(app, services, slots)
+        return {"app": app, "stopped": stopped, "release_id": recorded.id if recorded else None}
 
 
 def _service_order(snapshot_text: str | None, entries: dict[str, BookEntry]) -> list[str]:
