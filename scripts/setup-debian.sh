@@ -28,6 +28,8 @@ if [ "$target" = "test" ]; then
     has ip || add iproute2                   # dockerd's private bridge
     has wrk || add wrk                       # bench/proxy_bench.py (make bench-smoke)
     has haproxy || add haproxy               # the edge, and the proxy benchmark's peer
+    has chromium || add chromium             # the dashboard's browser test (tests/observe)
+    has chromedriver || add chromium-driver  # selenium drives chromium through it
 fi
 
 [ -z "$need" ] && exit 0

@@ -121,6 +121,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(make_router(engine))
     app.include_router(make_node_router(engine))
 
+    from mooring.api.observe_routes import make_observe_router  # /metrics, webhooks' log, dashboard
+
+    app.include_router(make_observe_router(engine))
+
     from mooring.api.run_routes import make_run_router  # worker and cron runs on demand
 
     app.include_router(make_run_router(engine))
