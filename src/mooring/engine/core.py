@@ -20,8 +20,7 @@ from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
-from mooring.network import Proxy, PublishError
-from mooring.network.proxy import mappings_of
+from mooring.network import Edge, PublishError, mappings_of
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.states import InstanceState
 from mooring.store import open_store
@@ -42,7 +41,8 @@ class Engine:
         # both drivers behind the interface the engine has always used of the process Supervisor
         self.supervisor = Drivers(home, on_change=self._on_record)
         self.prober = Prober(container_exec=self.supervisor.run_check)
-        self.proxy = Proxy()
+        self.proxy = Edge(home)  # the published ports: one HAProxy, which outlives the engine
+        self.proxy.on_restart = self._edge_restarted
         self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
@@ -53,8 +53,10 @@ class Engine:
 
     async def start(self) -> None:
         await self.prober.start()
+        await self.proxy.start()  # adopts the running HAProxy; nothing changes in it before resume
         await self._adopt_instances()
         await self._restore_proxy()
+        await self.proxy.resume()
         self.releases.recover()
         self.schedules.start()
 
@@ -76,7 +78,10 @@ class Engine:
             self.watch_health(row.id)
 
     async def _restore_proxy(self) -> None:
-        """Serve the published ports again from the adopted instances that were cut over.
+        """State the published ports again from the adopted instances that were cut over.
+
+        HAProxy served them all along; ``resume`` then changes only what differs (an instance that
+        died meanwhile leaves, nothing else moves).
 
         An instance caught mid-start (its target still ``starting``) never passed its gate: recovery
         stops it, and it never receives traffic.
@@ -95,6 +100,13 @@ class Engine:
                 self.admit(iid, entry)
             except PublishError as exc:  # the engine still starts: the operator sees it in the log
                 log.error("after the restart: %s", exc)
+
+    def _edge_restarted(self, restarts: int) -> None:
+        """HAProxy died and is being started again: every app with published ports hears of it."""
+        for app in sorted({app for app, _ in self.proxy.routes}):
+            self.releases.journal.append_event(
+                app, "edge.restarted", {"restarts": restarts, "log": self.proxy.process.log_tail(3)}
+            )
 
     def admit(self, instance_id: str, entry: BookEntry) -> None:
         """Put an instance behind its service's published ports (binding them if needed)."""
