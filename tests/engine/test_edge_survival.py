@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,13 @@ def test_a_second_published_port_is_added_without_failing_a_request(mooring: Moo
     edge_pid = haproxy_pid(mooring.home)
     running = clients(port)
     try:
-        text = manifest(port, replicas=2, strategy="rolling", parallelism=1)
+        extra = f"""
+[service.api]
+command = ["python3", "keepalive.py"]
+ports = ["127.0.0.1:{second}:8000"]
+"""
         mooring.write(
-            "mooring.toml",
-            text.replace(f'"127.0.0.1:{port}:8000"', f'"127.0.0.1:{port}:8000", "127.0.0.1:{second}:8000"'),
+            "mooring.toml", manifest(port, replicas=2, strategy="rolling", parallelism=1, extra=extra)
         )
         code, rel = up(mooring, V="1")
         assert code == 0, rel["message"]
@@ -78,8 +82,7 @@ def test_a_second_published_port_is_added_without_failing_a_request(mooring: Moo
         stop(running)
     assert_no_failures(running)
     assert haproxy_pid(mooring.home) == edge_pid  # a reload, not a restart
-    listeners = _get(mooring, "/v1/apps/zd/proxy")["services"][0]["listeners"]
-    assert {entry["address"] for entry in listeners} == {f"127.0.0.1:{port}", f"127.0.0.1:{second}"}
+    assert _get(mooring, "/v1/edge")["listeners"] == sorted([f"127.0.0.1:{port}", f"127.0.0.1:{second}"])
 
 
 def test_a_killed_haproxy_is_restarted_counted_and_evented(mooring: Mooring, capsys: Any) -> None:
@@ -89,15 +92,22 @@ def test_a_killed_haproxy_is_restarted_counted_and_evented(mooring: Mooring, cap
     assert old is not None
     running = clients(port)
     try:
+        killed = time.monotonic()
         os.killpg(old, signal.SIGKILL)  # the master and its worker
         wait_until(lambda: haproxy_pid(mooring.home) not in (None, old), what="the engine to restart HAProxy")
+        wait_until(lambda: get_version(port) == "1", what="the port to answer again")
+        gap = time.monotonic() - killed
         answers_more(running)
     finally:
         stop(running)
     failed = {("keep-alive" if c.keep_alive else "new connection"): len(c.failures) for c in running}
+    with capsys.disabled():  # the number the issue asks to report
+        print(f"\nHAProxy kill -9: port back after {gap:.2f}s; requests failed meanwhile: {failed}")
+    # refused connections fail fast, so a tight loop counts many in a short gap: the gap is the bound
+    assert gap < 5, f"HAProxy was restarted only after {gap:.2f}s"
+    kinds = sorted({f.split(":")[0] for c in running for f in c.failures})
     with capsys.disabled():
-        print(f"\nrequests failed while HAProxy was down: {failed}")
-    assert sum(failed.values()) < 200, failed  # the gap is the restart: bounded, counted, reported
+        print(f"kinds of failure: {kinds}")
     assert _get(mooring, "/v1/edge")["restarts"] == 1
     assert "edge.restarted" in mooring.run("events", "--app", "zd", check=True).stdout
     assert get_version(port) == "1"
