@@ -22,6 +22,10 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
+	@# HAProxy serves the published ports (docs/network.md): install it when root can, else say how
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y --no-install-recommends haproxy; } || \
+	  { echo "make demo: HAProxy is needed for published ports: apt-get install haproxy"; exit 1; }
 	$(BIN)/mooring validate -f $(DEMO)
 	$(BIN)/mooring up -f $(DEMO)
 	$(BIN)/mooring ps
