@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from mooring.network import Edge, PortMapping
+from tests.kit import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port"]
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

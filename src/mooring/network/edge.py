@@ -198,6 +198,13 @@ class Edge:
             upstream.available = available
             self._kick()
 
+    def reaim(self, instance_id: str, host: str, ports: dict[int, int]) -> None:
+        """The instance moved (a cluster task on another node): its server follows it."""
+        upstream = self.upstream(instance_id)
+        if upstream is not None and (upstream.host, upstream.ports) != (host, ports):
+            upstream.host, upstream.ports = host, dict(ports)
+            self._kick()
+
     def serving(self, instance_id: str) -> bool:
         upstream = self.upstream(instance_id)
         return upstream is not None and upstream.serving
