@@ -7,9 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from mooring.network import Edge, PortMapping
-from tests.kit import free_port
-
-__all__ = ["free_port"]
+from tests.kit import free_port as free_port  # re-exported for the network tests
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

@@ -66,6 +66,7 @@ class HAProxyProcess:
         self._child: subprocess.Popen[bytes] | None = None
         self._pidfd: int | None = None
         self._stopping = False
+        self._dead_group: int | None = None
 
     # --- finding, starting, adopting ------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class HAProxyProcess:
             raise EdgeError(f"HAProxy is not installed; published ports need it: {INSTALL_HINT}")
         self.dir.mkdir(parents=True, exist_ok=True)
         await self._write_checked(binary, config_text)
+        await self._group_gone()
         for stale in (self.api.stats_socket, self.api.master_socket):
             stale.unlink(missing_ok=True)
         with open(self.log_path, "ab") as out:
@@ -132,6 +134,17 @@ class HAProxyProcess:
             await asyncio.sleep(0.02)
         self._watch()
         log.info("started HAProxy (pid %s)", self.pid)
+
+    async def _group_gone(self, timeout: float = 3.0) -> None:
+        """Wait until the workers of a HAProxy that died are gone (their listeners with them)."""
+        group, self._dead_group = self._dead_group, None
+        deadline = time.monotonic() + timeout
+        while group is not None and time.monotonic() < deadline:
+            try:
+                os.killpg(group, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            await asyncio.sleep(0.01)
 
     async def _write_checked(self, binary: str, config_text: str) -> None:
         """Write the config through a checked temporary file: a config HAProxy refuses is never live."""
@@ -209,6 +222,11 @@ class HAProxyProcess:
         if self._child is not None:
             self._child.poll()  # reap it when the engine is its parent
         pid, self.pid = self.pid, None
+        if pid is not None and not self._stopping:
+            # its workers may outlive the master a moment, holding the listeners a restart needs
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            self._dead_group = pid
         if not self._stopping:
             log.error("HAProxy (pid %s) exited: %s", pid, self.log_tail(3))
             if self.on_death is not None:
