@@ -26,6 +26,10 @@ COMMAND_MODULES = (
     "doctor_cmd",
     "run_cmd",
     "node_cmds",
+    "import_cmd",
+    "backup_cmds",
+    "images_cmd",
+    "notify_cmds",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {
@@ -42,6 +46,10 @@ COMMAND_HOME = {
     "run-worker": "run_cmd",
     "nodes": "node_cmds",
     "node": "node_cmds",
+    "import": "import_cmd",
+    "backup": "backup_cmds",
+    "restore": "backup_cmds",
+    "images": "images_cmd",
 }
 
 
