@@ -124,7 +124,8 @@ def test_a_follower_killed_midway_resumes_with_since_and_sees_new_events_promptl
 
 def test_explain_names_the_readiness_gate_its_deadline_and_the_last_probe(mooring: Mooring) -> None:
     cli = OperatorCli(mooring)
-    setup(mooring, manifest(replicas=1, timeout="60s"))
+    # inside start_period its 503s are not counted, so it waits in the gate (past it, it fails fast)
+    setup(mooring, manifest(replicas=1, timeout="60s", start_period="60s"))
     cli.ok("up")
     waiting = subprocess.Popen(
         [sys.executable, "-m", "mooring", "up"],
