@@ -121,6 +121,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(make_router(engine))
     app.include_router(make_node_router(engine))
 
+    from mooring.api.observe_routes import make_observe_router  # /metrics, webhooks' log, dashboard
+
+    app.include_router(make_observe_router(engine))
+
     from mooring.api.run_routes import make_run_router  # worker and cron runs on demand
 
     app.include_router(make_run_router(engine))
@@ -187,12 +191,19 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/v1/instances", response_model=list[InstanceView])
     async def instances(app: str | None = None) -> list[dict[str, Any]]:
         """Every instance with its state, health, restarts and resource facts."""
+        await engine.proxy.refresh()  # the counters, from HAProxy
         return engine.instances(app)
 
     @app.get("/v1/apps/{app_name}/proxy")
     async def proxy(app_name: str) -> dict[str, Any]:
         """The app's published ports: listeners, balance, counters per service and per instance."""
+        await engine.proxy.refresh()
         return {"app": app_name, "services": engine.proxy.view(app_name)}
+
+    @app.get("/v1/edge")
+    async def edge() -> dict[str, Any]:
+        """The host's HAProxy: pid, restarts by the engine, config path, listeners."""
+        return engine.proxy.info()
 
     @app.get("/v1/apps/{app_name}/logs")
     async def logs(

@@ -53,6 +53,7 @@ def make_router(engine: Engine) -> APIRouter:
     @router.get("/v1/apps/{app_name}/status", response_model=AppStatus)
     async def app_status(app_name: AppName) -> dict[str, Any]:
         """The app's current release with targets, its previous successful release and its instances."""
+        await engine.proxy.refresh()  # the instances' counters, from HAProxy
         return views.status(app_name)
 
     @router.get("/v1/apps/{app_name}/releases", response_model=list[HistoryEntry])

@@ -15,8 +15,7 @@ from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
 from mooring.manifest.snapshot import ReleaseSnapshot
-from mooring.network import PublishError
-from mooring.network.proxy import mappings_of
+from mooring.network import PublishError, mappings_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
 from mooring.runtime.container import ImagePullFailed
@@ -278,6 +277,7 @@ class EngineRuntime:
             await engine.supervisor.forget(instance_id)
         except Exception:  # unknown to the supervisor (never started): only the book has it
             log.debug("stop of %s: not supervised", instance_id, exc_info=True)
+        await engine.proxy.forget(instance_id)  # after the stop: its last sessions ended with it
         engine.book.forget(instance_id)
         await self._unpublish_if_removed(entry.app, entry.service)
         return left

@@ -73,6 +73,8 @@ class Prober:
         # How many registrations use each cached connection, so the last one to go closes it.
         self._connection_users: Counter[tuple[str, str]] = Counter()
         self._closed = False
+        # Told of every current probe result (key, check kind, result): the engine's metrics.
+        self.on_result: Callable[[str, str, ProbeResult], None] | None = None
 
     async def __aenter__(self) -> Prober:
         await self.start()
@@ -273,6 +275,11 @@ class Prober:
             log.info("%s: probe result discarded, the engine was frozen while it ran", registration.key)
             registration.rerun = True
         else:
+            if self.on_result is not None:
+                try:
+                    self.on_result(registration.key, registration.spec.kind, result)
+                except Exception:  # an observer's bug must not stop probing
+                    log.exception("probe result observer failed for %s", registration.key)
             await self._observe(registration, result)
         registration.probing = False
         if self._is_current(registration):

@@ -2,7 +2,7 @@
 lingers as a zombie) is recognised on its host and its lease reclaimed at once.
 
 Revision ID: 0007
-Revises: 0012
+Revises: 0006
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0012"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
