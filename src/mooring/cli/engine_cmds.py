@@ -9,6 +9,8 @@ import typer
 from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
 from mooring.cli.options import JsonFlag
 
+EXIT_SURVIVORS = 1  # down stopped what it knew, yet instances of the app still run
+
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
@@ -57,14 +59,30 @@ def down(
     server: ServerOption = None,
 ) -> int:
     """Stop the app's instances, dependents first."""
-    from mooring.cli.output import out, print_json
+    from mooring.cli.output import err, out, print_json
 
     name = resolve_app(app, file)
     result = engine_client(server).post(f"/v1/apps/{name}/down", {"services": services or None})
+    survivors = result.get("survivors") or []
     if json_output:
         print_json(result)
     else:
         out.print(f"app {name}: stopped {len(result['stopped'])} instances")
+    if survivors:
+        # never a success while something of the app still runs (e.g. an instance the engine lost)
+        listed = ", ".join(
+            f"{s['instance_id']} ({s['service']}, "
+            + (f"pid {s['pid']}" if s.get("pid") else f"container {str(s.get('container_id'))[:12]}")
+            + ")"
+            for s in survivors
+        )
+        err.print(
+            f"app {name}: {len(survivors)} instance(s) still running after down: {listed}\n"
+            "hint: see `mooring ps --app "
+            f"{name}`; stop a process with kill PID, a container with docker rm -f ID",
+            markup=False,
+        )
+        return EXIT_SURVIVORS
     return 0
 
 

@@ -47,6 +47,11 @@ class Drivers:
             )
         return self._container
 
+    @property
+    def has_container_driver(self) -> bool:
+        """Whether the container driver was made (some instance of this engine is a container)."""
+        return self._container is not None
+
     def driver_name(self, instance_id: str) -> str:
         return "container" if self._container is not None and instance_id in self._container else "process"
 
