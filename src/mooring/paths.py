@@ -21,3 +21,8 @@ def ensure_home() -> Path:
     home = mooring_home()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     return home
+
+
+def instance_root() -> Path:
+    """Where each instance gets its own directory (rendered templates), removed with the instance."""
+    return mooring_home() / "instances"

@@ -19,6 +19,14 @@ from mooring.manifest.redact import fingerprint, is_secret_key
 
 SNAPSHOT_FORMAT = 1
 KIND_KEYS = ("service", "worker", "cron", "volume")
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "user": None,
+    "group": None,
+    "groups": [],
+    "template": [],
+    "stateful": False,
+    "data_dir": None,
+}
 
 
 def canonical_json(data: Any) -> str:
@@ -64,6 +72,10 @@ def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
 def _workload(workload: Workload, salt: bytes, secrets: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = workload.model_dump(mode="json")
     out["driver"] = workload.driver
+    for key, default in OPTIONAL_DEFAULTS.items():
+        # keys added later are left out at their default, so an existing app's hashes stay the same
+        if out.get(key, default) == default:
+            out.pop(key, None)
     env: dict[str, str] = {}
     for key, value in workload.env.items():
         if is_secret_key(key) and value:
