@@ -110,6 +110,12 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
     tail: Annotated[int | None, typer.Option("--tail", "-n", help="Only the last N lines.")] = None,
     since: Annotated[str | None, typer.Option(help="Only lines newer than this duration (10m, 1h).")] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release", help="Every instance that ran in this release (id or prefix), ended ones too."
+        ),
+    ] = None,
     app: AppOption = None,
     file: Annotated[
         str, typer.Option("--file", envvar="MOORING_FILE", help="Path of the manifest.")
@@ -133,7 +139,8 @@ def logs(
     from mooring.client.log_follow import follow_logs
 
     client = engine_client(server)
-    path, query = f"/v1/apps/{name}/logs", {"target": target, "tail": tail, "since": since_ts}
+    path = f"/v1/apps/{name}/logs"
+    query = {"target": target, "tail": tail, "since": since_ts, "release": release}
     # a follow outlives a lost remote engine: it reconnects and resumes after the last line printed
     lines = follow_logs(client, path, **query, follow=True) if follow else client.stream_lines(path, **query)
     try:

@@ -111,7 +111,9 @@ def render_explain(data: dict[str, Any]) -> None:
         _p(line)
     gate = data["gate"]
     _p()
-    if gate is None:
+    if gate is None and rel["status"] not in ("pending", "in_progress"):
+        _p(f"waiting on: nothing, the release ended {rel['status']}")
+    elif gate is None:
         _p("waiting on: nothing (no executor waits on a gate)")
     elif gate["kind"] == "operator":
         _p(f"waiting on: you. {gate['detail']}")

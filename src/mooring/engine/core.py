@@ -15,6 +15,7 @@ from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.drivers import Drivers
 from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
+from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
 from mooring.engine.oneshots import OneShots
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
@@ -42,12 +43,23 @@ class Engine:
         # both drivers behind the interface the engine has always used of the process Supervisor
         self.supervisor = Drivers(home, on_change=self._on_record)
         self.prober = Prober(container_exec=self.supervisor.run_check)
+        self.book.catalog = LogCatalog(home / "logs", self.supervisor.process.logs.files, self._log_retention)
         self.proxy = Proxy()
         self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
         self.oneshots = OneShots(self)  # cron and worker runs
         self.schedules = CronScheduler(self)
+
+    def _log_retention(self, meta: LogMeta) -> tuple[int, int]:
+        """``logs.keep`` and ``logs.max_size`` of the instance's workload in its release."""
+        try:
+            snapshot = self.releases.runtime.snapshot(meta.release_id)
+            section = snapshot.get(meta.kind, {}).get(meta.service) or {}
+        except Exception:  # its release is gone: the defaults
+            section = {}
+        retention = section.get("logs") or {}
+        return int(retention.get("keep", DEFAULT_KEEP)), int(retention.get("max_size", DEFAULT_MAX_SIZE))
 
     # --- start-up and shutdown -------------------------------------------------------------
 
@@ -222,15 +234,45 @@ class Engine:
 
     # --- logs -----------------------------------------------------------------------------
 
-    def _log_sources(self, app: str, target: str | None) -> dict[str, str]:
+    def _log_sources(self, app: str, target: str | None, release: str | None = None) -> dict[str, str]:
+        """Label -> instance id of the logs asked for.
+
+        Live instances match by service, slot (``web-1``) or id. Ended ones (replaced, failed,
+        rolled back, past worker and cron runs) are kept by the log catalog: by id always; by name
+        when nothing of that name runs now (its last instances); every instance of a release with
+        ``release`` (an id or its prefix).
+        """
         entries = self.book.of_app(app)
+        catalog = self.book.catalog
+        past = catalog.all(app) if catalog is not None else []
+        if release is not None:
+            found = [m for m in past if m.release_id.startswith(release)]
+            found += [_meta_of(iid, e) for iid, e in entries.items() if e.release_id.startswith(release)]
+            found = [m for m in found if target in (None, m.service, m.instance_id)]
+            if not found:
+                raise NotFound(
+                    f"no instance of app {app!r} ran in release {release!r}"
+                    + (f" matching {target!r}" if target else ""),
+                    hint=f"mooring history --app {app} lists the releases",
+                )
+            return {m.instance_id: m.instance_id for m in _unique(found)}
         chosen = {
             f"{e.service}-{e.replica}": iid
             for iid, e in sorted(entries.items(), key=lambda kv: (kv[1].service, kv[1].replica))
             if target in (None, e.service, iid, f"{e.service}-{e.replica}")
         }
+        if not chosen and target is not None:
+            ended = [m for m in past if m.ended_at and m.instance_id not in entries]
+            by_id = [m for m in ended if m.instance_id == target]
+            if by_id:
+                return {target: target}
+            last: dict[str, str] = {}  # the newest ended instance of each slot of that name
+            for meta in ended:
+                if target in (meta.service, f"{meta.service}-{meta.replica}"):
+                    last[f"{meta.service}-{meta.replica}"] = meta.instance_id
+            chosen = last
         if not chosen:
-            known = sorted({e.service for e in entries.values()})
+            known = sorted({e.service for e in entries.values()} | {m.service for m in past})
             raise NotFound(
                 f"no instance of app {app!r} matches {target!r}"
                 if target
@@ -240,11 +282,18 @@ class Engine:
         return chosen
 
     async def logs(
-        self, app: str, target: str | None, *, tail: int | None, since: float | None, follow: bool
+        self,
+        app: str,
+        target: str | None,
+        *,
+        tail: int | None,
+        since: float | None,
+        follow: bool,
+        release: str | None = None,
     ) -> AsyncIterator[str]:
         from mooring.runtime.log_reader import interleave
 
-        sources = self._log_sources(app, target)
+        sources = self._log_sources(app, target, release)
         reader = self.supervisor.logs
         if follow:
             # with since (a remote client resuming a lost follow) it starts there, not at a tail
@@ -269,3 +318,17 @@ class Engine:
         merged = list(interleave(history))
         for line in merged[-tail:] if tail else merged:
             yield line
+
+
+def _meta_of(instance_id: str, entry: BookEntry) -> LogMeta:
+    started = entry.record.started_at if entry.record and entry.record.started_at else 0.0
+    return LogMeta(
+        instance_id, entry.app, entry.service, entry.replica, entry.release_id, entry.kind, started or 0.0
+    )
+
+
+def _unique(metas: list[LogMeta]) -> list[LogMeta]:
+    seen: dict[str, LogMeta] = {}
+    for meta in metas:
+        seen.setdefault(meta.instance_id, meta)
+    return sorted(seen.values(), key=lambda m: (m.started_at, m.instance_id))

@@ -121,6 +121,13 @@ class Template(Frozen):
         return self
 
 
+class LogRetention(Frozen):
+    """How much of the logs of ended instances (replaced, failed, rolled back, past runs) is kept."""
+
+    keep: int = Field(default=10, ge=0, le=100_000)  # instances
+    max_size: ByteSize = 100 * 1024 * 1024  # bytes, all those instances together
+
+
 class Workload(Frozen):
     """Fields every workload kind shares."""
 
@@ -139,6 +146,7 @@ class Workload(Frozen):
     group: str | None = Field(default=None, min_length=1)
     groups: tuple[str, ...] = ()
     template: tuple[Template, ...] = ()
+    logs: LogRetention = Field(default_factory=LogRetention)
 
     @model_validator(mode="after")
     def _runnable(self) -> Workload:

@@ -26,6 +26,7 @@ OPTIONAL_DEFAULTS: dict[str, Any] = {
     "template": [],
     "stateful": False,
     "data_dir": None,
+    "logs": {"keep": 10, "max_size": 100 * 1024 * 1024},
 }
 
 
