@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= examples/quickstart/mooring.toml
 
-.PHONY: demo test lint typecheck pytest install install-test clean bench bench-smoke
+.PHONY: demo test test-unit lint typecheck pytest install install-test clean bench bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +33,19 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-logo  # the layer contracts of .importlinter (DESIGN.md §2)
 
 typecheck: install-test
-	$(BIN)/mypy src/mooring/manifest src/mooring/release
+	$(BIN)/mypy --strict src/mooring
 
 pytest: install-test
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The pure tests only (tests/conftest.py marks them): under a minute, no engine or process started.
+test-unit: install-test
+	$(BIN)/pytest -q -m unit
 
 # The benchmark suite (docs/performance.md). The peers are installed on first run into bench/.peers.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python

@@ -41,6 +41,7 @@ path = "{health_path}"
 interval = "200ms"
 timeout = "1s"
 retries = 2
+start_period = "5s"
 
 [service.web.rollout]
 parallelism = {parallelism}

@@ -169,6 +169,7 @@ ports = ["{port}:{port}"]
 type = "http"
 interval = "200ms"
 retries = 2
+start_period = "5s"
 """,
     )
     mooring.run("up", check=True)

@@ -50,6 +50,7 @@ path = "/health"
 interval = "200ms"
 timeout = "500ms"
 retries = 2
+start_period = "5s"
 
 [service.web.rollout]
 strategy = "{strategy}"

@@ -12,13 +12,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mooring.store.tokens import ApiToken
+from mooring.engine.tokens import ApiToken, Tokens
 
 SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
 TOKEN_ROUTES = "/v1/tokens"
@@ -104,9 +103,9 @@ def authorize(
 class BearerAuth:
     """ASGI middleware: every request must carry a bearer token whose scope covers it."""
 
-    def __init__(self, app: ASGIApp, store: Any) -> None:
+    def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
         self.app = app
-        self.store = store  # a mooring.store.Store: token_for_secret, mark_token_used
+        self.tokens = tokens
         self._last_marked: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,7 +113,7 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         header = Headers(scope=scope).get("authorization")
-        decision = authorize(header, scope["method"], scope["path"], self.store.token_for_secret)
+        decision = authorize(header, scope["method"], scope["path"], self.tokens.token_for_secret)
         if isinstance(decision, Refusal):
             headers = {"WWW-Authenticate": 'Bearer realm="mooring"'} if decision.status == 401 else None
             body = {"code": decision.code, "message": decision.message, "hint": decision.hint}
@@ -128,4 +127,4 @@ class BearerAuth:
         last = self._last_marked.get(token.id)
         if last is None or now - last >= LAST_USED_EVERY:
             self._last_marked[token.id] = now
-            self.store.mark_token_used(token.id)
+            self.tokens.mark_token_used(token.id)

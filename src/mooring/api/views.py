@@ -105,11 +105,22 @@ class ReleaseView(ReleaseSummary):
     targets: list[TargetView]
 
 
+class NothingToDoView(Strict):
+    """``up --json`` / ``rollback --json`` when the apply would change nothing: no release recorded."""
+
+    nothing_to_do: Literal[True]
+    message: str = Field(description="nothing to do: release <id> is current")
+    release: ReleaseSummary = Field(description="the current release, which already is what was asked")
+
+
 class HistoryEntry(ReleaseSummary):
     """One row of ``history --json``, newest first."""
 
     current: bool = Field(description="the app's newest release")
-    previous_successful: bool = Field(description="the newest completed release before the current one")
+    previous_successful: bool = Field(
+        description="prev-ok: the newest completed release before the current one with a different "
+        "manifest, what `rollback` restores"
+    )
 
 
 RunOutcome = Literal["succeeded", "failed", "timed_out", "could_not_start", "exit_unknown"]
@@ -252,6 +263,7 @@ class RollbackPreview(Strict):
 
     app: str
     source_release: ReleaseSummary
+    reason: str = Field(description="why this release: which one is abandoned and what served before it")
     plan: PlanView
 
 
@@ -320,6 +332,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "explain.json": Explain,
     "event.json": EventView,
     "run.json": RunView,
+    "nothing-to-do.json": NothingToDoView,
 }
 LISTS = {"history.json", "apps.json"}
 

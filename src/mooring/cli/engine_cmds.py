@@ -40,8 +40,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the engine in the foreground (what a systemd unit runs)."""
-    from mooring.engine.daemon import run
-    from mooring.engine.listen import tcp_listen
+    from mooring.daemon import run, tcp_listen
     from mooring.errors import UsageError
 
     if not listen and (tls_cert or tls_key or insecure):

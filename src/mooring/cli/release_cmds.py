@@ -78,10 +78,15 @@ def rollback(
             f"{source['status']}, created {source['created_at'][:19]}, {source['manifest_hash'][:19]})",
             markup=False,
         )
+        out.print(f"why: {preview['reason']}", markup=False)
         render_plan(preview["plan"])
         out.print("nothing was changed; run it with: mooring rollback --app " + name, markup=False)
         return 0
     created = client.post(f"/v1/apps/{name}/rollback", {"release_id": release})
+    if created.get("nothing_to_do"):
+        from mooring.cli.up_cmd import nothing_to_do
+
+        return nothing_to_do(created, json_output)
     if not json_output:
         out.print(
             f"release {created['id']} (#{created['number']}): rollback to {created['source_release_id']}",

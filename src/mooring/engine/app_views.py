@@ -3,13 +3,12 @@ and the rollback preview. Read-only: nothing here writes the store or touches an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.releases import LIVE, not_a_snapshot
 from mooring.errors import NotFound, UsageError
-from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
 from mooring.release.plan import PlanError
 from mooring.release.preview import ObservedInstance, preview
 from mooring.runtime.states import InstanceState
@@ -33,7 +32,7 @@ class AppViews:
         current = self.store.latest_release(app)
         if current is None:
             return None, None
-        return current, self.store.last_successful_release(app, before_number=current.number)
+        return current, self.releases.prev_ok(current)
 
     def status(self, app: str) -> dict[str, Any]:
         """``current_release`` (with targets), ``previous_successful_release`` and the app's instances."""
@@ -91,9 +90,10 @@ class AppViews:
     def plan(self, app: str, snapshot_text: str, services: Sequence[str] | None) -> dict[str, Any]:
         """The dry-run plan against the current release and what actually runs; writes nothing."""
         try:
-            snapshot = json.loads(snapshot_text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"the snapshot is not JSON: {exc}") from None
+            decoded = ReleaseSnapshot.decode(snapshot_text)
+        except SnapshotError as exc:
+            raise UsageError(str(exc)) from None
+        snapshot = decoded.data
         current = self.store.latest_release(app)
         observed = [
             ObservedInstance(
@@ -110,10 +110,10 @@ class AppViews:
             return preview(
                 app,
                 snapshot,
-                content_hash(canonical_json(snapshot)),
+                decoded.hash,
                 self.releases.running(app),
                 services,
-                current=json.loads(current.snapshot) if current else None,
+                current=ReleaseSnapshot.decode(current.snapshot).data if current else None,
                 current_release_id=current.id if current else None,
                 observed=observed,
             )
@@ -126,9 +126,10 @@ class AppViews:
         """Which release a rollback would restore, and its plan; changes nothing."""
         if not self._known(app):
             raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
-        source = self.releases.rollback_target(app, release_id)
+        source, reason = self.releases.rollback_choice(app, release_id)
         return {
             "app": app,
             "source_release": self.releases.view(source, with_targets=False),
+            "reason": reason,
             "plan": self.plan(app, source.snapshot, None),
         }

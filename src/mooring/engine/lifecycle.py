@@ -12,6 +12,7 @@ from mooring.engine.book import BookEntry
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.survivors import Survivor, running_processes
 from mooring.manifest.graph import start_order
+from mooring.manifest.snapshot import ReleaseSnapshot
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
@@ -98,8 +99,7 @@ def _service_order(snapshot_text: str | None, entries: dict[str, BookEntry]) -> 
     services = {e.service for e in entries.values()}
     edges: dict[str, tuple[str, ...]] = {s: () for s in services}
     if snapshot_text:
-        snap = json.loads(snapshot_text)
-        for name, svc in snap.get("service", {}).items():
+        for name, svc in ReleaseSnapshot.decode(snapshot_text).services.items():
             if name in services:
                 edges[name] = tuple(d for d in svc.get("depends_on", []) if d in services)
     try:

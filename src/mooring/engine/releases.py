@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +19,12 @@ from mooring.engine.journal import Journal
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
-from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
 from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
 from mooring.release.model import Control, Counters, ReleaseStatus, TargetState, derive_rollout_state
-from mooring.release.plan import Action, PlanError, RunningInstance, make_plan
+from mooring.release.plan import Action, Plan, PlanError, RunningInstance, make_plan
+from mooring.release.transitions import move_release, move_target
 from mooring.runtime.states import InstanceState
 from mooring.store import NewTarget, Release
 from mooring.store.releases import new_release_id
@@ -36,6 +37,30 @@ LEASE_TTL = timedelta(seconds=30)
 HEARTBEAT = 10.0
 LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
+
+
+@dataclass(frozen=True)
+class NothingToDo:
+    """An apply that would change nothing: no release is recorded; ``current`` already is it."""
+
+    current: Release
+
+    @property
+    def message(self) -> str:
+        return f"nothing to do: release {self.current.id} is current"
+
+
+def prev_ok_reason(latest: Release, previous: Release) -> str:
+    """Why ``previous`` is the rollback target: which release is abandoned, and in what state."""
+    state = latest.status if latest.control == "active" else f"{latest.status}, {latest.control}"
+    if latest.status == "completed":
+        abandoned = f"the newest release {latest.id} (#{latest.number}) is completed and serves now"
+    else:
+        abandoned = f"the newest release {latest.id} (#{latest.number}) is {state}"
+    return (
+        f"{abandoned}; release {previous.id} (#{previous.number}) is the newest completed release "
+        "before it with a different manifest: what served before it (prev-ok)"
+    )
 
 
 def not_a_snapshot(exc: BaseException) -> UsageError:
@@ -118,28 +143,35 @@ class ReleaseManager:
         wait_lock: float | None = None,
         trigger: str = "apply",
         source_release_id: str | None = None,
-    ) -> Release:
+        force: bool = False,
+    ) -> Release | NothingToDo:
+        """Record and launch a release of the snapshot; an apply that changes nothing records nothing."""
         try:
-            snapshot = json.loads(snapshot_text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"the snapshot is not JSON: {exc}") from None
+            decoded = ReleaseSnapshot.decode(snapshot_text)
+        except SnapshotError as exc:
+            raise UsageError(str(exc)) from None
+        snapshot = decoded.data
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
         release_id = new_release_id()
         await self.acquire(app, release_id, wait_lock)
         try:
             try:
-                plan = make_plan(snapshot, self.running(app), services)
+                plan = make_plan(snapshot, self.running(app), services, force=force)
                 batches = make_batches(plan, snapshot)
             except PlanError as exc:
                 raise NotFound(str(exc), hint="mooring validate --json lists the services") from None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise not_a_snapshot(exc) from None
-            text = canonical_json(snapshot)
+            text = decoded.text
+            current = self._already_current(app, plan, decoded.hash)
+            if current is not None:
+                self.release_lease(app, release_id)
+                return NothingToDo(current)
             release = self.store.create_release(
                 app,
                 snapshot=text,
-                manifest_hash=content_hash(text),
+                manifest_hash=decoded.hash,
                 trigger=trigger,
                 source_release_id=source_release_id,
                 scope=plan.scope,
@@ -194,6 +226,22 @@ class ReleaseManager:
         self._launch(release.id, app)
         return self.store.get_release(release.id)
 
+    def _already_current(self, app: str, plan: Plan, manifest_hash: str) -> Release | None:
+        """The release that already is what this apply asks for, when it would change nothing: every
+        target unchanged, no release open (a paused one is superseded by a new apply, so that is a
+        change) and the newest completed release has the same manifest (crons come from it)."""
+        if any(t.action is not Action.UNCHANGED for t in plan.targets):
+            return None
+        if any(r.status in ("pending", "in_progress") or r.control != "active" for r in self._open(app)):
+            return None
+        newest = self.store.last_successful_release(app)
+        if newest is None or newest.manifest_hash != manifest_hash:
+            return None
+        return newest
+
+    def _open(self, app: str) -> list[Release]:
+        return self.store.find_releases(app=app, status=OPEN_STATUSES)
+
     def _supersede_open(self, app: str, newer: str) -> None:
         """A paused or blocked release of the app is replaced by the new apply (the lease is ours)."""
         for old in self.store.find_releases(app=app, status=OPEN_STATUSES):
@@ -204,11 +252,14 @@ class ReleaseManager:
             open_in_flight = old.status in ("pending", "in_progress")
             if not (open_in_flight or old.control != "active"):
                 continue  # a finished failure that is not paused stays as it is
-            self.store.update_release(
-                old.id, status="superseded", superseded_by=newer, message=f"superseded by {newer}"
-            )
-            self.journal.append_event(
-                app, "release.superseded", {"by": newer, "previous": old.status}, release_id=old.id
+            move_release(
+                self.journal,
+                old,
+                ReleaseStatus.SUPERSEDED,
+                "release.superseded",
+                {"by": newer, "previous": old.status},
+                superseded_by=newer,
+                message=f"superseded by {newer}",
             )
 
     def _launch(self, release_id: str, app: str) -> None:
@@ -224,10 +275,12 @@ class ReleaseManager:
             self.engine.schedules.refresh(app)  # the release that went live brings its crons
         except Exception as exc:
             log.exception("release %s: executor error", executor.release_id)
-            with contextlib.suppress(Exception):
-                self.store.update_release(
-                    executor.release_id,
-                    status="failed",
+            with contextlib.suppress(Exception):  # e.g. the store is gone too: the log has it
+                move_release(
+                    self.journal,
+                    self.store.get_release(executor.release_id),
+                    ReleaseStatus.FAILED,
+                    None,
                     message=f"internal error: {type(exc).__name__}: {exc}",
                 )
         finally:
@@ -276,8 +329,17 @@ class ReleaseManager:
                 )
             await self.acquire(app, release.id, None)
             for target in self.store.list_targets(release.id):
-                if target.state == "failed":
-                    self.store.update_target(target.id, state="pending", reason=None, detail="")
+                if target.state == "failed":  # resume retries it
+                    move_target(
+                        self.journal,
+                        app,
+                        release.id,
+                        target,
+                        TargetState.PENDING,
+                        None,
+                        reason=None,
+                        detail="",
+                    )
             self.store.update_release(release.id, control="active", resumed_count=release.resumed_count + 1)
             self.journal.append_event(app, "release.resume_requested", {}, release_id=release.id)
             self._launch(release.id, app)
@@ -300,13 +362,19 @@ class ReleaseManager:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(entry[1]), timeout)
 
-    async def rollback(self, app: str, release_id: str | None, wait_lock: float | None = None) -> Release:
+    async def rollback(
+        self, app: str, release_id: str | None, wait_lock: float | None = None
+    ) -> Release | NothingToDo:
         target = self.rollback_target(app, release_id)
         return await self.apply(
             app, target.snapshot, {}, None, wait_lock, trigger="rollback", source_release_id=target.id
         )
 
     def rollback_target(self, app: str, release_id: str | None) -> Release:
+        return self.rollback_choice(app, release_id)[0]
+
+    def rollback_choice(self, app: str, release_id: str | None) -> tuple[Release, str]:
+        """The release a rollback restores, and why: ``--release ID``, else the ``prev-ok`` mark."""
         if release_id:
             target = self.store.get_release(release_id)
             if target.app != app:
@@ -316,24 +384,31 @@ class ReleaseManager:
                     f"release {release_id} is {target.status}; only a completed release can be restored",
                     hint=f"mooring history --app {app} marks the completed ones",
                 )
-            return target
-        serving = next(
-            (
-                r
-                for r in self.store.list_releases(app, limit=200)
-                if r.status in ("completed", "partially_failed")
-            ),
-            None,
-        )
-        if serving is None:
+            return target, f"release {target.id} (#{target.number}) was asked for with --release"
+        latest = self.store.latest_release(app)
+        if latest is None:
             raise NotFound(f"app {app!r} has no release to roll back from")
-        for candidate in self.store.list_releases(app, limit=200, before_number=serving.number):
-            if candidate.status == "completed" and candidate.manifest_hash != serving.manifest_hash:
-                return candidate
-        raise NotFound(
-            f"app {app!r} has no completed release before {serving.id} that differs from it",
-            hint="pass --release ID to choose one",
-        )
+        previous = self.prev_ok(latest)
+        if previous is None:
+            raise NotFound(
+                f"app {app!r} has no completed release before {latest.id} (#{latest.number}) "
+                "that differs from it",
+                hint="pass --release ID to choose one (mooring history lists them)",
+            )
+        return previous, prev_ok_reason(latest, previous)
+
+    def prev_ok(self, latest: Release) -> Release | None:
+        """What served before the newest release: the newest completed release before it whose
+        manifest differs from it (a forced re-apply of the same manifest is not a step back)."""
+        before: int | None = latest.number
+        while True:
+            page = self.store.list_releases(latest.app, limit=200, before_number=before)
+            for candidate in page:
+                if candidate.status == "completed" and candidate.manifest_hash != latest.manifest_hash:
+                    return candidate
+            if len(page) < 200:
+                return None
+            before = page[-1].number
 
     # --- recovery and reads -------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""``mooring serve``: the engine in the foreground, on a unix socket with mode 0600, and on TCP with
-``--listen`` (bearer tokens, optional TLS; see docs/remote.md).
+"""``mooring serve``: build the engine, the API app, its auth and listeners, and run them in the
+foreground: on a unix socket with mode 0600, and on TCP with ``--listen`` (bearer tokens, optional
+TLS; see docs/remote.md).
 
 SIGTERM or SIGINT stop the API and the engine's own tasks; instances keep running and the next
 engine re-adopts them.
@@ -19,7 +20,10 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
-from mooring.engine.listen import TcpListen, bind_tcp
+from mooring.api.app import create_app
+from mooring.api.auth import BearerAuth
+from mooring.daemon.listen import TcpListen, bind_tcp
+from mooring.engine import Engine
 from mooring.paths import ensure_home
 
 log = logging.getLogger("mooring.engine")
@@ -73,10 +77,6 @@ def _server(app: ASGIApp, listen: TcpListen | None = None) -> _Server:
 
 async def serve_forever(listen: TcpListen | None = None) -> None:
     """Serve the API on the unix socket and, with ``listen``, on TCP (bearer tokens, optional TLS)."""
-    from mooring.api.app import create_app
-    from mooring.api.auth import BearerAuth
-    from mooring.engine.core import Engine
-
     home = ensure_home()
     # Bind the TCP listener before the engine starts: a port in use fails fast, nothing adopted yet.
     tcp_sock = bind_tcp(listen) if listen else None
@@ -87,7 +87,7 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     # The unix socket is trusted by its 0600 mode; the TCP listener answers only to a bearer token.
     servers = [(_server(app), [bind_unix_socket(sock_path)])]
     if listen and tcp_sock:
-        servers.append((_server(BearerAuth(app, engine.store), listen), [tcp_sock]))
+        servers.append((_server(BearerAuth(app, engine.tokens), listen), [tcp_sock]))
 
     def stop(*_: object) -> None:
         for server, _sockets in servers:
