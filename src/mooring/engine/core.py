@@ -58,9 +58,13 @@ class Engine:
 
     def _log_retention(self, meta: LogMeta) -> tuple[int, int]:
         """``logs.keep`` and ``logs.max_size`` of the instance's workload in its release."""
+        section: dict[str, Any]
         try:
             snapshot = self.releases.runtime.snapshot(meta.release_id)
-            section = snapshot.get(meta.kind, {}).get(meta.service) or {}
+            kinds = (meta.kind, "service", "worker", "cron")  # a pre-deploy worker is booked as a service
+            section = next(
+                (snapshot[k][meta.service] for k in kinds if meta.service in snapshot.get(k, {})), {}
+            )
         except Exception:  # its release is gone: the defaults
             section = {}
         retention = section.get("logs") or {}
