@@ -25,7 +25,8 @@ def _check(kind: str) -> str:
     if kind == "http":
         return f'health_check = {{ type = "http", path = "/health", {timing} }}'
     if kind == "tcp":
-        return f'health_check = {{ type = "tcp", {timing} }}'
+        # and it runs as another user: docker's user and group_add (no passwd in the image: ids)
+        return f'health_check = {{ type = "tcp", {timing} }}\nuser = "1000"\ngroup = "1000"\ngroups = ["50"]'
     if kind == "exec":
         # runs inside the container with the container's env: the variable must reach it
         return (
@@ -82,6 +83,10 @@ def test_every_probe_kind_a_cron_and_a_worker_run_are_adopted_after_kill_9(
         before = {r["id"]: r for r in cmooring.ps("cmatrix") if r["state"] == "running"}
         running = containers(dockerd, cmooring)
         assert set(before) <= set(running), (before, running)
+        tcp = next(cid for iid, cid in running.items() if iid.startswith("svc-tcp-"))
+        inspected = dockerd.client().inspect_container(tcp)
+        assert inspected["Config"]["User"] == "1000:1000"
+        assert inspected["HostConfig"]["GroupAdd"] == ["50"]
 
         os.kill(cmooring.engine_pid() or 0, signal.SIGKILL)
         wait_until(lambda: cmooring.engine_pid() is None, what="the engine to die")
