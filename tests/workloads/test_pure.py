@@ -134,3 +134,41 @@ def test_the_counts_of_a_rolled_back_release_add_up() -> None:
     assert targets_phrase(ended) == "0 ready, 0 failed, 1 rolled back, 1 not started"
     running = {"state": "rolling", "active": True, "targets": {**targets, "rolled_back": 0}}
     assert targets_phrase(running) == "0 ready, 0 failed, 1 left"
+
+
+def test_a_stop_first_drain_does_not_count_against_the_readiness_clock_shown() -> None:
+    from mooring.cli.progress import ReleaseProgress
+
+    lines: list[str] = []
+    progress = ReleaseProgress(lines.append)
+
+    def at(second: int) -> str:
+        return f"2026-12-03T10:00:{second:02d}+00:00"
+
+    progress.feed(
+        {
+            "type": "batch.started",
+            "service": "db",
+            "batch": 1,
+            "targets": ["db-1"],
+            "readiness_timeout": 5,
+            "at": at(0),
+        }
+    )
+    progress.feed(
+        {"type": "target.starting", "target": "db-1", "service": "db", "instance_id": "db-1-a", "at": at(0)}
+    )
+    # the old instance took 8 s to drain and stop: more than the whole readiness deadline
+    progress.feed(
+        {
+            "type": "instance.stopped",
+            "target": "db-1",
+            "why": "stop_first",
+            "instance_id": "db-1-z",
+            "at": at(8),
+        }
+    )
+    progress.feed(
+        {"type": "target.ready", "target": "db-1", "service": "db", "instance_id": "db-1-a", "at": at(9)}
+    )
+    assert lines[-1].split()[:3] == ["db-1", "ready", "1.0s/5s"], lines
