@@ -70,7 +70,6 @@ ports = ["127.0.0.1:{port}:8000"]
 type = "tcp"
 interval = "200ms"
 timeout = "1s"
-start_period = "10s"
 """
 
 HAPROXY = """

@@ -73,7 +73,6 @@ env = {{ V = "${{V:-1}}" }}
 type = "http"
 interval = "100ms"
 timeout = "1s"
-start_period = "10s"
 [service.web.rollout]
 parallelism = {parallelism}
 health_check_timeout = "60s"

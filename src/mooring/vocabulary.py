@@ -66,6 +66,8 @@ class RolloutState(StrEnum):
 class Trigger(StrEnum):
     APPLY = "apply"
     ROLLBACK = "rollback"
+    RESTART = "restart"  # mooring restart: the serving spec, instances replaced
+    DOWN = "down"  # mooring down, recorded: the app's instances stopped
 
 
 class TargetState(StrEnum):

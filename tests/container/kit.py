@@ -41,7 +41,6 @@ path = "{health_path}"
 interval = "200ms"
 timeout = "1s"
 retries = 2
-start_period = "5s"
 
 [service.web.rollout]
 parallelism = {parallelism}

@@ -15,7 +15,7 @@ name = "deps"
 [service.api]
 command = "python3 -m http.server $$PORT --bind 127.0.0.1 --directory {site}"
 ports = ["{port_entry}"]
-health_check = {{ type = "http", port = 8000, path = "/", interval = "200ms", timeout = "1s", retries = 2, start_period = "5s" }}
+health_check = {{ type = "http", port = 8000, path = "/", interval = "200ms", timeout = "1s", retries = 2 }}
 
 [service.caller]
 image = "mooring-test/web:1"

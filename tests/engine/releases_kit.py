@@ -24,7 +24,7 @@ def manifest(
     order: str = "start_first",
     max_failure_ratio: float = 0.0,
     delay: str = "0s",
-    start_period: str = "1s",  # a slow start on a loaded machine is not judged unhealthy
+    start_period: str = "0s",
 ) -> str:
     return f"""
 [app]

@@ -52,7 +52,7 @@ else:
 
 
 def _check(kind: str) -> str:
-    timing = 'interval = "200ms", timeout = "1s", retries = 2, start_period = "5s"'
+    timing = 'interval = "200ms", timeout = "1s", retries = 2'
     if kind == "http":
         return f'health_check = {{ type = "http", path = "/", {timing} }}'
     if kind == "tcp":

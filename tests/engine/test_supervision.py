@@ -169,7 +169,6 @@ ports = ["{port}:{port}"]
 type = "http"
 interval = "200ms"
 retries = 2
-start_period = "5s"
 """,
     )
     mooring.run("up", check=True)

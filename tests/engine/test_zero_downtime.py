@@ -50,7 +50,6 @@ path = "/health"
 interval = "200ms"
 timeout = "500ms"
 retries = 2
-start_period = "5s"
 
 [service.web.rollout]
 strategy = "{strategy}"

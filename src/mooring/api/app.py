@@ -28,7 +28,7 @@ from mooring.api.schemas import (
     UpRequest,
 )
 from mooring.api.views import ErrorBody, EventView, NothingToDoView, ReleaseView
-from mooring.engine.releases import NothingToDo
+from mooring.engine.lineage import NothingToDo
 from mooring.errors import MooringError
 
 if TYPE_CHECKING:
@@ -156,6 +156,12 @@ def create_app(engine: Engine) -> FastAPI:
         """Re-apply the prev-ok release (or ``release_id``) as a new release."""
         body = body or RollbackRequest()
         return recorded(await releases.rollback(app_name, body.release_id, body.wait_lock))
+
+    @app.post("/v1/apps/{app_name}/restart", status_code=201, response_model=ReleaseView | NothingToDoView)
+    async def restart(app_name: AppName, body: DownRequest | None = None) -> Any:
+        """Replace the running instances of ``services`` (all when null) as a release, trigger ``restart``."""
+        body = body or DownRequest()
+        return recorded(await releases.restart(app_name, body.services, body.wait_lock))
 
     @app.post("/v1/apps/{app_name}/down")
     async def down(app_name: AppName, body: DownRequest | None = None) -> dict[str, Any]:

@@ -66,7 +66,10 @@ class InstanceView(BaseModel):
     uptime: float | None
     cpu_percent: float | None
     memory_bytes: int | None
-    ports: dict[str, int]
+    ports: dict[str, int] = Field(description="instance port (declared) -> the port the instance listens on")
+    published: dict[str, str] = Field(
+        default_factory=dict, description="instance port -> HOST_IP:HOST_PORT the edge publishes it on"
+    )
     upstream: str | None = None
     serving: bool = False
     proxy: dict[str, int] | None = None

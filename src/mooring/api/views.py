@@ -86,7 +86,7 @@ class ReleaseSummary(Strict):
     number: int
     status: Status
     rollout: Rollout
-    trigger: Literal["apply", "rollback"]
+    trigger: Literal["apply", "rollback", "restart", "down"]
     source_release_id: str | None
     superseded_by: str | None
     manifest_hash: str
@@ -169,6 +169,9 @@ class AppStatus(Strict):
     """``status --app --json``."""
 
     app: str
+    down: bool = Field(
+        description="the app was taken down (`mooring down`): its current release has trigger down"
+    )
     current_release: ReleaseView | None
     previous_successful_release: ReleaseSummary | None
     instances: list[InstanceView]
@@ -184,6 +187,9 @@ class AppSummary(Strict):
     """One row of ``apps --json``."""
 
     app: str
+    down: bool = Field(
+        description="the app was taken down (`mooring down`): its current release has trigger down"
+    )
     current_release: ReleaseSummary | None
     previous_successful_release: ReleaseSummary | None
     instances: InstanceCounts

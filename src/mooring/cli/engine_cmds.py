@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
-from mooring.cli.options import JsonFlag
+from mooring.cli.options import FollowFlag, JsonFlag, ManifestFile, reject_manifest_paths
 
 EXIT_SURVIVORS = 1  # down stopped what it knew, yet instances of the app still run
 
@@ -50,9 +50,7 @@ def serve(
 
 def down(
     services: Annotated[list[str] | None, typer.Argument(help="Only these services.")] = None,
-    file: Annotated[
-        str, typer.Option("--file", "-f", envvar="MOORING_FILE", help="Path of the manifest.")
-    ] = "mooring.toml",
+    file: ManifestFile = "mooring.toml",
     app: AppOption = None,
     json_output: JsonFlag = False,
     server: ServerOption = None,
@@ -60,13 +58,15 @@ def down(
     """Stop the app's instances, dependents first."""
     from mooring.cli.output import err, out, print_json
 
+    reject_manifest_paths(services, "a SERVICE")
     name = resolve_app(app, file)
     result = engine_client(server).post(f"/v1/apps/{name}/down", {"services": services or None})
     survivors = result.get("survivors") or []
     if json_output:
         print_json(result)
     else:
-        out.print(f"app {name}: stopped {len(result['stopped'])} instances")
+        recorded = f" (release {result['release_id']}, trigger down)" if result.get("release_id") else ""
+        out.print(f"app {name}: stopped {len(result['stopped'])} instances{recorded}", markup=False)
     if survivors:
         # never a success while something of the app still runs (e.g. an instance the engine lost)
         listed = ", ".join(
@@ -106,7 +106,7 @@ def logs(
     target: Annotated[
         str | None, typer.Argument(help="SERVICE or INSTANCE (default: every instance).")
     ] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    follow: FollowFlag = False,
     tail: Annotated[int | None, typer.Option("--tail", "-n", help="Only the last N lines.")] = None,
     since: Annotated[str | None, typer.Option(help="Only lines newer than this duration (10m, 1h).")] = None,
     release: Annotated[
@@ -116,9 +116,7 @@ def logs(
         ),
     ] = None,
     app: AppOption = None,
-    file: Annotated[
-        str, typer.Option("--file", envvar="MOORING_FILE", help="Path of the manifest.")
-    ] = "mooring.toml",
+    file: ManifestFile = "mooring.toml",
     server: ServerOption = None,
 ) -> int:
     """Print an instance's or a service's logs (replicas interleaved, prefixed with their name)."""
@@ -128,6 +126,7 @@ def logs(
     from mooring.errors import UsageError
     from mooring.manifest.durations import parse_duration
 
+    reject_manifest_paths([target] if target else None, "a SERVICE or INSTANCE")
     name = resolve_app(app, file)
     since_ts = None
     if since:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mooring.cli.connect import ServerOption, engine_client
-from mooring.cli.options import JsonFlag, ManifestFile
+from mooring.cli.options import JsonFlag, ManifestFile, reject_manifest_paths
 
 if TYPE_CHECKING:  # the CLI imports only what a command needs, when it runs
     from mooring.client import EngineClient
@@ -43,6 +43,7 @@ def up(
     from mooring.manifest import load_manifest
     from mooring.manifest.snapshot import build_snapshot
 
+    reject_manifest_paths(services, "a SERVICE")
     loaded = load_manifest(file)
     for warning in loaded.warnings:
         print_warning(warning.render())

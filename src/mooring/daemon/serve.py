@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from mooring.api.app import create_app
 from mooring.api.auth import BearerAuth
+from mooring.daemon.backups import start_scheduled_backups
 from mooring.daemon.listen import TcpListen, bind_tcp
 from mooring.engine import Engine
 from mooring.paths import ensure_home
@@ -82,6 +83,7 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     tcp_sock = bind_tcp(listen) if listen else None
     engine = Engine(home)
     await engine.start()
+    backups = start_scheduled_backups(home)
     app = create_app(engine)
     sock_path = home / "engine.sock"
     # The unix socket is trusted by its 0600 mode; the TCP listener answers only to a bearer token.
@@ -107,6 +109,8 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if backups is not None:
+            backups.cancel()
         await engine.shutdown()
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()

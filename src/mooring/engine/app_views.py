@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mooring.engine.releases import LIVE, not_a_snapshot
+from mooring.engine.releases import LIVE, not_a_snapshot, with_source_digests
 from mooring.errors import NotFound, UsageError
 from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
 from mooring.release.plan import PlanError
@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
 
+def is_down(current: Release | None) -> bool:
+    """Taken down as a whole by `mooring down` (a partial down leaves the app up)."""
+    return current is not None and current.trigger == "down" and not current.service_filter
+
+
 class AppViews:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -26,6 +31,14 @@ class AppViews:
 
     def _known(self, app: str) -> bool:
         return any(a.name == app for a in self.store.list_apps())
+
+    def unknown_app(self, app: str) -> NotFound:
+        """``no app named 'x'``, listing the apps there are, for a typo at 3 a.m."""
+        names = sorted(a.name for a in self.store.list_apps())
+        return NotFound(
+            f"no app named {app!r}",
+            hint=f"known apps: {', '.join(names)}" if names else "no apps yet; apply one with: mooring up",
+        )
 
     def current_and_previous(self, app: str) -> tuple[Release | None, Release | None]:
         """The newest release, and the newest completed release before it (what rollback restores)."""
@@ -39,9 +52,10 @@ class AppViews:
         current, previous = self.current_and_previous(app)
         instances = self.engine.instances(app)
         if current is None and not instances:
-            raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+            raise self.unknown_app(app)
         return {
             "app": app,
+            "down": is_down(current),
             "current_release": self.releases.view(current) if current else None,
             "previous_successful_release": (
                 self.releases.view(previous, with_targets=False) if previous else None
@@ -67,6 +81,7 @@ class AppViews:
             rows.append(
                 {
                     "app": app.name,
+                    "down": is_down(current),
                     "current_release": self.releases.view(current, with_targets=False) if current else None,
                     "previous_successful_release": (
                         self.releases.view(previous, with_targets=False) if previous else None
@@ -79,6 +94,8 @@ class AppViews:
 
     def history(self, app: str, limit: int, before: int | None) -> list[dict[str, Any]]:
         """A page of releases, newest first, each marked ``current`` / ``previous_successful``."""
+        if not self._known(app):
+            raise self.unknown_app(app)
         current, previous = self.current_and_previous(app)
         rows = []
         for r in self.store.list_releases(app, limit=limit, before_number=before):
@@ -88,12 +105,17 @@ class AppViews:
             rows.append(view)
         return rows
 
-    def plan(self, app: str, snapshot_text: str, services: Sequence[str] | None) -> dict[str, Any]:
-        """The dry-run plan against the current release and what actually runs; writes nothing."""
+    def plan(
+        self, app: str, snapshot_text: str, services: Sequence[str] | None, read_sources: bool = True
+    ) -> dict[str, Any]:
+        """The dry-run plan against the current release and what actually runs; writes nothing.
+        ``read_sources``: digest the process services' code as an apply would (not for a rollback)."""
         try:
             decoded = ReleaseSnapshot.decode(snapshot_text)
         except SnapshotError as exc:
             raise UsageError(str(exc)) from None
+        if read_sources:
+            decoded = ReleaseSnapshot(with_source_digests(decoded.data))
         snapshot = decoded.data
         current = self.store.latest_release(app)
         observed = [
@@ -126,11 +148,11 @@ class AppViews:
     def rollback_preview(self, app: str, release_id: str | None) -> dict[str, Any]:
         """Which release a rollback would restore, and its plan; changes nothing."""
         if not self._known(app):
-            raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+            raise self.unknown_app(app)
         source, reason = self.releases.rollback_choice(app, release_id)
         return {
             "app": app,
             "source_release": self.releases.view(source, with_targets=False),
             "reason": reason,
-            "plan": self.plan(app, source.snapshot, None),
+            "plan": self.plan(app, source.snapshot, None, read_sources=False),
         }

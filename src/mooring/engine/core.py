@@ -301,13 +301,37 @@ class Engine:
 
     def instances(self, app: str | None = None) -> list[dict[str, Any]]:
         rows = []
+        published: dict[str, dict[str, dict[str, str]]] = {}
         for iid, entry in sorted(
             self.book.entries.items(), key=lambda kv: (kv[1].app, kv[1].service, kv[1].replica)
         ):
             if app is not None and entry.app != app:
                 continue
-            rows.append(self.instance_view(iid, entry))
+            if entry.app not in published:
+                published[entry.app] = self._published(entry.app)
+            view = self.instance_view(iid, entry)
+            view["published"] = published[entry.app].get(entry.service, {})
+            rows.append(view)
         return rows
+
+    def _published(self, app: str) -> dict[str, dict[str, str]]:
+        """service -> instance port -> ``HOST_IP:HOST_PORT`` the edge publishes it on (live release)."""
+        live = self.live_release(app)
+        if live is None:
+            return {}
+        try:
+            services = self.releases.runtime.snapshot(live.id).get("service", {})
+        except Exception:  # an unreadable snapshot leaves ps without published ports, not broken
+            log.debug("published ports of %s: snapshot of %s unreadable", app, live.id, exc_info=True)
+            return {}
+        return {
+            name: {
+                str(p["port"]): f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}"
+                for p in svc.get("ports", [])
+                if p.get("host_port")
+            }
+            for name, svc in services.items()
+        }
 
     def instance_view(self, iid: str, entry: BookEntry) -> dict[str, Any]:
         facts = self.supervisor.facts(iid)

@@ -19,7 +19,11 @@ async def explain(engine: Engine, app: str) -> dict[str, Any]:
     the last log lines of failed instances and the next command."""
     release = engine.store.latest_release(app)
     if release is None:
-        raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+        names = sorted(a.name for a in engine.store.list_apps())
+        raise NotFound(
+            f"no app named {app!r}" if app not in names else f"app {app!r} has no releases yet",
+            hint=f"known apps: {', '.join(names)}" if names else "no apps yet; apply one with: mooring up",
+        )
     view = engine.releases.view(release)
     snapshot = ReleaseSnapshot.decode(release.snapshot)
     events = engine.store.release_events(release.id)

@@ -58,10 +58,17 @@ class Lifecycle:
                     self.engine.book.forget(iid)
                     stopped.append(iid)
             await reconcile_listeners(self.engine, app)  # e.g. `down api` leaves no listener of api
+            slots = [(entries[i].service, entries[i].replica, i) for i in stopped]
+            recorded = self.engine.releases.record_down(app, services, slots)
             survivors = await self._survivors(app, services, latest.snapshot if latest else None)
         if survivors:
             log.error("down %s: still running: %s", app, ", ".join(s.describe() for s in survivors))
-        return {"app": app, "stopped": stopped, "survivors": [s.view() for s in survivors]}
+        return {
+            "app": app,
+            "stopped": stopped,
+            "release_id": recorded.id if recorded else None,
+            "survivors": [s.view() for s in survivors],
+        }
 
     async def _survivors(
         self, app: str, services: list[str] | None, snapshot_text: str | None

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
 from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster
-from mooring.health import HealthState
+from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
 from mooring.manifest.snapshot import ReleaseSnapshot
@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("mooring.engine")
 ENDED = {InstanceState.EXITED, InstanceState.FAILED, InstanceState.STOPPED}
 DOWN = {*ENDED, InstanceState.BACKOFF}
+
+
+def judged(status: HealthStatus) -> bool:
+    """Healthy, or unhealthy on the instance's own answer: the readiness gate can decide now."""
+    if status.state is HealthState.HEALTHY:
+        return True
+    last = status.last_result
+    return status.state is HealthState.UNHEALTHY and last is not None and last.answered
 
 
 class EngineRuntime:
@@ -182,10 +190,10 @@ class EngineRuntime:
             if record.state is not InstanceState.RUNNING:
                 return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
         else:
-            # fail fast: `retries` counted failures (after start_period) make it unhealthy, and an
-            # instance judged unhealthy before it ever served fails its gate now, not at the deadline
-            judged = {HealthState.HEALTHY, HealthState.UNHEALTHY}
-            healthy = asyncio.ensure_future(prober.wait_for(instance_id, judged, timeout))
+            # fail fast: `retries` counted failures (after start_period) make it unhealthy; when the
+            # instance itself answered the last of them (HTTP 500, exit 1) that is a verdict and the
+            # gate fails now. No answer at all (refused, timeout) may be a slow start: the deadline decides.
+            healthy = asyncio.ensure_future(prober.wait_until(instance_id, judged, timeout))
             died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
             try:
                 done, _ = await asyncio.wait({healthy, died}, return_when=asyncio.FIRST_COMPLETED)

@@ -9,17 +9,18 @@ import os
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from mooring.engine.journal import Journal
+from mooring.engine.lineage import NothingToDo, prev_ok, rollback_choice, serving_base
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
-from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
+from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError, canonical_json, content_hash
+from mooring.manifest.source import SourceError, stamp_sources
 from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
 from mooring.release.model import Control, Counters, ReleaseStatus, TargetState, derive_rollout_state
@@ -27,6 +28,7 @@ from mooring.release.plan import Action, Plan, PlanError, RunningInstance, make_
 from mooring.release.transitions import move_release, move_target
 from mooring.runtime.states import InstanceState
 from mooring.store import NewTarget, Release
+from mooring.store.columns import utcnow
 from mooring.store.releases import new_release_id
 
 if TYPE_CHECKING:
@@ -39,28 +41,16 @@ LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
 
 
-@dataclass(frozen=True)
-class NothingToDo:
-    """An apply that would change nothing: no release is recorded; ``current`` already is it."""
-
-    current: Release
-
-    @property
-    def message(self) -> str:
-        return f"nothing to do: release {self.current.id} is current"
-
-
-def prev_ok_reason(latest: Release, previous: Release) -> str:
-    """Why ``previous`` is the rollback target: which release is abandoned, and in what state."""
-    state = latest.status if latest.control == "active" else f"{latest.status}, {latest.control}"
-    if latest.status == "completed":
-        abandoned = f"the newest release {latest.id} (#{latest.number}) is completed and serves now"
-    else:
-        abandoned = f"the newest release {latest.id} (#{latest.number}) is {state}"
-    return (
-        f"{abandoned}; release {previous.id} (#{previous.number}) is the newest completed release "
-        "before it with a different manifest: what served before it (prev-ok)"
-    )
+def with_source_digests(snapshot: Any) -> Any:
+    """The snapshot with the digest of each process service's code (manifest/source.py)."""
+    if not isinstance(snapshot, dict):
+        return snapshot  # not_a_snapshot reports it at planning
+    try:
+        return stamp_sources(snapshot)
+    except SourceError as exc:
+        raise UsageError(str(exc), hint="docs/manifest.md, `source`") from None
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise not_a_snapshot(exc) from None
 
 
 def not_a_snapshot(exc: BaseException) -> UsageError:
@@ -150,6 +140,8 @@ class ReleaseManager:
             decoded = ReleaseSnapshot.decode(snapshot_text)
         except SnapshotError as exc:
             raise UsageError(str(exc)) from None
+        if trigger != "rollback":  # a rollback restores the recorded digests; others read the code now
+            decoded = ReleaseSnapshot(await asyncio.to_thread(with_source_digests, decoded.data))
         snapshot = decoded.data
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
@@ -271,7 +263,9 @@ class ReleaseManager:
         heartbeat = asyncio.create_task(self._heartbeat(app, executor.release_id))
         try:
             status = await executor.run()
-            log.warning("release %s of %s: %s", executor.release_id, app, status.value)
+            log.info(
+                "release %s of %s: %s", executor.release_id, app, status.value
+            )  # an outcome, not a fault
             self.engine.schedules.refresh(app)  # the release that went live brings its crons
         except Exception as exc:
             log.exception("release %s: executor error", executor.release_id)
@@ -370,45 +364,80 @@ class ReleaseManager:
             app, target.snapshot, {}, None, wait_lock, trigger="rollback", source_release_id=target.id
         )
 
+    async def restart(
+        self, app: str, services: Sequence[str] | None, wait_lock: float | None = None
+    ) -> Release | NothingToDo:
+        """Replace the instances of ``services`` (all when None) with the serving release's spec."""
+        base = serving_base(self.store, app)
+        return await self.apply(
+            app,
+            base.snapshot,
+            {},
+            services,
+            wait_lock,
+            trigger="restart",
+            source_release_id=base.id,
+            force=True,
+        )
+
+    def record_down(
+        self, app: str, services: Sequence[str] | None, stopped: Sequence[tuple[str, int, str]]
+    ) -> Release | None:
+        """`mooring down` as history: a finished release with trigger ``down`` whose snapshot is what
+        still runs (nothing, after a full down), its targets the stopped slots, and an event."""
+        latest = self.store.latest_release(app)
+        if latest is None or (not stopped and latest.trigger == "down"):
+            return None  # never applied, or already down: nothing new to record
+        snapshot = dict(ReleaseSnapshot.decode(latest.snapshot).data)  # a copy: sections are replaced
+        for kind in ("service", "worker", "cron") if not services else ("service",):
+            section = snapshot.get(kind) or {}
+            snapshot[kind] = {k: v for k, v in section.items() if services and k not in services}
+        text = canonical_json(snapshot)
+        release = self.store.create_release(
+            app,
+            snapshot=text,
+            manifest_hash=content_hash(text),
+            trigger="down",
+            source_release_id=latest.id,
+            scope="replacement",
+            service_filter=list(services) if services else None,
+        )
+        self.store.add_targets(
+            release.id,
+            [
+                NewTarget(service, replica, "remove", 0, previous_instance_id=iid, state="removed")
+                for service, replica, iid in stopped
+            ],
+        )
+        self._supersede_open(app, release.id)
+        what = f"services {', '.join(services)}" if services else "the app"
+        message = f"down: stopped {len(stopped)} instance(s) of {what}"
+        now = utcnow()
+        self.store.update_release(
+            release.id,
+            status="completed",
+            targets_total=len(stopped),
+            targets_removed=len(stopped),
+            message=message,
+            started_at=now,
+            finished_at=now,
+        )
+        self.journal.append_event(
+            app,
+            "app.down",
+            {"services": list(services) if services else None, "stopped": [iid for *_, iid in stopped]},
+            release_id=release.id,
+        )
+        return self.store.get_release(release.id)
+
     def rollback_target(self, app: str, release_id: str | None) -> Release:
-        return self.rollback_choice(app, release_id)[0]
+        return rollback_choice(self.store, app, release_id)[0]
 
     def rollback_choice(self, app: str, release_id: str | None) -> tuple[Release, str]:
-        """The release a rollback restores, and why: ``--release ID``, else the ``prev-ok`` mark."""
-        if release_id:
-            target = self.store.get_release(release_id)
-            if target.app != app:
-                raise NotFound(f"release {release_id} belongs to app {target.app!r}, not {app!r}")
-            if target.status != "completed":
-                raise Conflict(
-                    f"release {release_id} is {target.status}; only a completed release can be restored",
-                    hint=f"mooring history --app {app} marks the completed ones",
-                )
-            return target, f"release {target.id} (#{target.number}) was asked for with --release"
-        latest = self.store.latest_release(app)
-        if latest is None:
-            raise NotFound(f"app {app!r} has no release to roll back from")
-        previous = self.prev_ok(latest)
-        if previous is None:
-            raise NotFound(
-                f"app {app!r} has no completed release before {latest.id} (#{latest.number}) "
-                "that differs from it",
-                hint="pass --release ID to choose one (mooring history lists them)",
-            )
-        return previous, prev_ok_reason(latest, previous)
+        return rollback_choice(self.store, app, release_id)
 
     def prev_ok(self, latest: Release) -> Release | None:
-        """What served before the newest release: the newest completed release before it whose
-        manifest differs from it (a forced re-apply of the same manifest is not a step back)."""
-        before: int | None = latest.number
-        while True:
-            page = self.store.list_releases(latest.app, limit=200, before_number=before)
-            for candidate in page:
-                if candidate.status == "completed" and candidate.manifest_hash != latest.manifest_hash:
-                    return candidate
-            if len(page) < 200:
-                return None
-            before = page[-1].number
+        return prev_ok(self.store, latest)
 
     # --- recovery and reads -------------------------------------------------------------------
 

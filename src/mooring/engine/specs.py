@@ -31,6 +31,9 @@ from mooring.runtime.swarm import Healthcheck, SwarmSpec
 # What an instance inherits from the engine's own environment; everything else comes from the manifest.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Defaults the manifest's env may override: Python's block-buffered stdout would hide what an
+# instance prints from its logs until it exits or fills a buffer.
+DEFAULT_ENV = {"PYTHONUNBUFFERED": "1"}
 
 
 def new_instance_id(service: str, replica: int) -> str:
@@ -118,6 +121,7 @@ def build_instance(
     ports = assign_ports(service)
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.setdefault("PATH", DEFAULT_PATH)
+    env.update(DEFAULT_ENV)
     env.update(reveal_env(service.get("env", {}), secret_values))
     for declared, actual in ports.items():
         env[f"MOORING_PORT_{declared}"] = str(actual)
@@ -186,7 +190,7 @@ def build_container(
     """
     service = snapshot["service"][name]
     ports = {mapping["port"]: free_port() for mapping in service.get("ports", [])}
-    env = dict(reveal_env(service.get("env", {}), secret_values))
+    env = {**DEFAULT_ENV, **reveal_env(service.get("env", {}), secret_values)}
     if ports:
         env.setdefault("PORT", str(next(iter(ports))))
     for dep in service.get("depends_on", []):  # the dependency's published port, as the bridge reaches it

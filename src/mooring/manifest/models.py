@@ -214,6 +214,16 @@ class Service(Workload):
             object.__setattr__(self, "rollout", self.rollout.model_copy(update={"order": "stop_first"}))
         return self
 
+    # globs (relative to working_dir) of the files whose content is the service's code; default: every
+    # file of working_dir not excluded by its .mooringignore (manifest/source.py)
+    source: StrList | None = None
+
+    @model_validator(mode="after")
+    def _source_of_a_process(self) -> Service:
+        if self.source is not None and self.image is not None:
+            raise ValueError('"source" only applies to host processes; a container\'s code is its image')
+        return self
+
     # Run on the engine's Swarm cluster instead of this host (docs/cluster.md); None: the app's setting.
     cluster: bool | None = None
     placement: Placement = Field(default_factory=Placement)

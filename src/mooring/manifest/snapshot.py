@@ -129,6 +129,9 @@ def _dump(model: Any) -> dict[str, Any]:
 def _workload(workload: Workload, salt: bytes, secrets: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = _dump(workload)
     out["driver"] = workload.driver
+    globs = out.pop("source", None)  # the snapshot's "source" is the digest (manifest/source.py)
+    if globs is not None:
+        out["source_globs"] = globs
     env: dict[str, str] = {}
     for key, value in workload.env.items():
         if is_secret_key(key) and value:

@@ -155,4 +155,4 @@ def default_message(status: ReleaseStatus, trigger: Trigger, source_release_id: 
     if trigger is Trigger.ROLLBACK:
         target = f" to {source_release_id}" if source_release_id else ""
         return f"rollback{target} {words}"
-    return f"apply {words}"
+    return f"{trigger.value} {words}"

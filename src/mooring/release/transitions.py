@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mooring.release.model import (
+    Control,
     ReleaseStatus,
     TargetState,
     check_release_transition,
@@ -27,6 +28,8 @@ def move_release(
 ) -> ReleaseRecord:
     """Move ``release`` (as last read) to ``new`` with ``changes``; then ``event`` with ``payload``."""
     check_release_transition(ReleaseStatus(release.status), new)
+    if new.terminal:  # ended: a pause or cancel request is done with, the control reads active again
+        changes.setdefault("control", Control.ACTIVE.value)
     updated = journal.update_release(release.id, status=new.value, **changes)
     if event is not None:
         journal.append_event(release.app, event, dict(payload or {}), release_id=release.id)

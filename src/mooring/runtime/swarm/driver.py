@@ -46,7 +46,8 @@ S = InstanceState
 T = TypeVar("T")
 OnChange = Callable[[InstanceRecord], Awaitable[None] | None]
 
-POLL_INTERVAL = 0.5  # seconds between two reads of the cluster's task list
+POLL_INTERVAL = 0.2  # seconds between two reads of the cluster's task list while a slot is changing
+REST_INTERVAL = 1.0  # ... and while every slot runs or rests (a restart or a lost node is seen within it)
 START_WAIT = 120.0  # how long start() waits for a task to run before handing back a starting record
 UNSCHEDULABLE_GRACE = 5.0  # a task no node can take fails its start after this long
 
@@ -97,7 +98,10 @@ class SwarmDriver:
                 raise
             except Exception as exc:  # a manager that does not answer for a while: keep the records
                 log.warning("cannot read the cluster's tasks: %s", exc)
-            await asyncio.sleep(POLL_INTERVAL)
+            changing = self._stopping or any(
+                r.state in (S.STARTING, S.STOPPING, S.BACKOFF) for r in self._records.values()
+            )
+            await asyncio.sleep(POLL_INTERVAL if changing else REST_INTERVAL)
 
     async def poll_once(self) -> None:
         """Read every task and node once and move each record to what its tasks say."""
