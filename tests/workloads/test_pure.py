@@ -134,6 +134,12 @@ def test_the_counts_of_a_rolled_back_release_add_up() -> None:
     assert targets_phrase(ended) == "0 ready, 0 failed, 1 rolled back, 1 not started"
     running = {"state": "rolling", "active": True, "targets": {**targets, "rolled_back": 0}}
     assert targets_phrase(running) == "0 ready, 0 failed, 1 left"
+    done = {
+        "state": "stable",
+        "active": False,
+        "targets": {**targets, "left": 0, "rolled_back": 0, "ready": 2},
+    }
+    assert targets_phrase(done, unchanged=True) == "2 ready, 0 failed, 0 left, 0 unchanged, 0 removed"
 
 
 def test_a_stop_first_drain_does_not_count_against_the_readiness_clock_shown() -> None:
