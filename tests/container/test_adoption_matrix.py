@@ -21,7 +21,7 @@ HTTPD = '["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]'
 
 
 def _check(kind: str) -> str:
-    timing = 'interval = "200ms", timeout = "2s", retries = 2'
+    timing = 'interval = "200ms", timeout = "2s", retries = 2, start_period = "20s"'
     if kind == "http":
         return f'health_check = {{ type = "http", path = "/health", {timing} }}'
     if kind == "tcp":

@@ -52,7 +52,8 @@ else:
 
 
 def _check(kind: str) -> str:
-    timing = 'interval = "200ms", timeout = "1s", retries = 2'
+    # start_period: a slow start on a loaded machine (python importing grpc) is not judged unhealthy
+    timing = 'interval = "200ms", timeout = "1s", retries = 2, start_period = "20s"'
     if kind == "http":
         return f'health_check = {{ type = "http", path = "/", {timing} }}'
     if kind == "tcp":

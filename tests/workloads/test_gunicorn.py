@@ -42,7 +42,7 @@ ports = ["127.0.0.1:{host_port}:8000"]
 replicas = 2
 restart = "on-failure"
 max_restarts = 0
-health_check = {{ type = "http", path = "/health", interval = "200ms", timeout = "1s", retries = 2 }}
+health_check = {{ type = "http", path = "/health", interval = "200ms", timeout = "1s", retries = 2, start_period = "15s" }}
 rollout = {{ health_check_timeout = "20s", failure_action = "rollback" }}
 """
 

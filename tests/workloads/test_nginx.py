@@ -39,7 +39,7 @@ user = "www-data"
 ports = ["127.0.0.1:{host_port}:8080"]
 replicas = 2
 stop_signal = "SIGQUIT"
-health_check = {{ type = "http", path = "/", interval = "200ms", timeout = "1s", retries = 2 }}
+health_check = {{ type = "http", path = "/", interval = "200ms", timeout = "1s", retries = 2, start_period = "15s" }}
 rollout = {{ health_check_timeout = "30s" }}
 
 [[service.nginx.template]]

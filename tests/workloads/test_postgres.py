@@ -45,7 +45,7 @@ data_dir = "{data}"
 ports = ["127.0.0.1:{host_port}:5432"]
 stop_signal = "SIGINT"   # fast shutdown: a connected client does not hold the stop up
 stop_timeout = "30s"
-health_check = {{ type = "exec", command = "pg_isready -q -h 127.0.0.1 -p \\"$PORT\\"", interval = "200ms", timeout = "2s", retries = 2 }}
+health_check = {{ type = "exec", command = "pg_isready -q -h 127.0.0.1 -p \\"$PORT\\"", interval = "200ms", timeout = "2s", retries = 2, start_period = "15s" }}
 rollout = {{ health_check_timeout = "60s" }}
 """
 

@@ -29,7 +29,7 @@ command = ["{need("redis-server", "redis-server")}", "$${{MOORING_INSTANCE_DIR}}
 user = "redis"
 data_dir = "./redis-data"
 ports = ["127.0.0.1:{host_port}:6379"]
-health_check = {{ type = "exec", command = "redis-cli -p \\"$PORT\\" ping | grep -q PONG", interval = "200ms", timeout = "2s", retries = 2 }}
+health_check = {{ type = "exec", command = "redis-cli -p \\"$PORT\\" ping | grep -q PONG", interval = "200ms", timeout = "2s", retries = 2, start_period = "15s" }}
 rollout = {{ health_check_timeout = "30s" }}
 
 [[service.redis.template]]
