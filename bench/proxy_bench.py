@@ -1,12 +1,11 @@
-"""Proxy benchmark: a small HTTP service behind mooring's proxy vs direct to the instance, with HAProxy
-doing the same TCP forwarding in the same run as a peer.
+"""Data-plane benchmark: a small HTTP service behind mooring's published port vs direct to the
+instance, with a plain HAProxy doing the same TCP forwarding in the same run as a peer.
 
 The service runs as an instance of a real engine (`mooring up`); wrk drives loopback load at
   - direct:   the instance's own port (the floor),
-  - mooring:  the published port, forwarded by the engine's proxy,
-  - haproxy:  an HAProxy (mode tcp, one thread) forwarding to the same instance port,
-  - proxy-asyncio / proxy-uvloop: mooring's proxy alone in a process, on each event loop (uvloop only
-    when installed), to see what the loop costs without the engine around it,
+  - mooring:  the published port, served by the HAProxy the engine manages (docs/network.md),
+  - haproxy:  a plain HAProxy (mode tcp, its default threads, as mooring's) started by hand,
+    forwarding to the same instance port: what mooring's management costs over HAProxy alone,
 with keep-alive and with a new connection per request (``Connection: close``). It prints requests/s,
 p50 and p99 latency, the throughput ratio to direct and the p99 added by each proxy.
 
@@ -18,10 +17,12 @@ Needs wrk (Debian package ``wrk``) and HAProxy (Debian package ``haproxy``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -74,7 +75,6 @@ timeout = "1s"
 
 HAPROXY = """
 global
-    nbthread 1
     maxconn 4000
 defaults
     mode tcp
@@ -86,24 +86,6 @@ frontend bench
     default_backend instance
 backend instance
     server web 127.0.0.1:{upstream}
-"""
-
-# mooring's proxy alone in a process, on the loop named in argv.
-STANDALONE = r"""
-import asyncio, sys
-from mooring.network import Proxy
-from mooring.network.proxy import PortMapping
-
-async def main():
-    proxy = Proxy()
-    await proxy.publish("bench", "web", [PortMapping("127.0.0.1", int(sys.argv[1]), 8000)])
-    proxy.admit("bench", "web", "web-1", "127.0.0.1", {8000: int(sys.argv[2])})
-    await asyncio.Event().wait()
-
-if sys.argv[3] == "uvloop":
-    import uvloop
-    uvloop.install()
-asyncio.run(main())
 """
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -157,7 +139,7 @@ def wrk(port: int, seconds: float, connections: int, close: bool) -> dict[str, f
 
 
 class Setup:
-    """The engine with one instance, an HAProxy and the standalone proxies, torn down on exit."""
+    """The engine with one instance (and its HAProxy), a plain HAProxy, torn down on exit."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -181,7 +163,7 @@ class Setup:
             sys.exit(f"proxy_bench: mooring {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
         return result.stdout
 
-    def start(self, loops: list[str]) -> None:
+    def start(self) -> None:
         published = free_port()
         (self.work / "server.py").write_text(SERVER)
         (self.work / "mooring.toml").write_text(MANIFEST.format(python=sys.executable, port=published))
@@ -193,10 +175,6 @@ class Setup:
         config = self.tmp / "haproxy.cfg"
         config.write_text(HAPROXY.format(port=self.ports["haproxy"], upstream=self.ports["direct"]))
         self.spawn(["haproxy", "-f", str(config)])
-        for loop in loops:
-            port = free_port()
-            self.ports[f"proxy-{loop}"] = port
-            self.spawn([sys.executable, "-c", STANDALONE, str(port), str(self.ports["direct"]), loop])
         for name, port in self.ports.items():
             wait_port(name, port)
 
@@ -216,6 +194,10 @@ class Setup:
                 capture_output=True,
                 timeout=60,
             )
+            pidfile = self.home / "haproxy" / "haproxy.pid"  # down of the last app stops it; if not:
+            if pidfile.exists():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.killpg(int(pidfile.read_text().split()[0]), signal.SIGKILL)
             import psutil
 
             for proc in psutil.process_iter(["cmdline", "environ"]):
@@ -243,22 +225,13 @@ def main() -> int:
     need("haproxy", "haproxy")
     duration = opts.duration or (1.0 if opts.smoke else 10.0)
     runs = opts.runs or (1 if opts.smoke else 3)
-    loops = ["asyncio"]
-    try:
-        import uvloop  # noqa: F401
-
-        loops.append("uvloop")
-    except ImportError:
-        print("uvloop is not installed: the standalone proxy runs on asyncio only", file=sys.stderr)
-    if opts.smoke:
-        loops = loops[-1:]
-    targets = ["direct", "mooring", "haproxy", *(f"proxy-{loop}" for loop in loops)]
+    targets = ["direct", "mooring", "haproxy"]
 
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="mooring-proxy-bench-") as tmp:
         setup = Setup(Path(tmp))
         try:
-            setup.start(loops)
+            setup.start()
             for mode in ("keepalive", "newconn"):
                 for target in targets:
                     wrk(setup.ports[target], min(duration, 1.0), opts.connections, mode == "newconn")  # warm

@@ -27,10 +27,13 @@ if [ "$target" = "test" ]; then
     installed busybox-static || add busybox-static  # the container tests' image
     has ip || add iproute2                   # dockerd's private bridge
     has wrk || add wrk                       # bench/proxy_bench.py (make bench-smoke)
-    has haproxy || add haproxy               # the edge, and the proxy benchmark's peer
     has redis-server || add redis-server     # tests/workloads: redis as a stateful process service
     has nginx || [ -x "$root"/usr/sbin/nginx ] || add nginx-light  # tests/workloads: nginx from a rendered template
+    has chromium || add chromium             # the dashboard's browser test (tests/observe)
+    has chromedriver || add chromium-driver  # selenium drives chromium through it
 fi
+# both: HAProxy serves published ports (docs/network.md); the quickstart goes through one
+has haproxy || [ -x "$root"/usr/sbin/haproxy ] || add haproxy
 
 [ -z "$need" ] && exit 0
 command="apt-get update && apt-get install -y --no-install-recommends$need"

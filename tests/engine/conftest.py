@@ -88,3 +88,22 @@ def mooring(tmp_path: Path) -> Iterator[Mooring]:
     for leftover in m.seen_pids:
         with contextlib.suppress(ProcessLookupError, TypeError):
             os.killpg(leftover, signal.SIGKILL)
+    stop_haproxy(home)
+
+
+def haproxy_pid(home: Path) -> int | None:
+    """The pid of the HAProxy the engine of ``home`` runs (it outlives the engine), if one runs."""
+    try:
+        pid = int((home / "haproxy" / "haproxy.pid").read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
+def stop_haproxy(home: Path) -> None:
+    """HAProxy is left running when the engine stops, by design: a test ends it itself."""
+    pid = haproxy_pid(home)
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)

@@ -98,7 +98,7 @@ class Client(threading.Thread):
                     self.failures.append(f"{type(exc).__name__}: {exc}")
                 else:
                     self.stale_retries += 1  # reused connection closed before any response: retry
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:  # a cut response is a failure too
                 conn.close()
                 conn = None
                 self.failures.append(f"{type(exc).__name__}: {exc}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.engine.conftest import Mooring, free_port, wait_until
+from tests.engine.conftest import Mooring, free_port, stop_haproxy, wait_until
 
 VIAS = ["flag", "env"]
 
@@ -139,6 +139,7 @@ def serving(root: Path, tls: tuple[Path, Path] | None = None) -> Iterator[Served
         for leftover in host.seen_pids:
             with contextlib.suppress(ProcessLookupError, TypeError):
                 os.killpg(leftover, signal.SIGKILL)
+        stop_haproxy(home)
     for cli in served.clients:  # nothing went to a local engine by mistake
         assert not (cli.home / "engine.sock").exists(), f"a command started a local engine in {cli.home}"
 

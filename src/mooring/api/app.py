@@ -85,7 +85,22 @@ def create_app(engine: Engine) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not_found" if exc.status_code == 404 else "http_error"
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        # keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 15.5.6)
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        # JSON nested deeper than Python's parser recurses (a body or a snapshot): the client's fault
+        return JSONResponse(
+            error_body(
+                "usage_error",
+                "the request's JSON is nested too deeply to parse",
+                "a mooring snapshot nests a few levels; send the one `mooring up` builds",
+            ),
+            status_code=400,
+        )
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
@@ -105,6 +120,10 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(make_router(engine))
     app.include_router(make_node_router(engine))
+
+    from mooring.api.observe_routes import make_observe_router  # /metrics, webhooks' log, dashboard
+
+    app.include_router(make_observe_router(engine))
 
     from mooring.api.run_routes import make_run_router  # worker and cron runs on demand
 
@@ -172,12 +191,19 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/v1/instances", response_model=list[InstanceView])
     async def instances(app: str | None = None) -> list[dict[str, Any]]:
         """Every instance with its state, health, restarts and resource facts."""
+        await engine.proxy.refresh()  # the counters, from HAProxy
         return engine.instances(app)
 
     @app.get("/v1/apps/{app_name}/proxy")
     async def proxy(app_name: str) -> dict[str, Any]:
         """The app's published ports: listeners, balance, counters per service and per instance."""
+        await engine.proxy.refresh()
         return {"app": app_name, "services": engine.proxy.view(app_name)}
+
+    @app.get("/v1/edge")
+    async def edge() -> dict[str, Any]:
+        """The host's HAProxy: pid, restarts by the engine, config path, listeners."""
+        return engine.proxy.info()
 
     @app.get("/v1/apps/{app_name}/logs")
     async def logs(

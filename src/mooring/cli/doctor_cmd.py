@@ -12,15 +12,17 @@ def register(app: typer.Typer) -> None:
 
 
 def doctor(json_output: JsonFlag = False) -> int:
-    r"""Check the container engine (DOCKER_HOST, \[engine] docker_host, standard sockets), cgroups and runc.
+    r"""Check the container engine (DOCKER_HOST, \[engine] docker_host, standard sockets), cgroups, runc and HAProxy.
 
     Exit 0 when a container engine answers, 1 when none does.
     """
     from mooring.cli.output import out, print_json
+    from mooring.network import edge_report
     from mooring.paths import mooring_home
     from mooring.runtime.container.doctor import diagnose
 
     report = diagnose(mooring_home())
+    report["haproxy"] = edge_report()
     if json_output:
         print_json(report)
         raise typer.Exit(0 if report["reachable"] else 1)
@@ -55,6 +57,11 @@ def doctor(json_output: JsonFlag = False) -> int:
     say(
         f"runc                   {runc['version'] or 'not found'}{' at ' + runc['path'] if runc['path'] else ''}"
     )
+    haproxy = report["haproxy"]
+    if haproxy["version"]:
+        say(f"haproxy                {haproxy['version']} at {haproxy['path']} (serves published ports)")
+    else:
+        say(f"haproxy                NOT found; published ports need it: {haproxy['hint']}")
     if not report["reachable"]:
         say(
             "hint: install and start a container engine (Debian: apt-get install docker.io), or set DOCKER_HOST"

@@ -13,17 +13,22 @@ from typing import Any
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.event_hub import EventHub
+from mooring.engine.event_tail import EventTail
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
+from mooring.engine.metrics import EngineMetrics
+from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import OneShots
+from mooring.engine.outage import cancel_all, note_stall
+from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.specs import point_probe
+from mooring.engine.stall import StallWatch
 from mooring.engine.tokens import Tokens
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
-from mooring.network import Proxy, PublishError
-from mooring.network.proxy import mappings_of
+from mooring.network import Edge, PublishError, mappings_of
 from mooring.runtime.dispatch import Drivers
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.states import InstanceState
@@ -48,13 +53,20 @@ class Engine:
         self.supervisor.node_watchers.append(self._on_node_change)
         self.prober = Prober(container_exec=self.supervisor.run_check)
         self.book.catalog = LogCatalog(home / "logs", self.supervisor.process.logs.files, self._log_retention)
-        self.proxy = Proxy()
+        self.proxy = Edge(home)  # the published ports: one HAProxy, which outlives the engine
+        self.proxy.on_restart = self._edge_restarted
         self.tokens: Tokens = self.store  # the API's auth and token routes see only this port
         self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
         self.oneshots = OneShots(self)  # cron and worker runs
         self.schedules = CronScheduler(self)
+        self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
+        self._reconciler: asyncio.Task[None] | None = None
+        # Consumers of the journal's events, fed on the loop after each commit (never by the executor).
+        self.event_tail = EventTail(self.store, self.event_hub)
+        self.metrics = EngineMetrics(self)
+        self.notifier = Notifier(home, self.store)
 
     def _log_retention(self, meta: LogMeta) -> tuple[int, int]:
         """``logs.keep`` and ``logs.max_size`` of the instance's workload in its release."""
@@ -73,10 +85,20 @@ class Engine:
     # --- start-up and shutdown -------------------------------------------------------------
 
     async def start(self) -> None:
+        self.notifier.load()  # a broken [notify] in engine.toml fails the start, with the key path
         await self.prober.start()
+        self.stalls.start()
+        self.prober.on_result = self.metrics.observe_probe
+        self.event_tail.add(self.metrics.observe_event)
+        self.event_tail.add(self.notifier.observe_event)
+        self.event_tail.start()
+        self.notifier.start()
+        await self.proxy.start()  # adopts the running HAProxy; nothing changes in it before resume
         await self._adopt_instances()
         await self._restore_proxy()
+        await self.proxy.resume()
         self.releases.recover()
+        self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
         self.schedules.start()
 
     async def _adopt_instances(self) -> None:
@@ -97,7 +119,10 @@ class Engine:
             self.watch_health(row.id)
 
     async def _restore_proxy(self) -> None:
-        """Serve the published ports again from the adopted instances that were cut over.
+        """State the published ports again from the adopted instances that were cut over.
+
+        HAProxy served them all along; ``resume`` then changes only what differs (an instance that
+        died meanwhile leaves, nothing else moves).
 
         An instance caught mid-start (its target still ``starting``) never passed its gate: recovery
         stops it, and it never receives traffic.
@@ -116,6 +141,13 @@ class Engine:
                 self.admit(iid, entry)
             except PublishError as exc:  # the engine still starts: the operator sees it in the log
                 log.error("after the restart: %s", exc)
+
+    def _edge_restarted(self, restarts: int) -> None:
+        """HAProxy died and is being started again: every app with published ports hears of it."""
+        for app in sorted({app for app, _ in self.proxy.routes}):
+            self.releases.journal.append_event(
+                app, "edge.restarted", {"restarts": restarts, "log": self.proxy.process.log_tail(3)}
+            )
 
     def admit(self, instance_id: str, entry: BookEntry) -> None:
         """Put an instance behind its service's published ports (binding them if needed)."""
@@ -154,8 +186,15 @@ class Engine:
         for _, task in list(self.releases.executors.values()):
             task.cancel()
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
+        await cancel_all(self.releases.background)
+        await self.stalls.close()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            await asyncio.gather(self._reconciler, return_exceptions=True)
         await self.schedules.close()
         await self.oneshots.close()
+        await self.event_tail.close()
+        await self.notifier.close()
         await self.supervisor.detach_all()
         await self.proxy.close()
         await self.prober.close()
@@ -223,9 +262,8 @@ class Engine:
         if instance_id in self.prober:
             self.prober.unregister(instance_id)
         self.watch_health(instance_id)
-        upstream = self.proxy.upstream(instance_id)
-        if upstream is not None:
-            upstream.host, upstream.ports = self.upstream_address(entry)
+        if self.proxy.upstream(instance_id) is not None:
+            self.proxy.reaim(instance_id, *self.upstream_address(entry))
 
     def _on_health(self, instance_id: str, transition: Transition) -> None:
         entry = self.book.entries.get(instance_id)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from mooring.network import PublishError
-from mooring.network.proxy import mappings_of
+from mooring.network import PublishError, mappings_of
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine

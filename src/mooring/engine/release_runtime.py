@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
 from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster
+from mooring.engine.stall import wait_first
 from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
 from mooring.manifest.snapshot import ReleaseSnapshot
-from mooring.network import PublishError
-from mooring.network.proxy import mappings_of
+from mooring.network import PublishError, mappings_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
 from mooring.runtime.container import ImagePullFailed
@@ -193,10 +193,13 @@ class EngineRuntime:
             # fail fast: `retries` counted failures (after start_period) make it unhealthy; when the
             # instance itself answered the last of them (HTTP 500, exit 1) that is a verdict and the
             # gate fails now. No answer at all (refused, timeout) may be a slow start: the deadline decides.
-            healthy = asyncio.ensure_future(prober.wait_until(instance_id, judged, timeout))
-            died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
+            # The deadline does not count time the engine did not run (engine/stall.py); the inner
+            # waits get a far deadline of their own, only as a bound.
+            bound = timeout * 4 + 600
+            healthy = asyncio.ensure_future(prober.wait_until(instance_id, judged, bound))
+            died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, bound))
             try:
-                done, _ = await asyncio.wait({healthy, died}, return_when=asyncio.FIRST_COMPLETED)
+                done = await wait_first({healthy, died}, timeout)
             finally:
                 for task in (healthy, died):
                     task.cancel()
@@ -205,12 +208,18 @@ class EngineRuntime:
                 record = supervisor.record(instance_id)
                 if record.state in DOWN:
                     return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
-                status = prober.status(instance_id)
-                last = status.last_result.detail if status.last_result else "no probe answered"
-                if status.state is HealthState.UNHEALTHY:
-                    return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
-                return Readiness(False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})")
+                # one fresh probe before failing: the last result may predate a freeze of the engine
+                status = await prober.probe_fresh(instance_id)
+                if status.state is not HealthState.HEALTHY:
+                    last = status.last_result.detail if status.last_result else "no probe answered"
+                    if status.state is HealthState.UNHEALTHY:
+                        return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
+                    return Readiness(
+                        False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})"
+                    )
             status = prober.status(instance_id)
+            if status.state is HealthState.UNHEALTHY:
+                status = await prober.probe_fresh(instance_id)  # judged on a result from before a freeze?
             if status.state is HealthState.UNHEALTHY:
                 last = status.last_result.detail if status.last_result else "no probe answered"
                 if on_health is not None:
@@ -268,6 +277,7 @@ class EngineRuntime:
             await engine.supervisor.forget(instance_id)
         except Exception:  # unknown to the supervisor (never started): only the book has it
             log.debug("stop of %s: not supervised", instance_id, exc_info=True)
+        await engine.proxy.forget(instance_id)  # after the stop: its last sessions ended with it
         engine.book.forget(instance_id)
         await self._unpublish_if_removed(entry.app, entry.service)
         return left

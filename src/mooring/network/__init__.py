@@ -1,7 +1,19 @@
-"""The engine's port proxy: published ports forwarded to the ready instances of a service."""
+"""The edge: published ports served by one HAProxy per host, managed by the engine."""
 
 from mooring.network.counters import Counters
-from mooring.network.proxy import Proxy, PublishError
-from mooring.network.upstreams import Balance, Upstream, UpstreamSet
+from mooring.network.edge import Edge, Upstream
+from mooring.network.haproxy_process import EdgeError, edge_report, haproxy_binary, haproxy_version
+from mooring.network.mappings import PortMapping, PublishError, mappings_of
 
-__all__ = ["Balance", "Counters", "Proxy", "PublishError", "Upstream", "UpstreamSet"]
+__all__ = [
+    "Counters",
+    "Edge",
+    "EdgeError",
+    "PortMapping",
+    "PublishError",
+    "Upstream",
+    "edge_report",
+    "haproxy_binary",
+    "haproxy_version",
+    "mappings_of",
+]

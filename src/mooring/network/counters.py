@@ -1,4 +1,4 @@
-"""Traffic counters of a service or of one instance behind the proxy."""
+"""Traffic counters of a service or of one instance, read from HAProxy's ``show stat``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
+def _int(row: dict[str, str], key: str) -> int:
+    value = row.get(key) or "0"
+    return int(value) if value.isdigit() else 0
+
+
 @dataclass
 class Counters:
     """``bytes_in`` flows client -> instance, ``bytes_out`` instance -> client.
 
-    ``errors`` counts connections the proxy could not serve: no ready instance, or every
-    instance refused the connection.
+    ``errors``: for a service, connections no instance could take (none in rotation, or every one
+    refused); for an instance, connection attempts it refused or answered with an error.
+    HAProxy keeps them; a reload of HAProxy starts them at zero.
     """
 
     connections: int = 0
@@ -19,6 +25,31 @@ class Counters:
     bytes_in: int = 0
     bytes_out: int = 0
     errors: int = 0
+
+    @staticmethod
+    def of(row: dict[str, str]) -> Counters:
+        """From a backend or server row of ``show stat``.
+
+        A server's refused attempts that HAProxy retried elsewhere are ``wretr``/``wredis`` on
+        it; on a backend they are not errors, since the client was served.
+        """
+        errors = _int(row, "econ") + _int(row, "eresp")
+        if row.get("svname") != "BACKEND":
+            errors += _int(row, "wretr") + _int(row, "wredis")
+        return Counters(
+            connections=_int(row, "stot"),
+            active=_int(row, "scur"),
+            bytes_in=_int(row, "bin"),
+            bytes_out=_int(row, "bout"),
+            errors=errors,
+        )
+
+    def add(self, other: Counters) -> None:
+        self.connections += other.connections
+        self.active += other.active
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.errors += other.errors
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
