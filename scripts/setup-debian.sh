@@ -27,6 +27,8 @@ if [ "$target" = "test" ]; then
     installed busybox-static || add busybox-static  # the container tests' image
     has ip || add iproute2                   # dockerd's private bridge
     has wrk || add wrk                       # bench/proxy_bench.py (make bench-smoke)
+    has redis-server || add redis-server     # tests/workloads: redis as a stateful process service
+    has nginx || [ -x "$root"/usr/sbin/nginx ] || add nginx-light  # tests/workloads: nginx from a rendered template
     has chromium || add chromium             # the dashboard's browser test (tests/observe)
     has chromedriver || add chromium-driver  # selenium drives chromium through it
 fi

@@ -32,12 +32,24 @@ def ensure_home() -> Path:
     return home
 
 
+def instance_root() -> Path:
+    """Where each instance gets its own directory (rendered templates), removed with the instance."""
+    return mooring_home() / "instances"
+
+
 def secure_home(home: Path) -> None:
     """Make the home 0700 and its logs 0700 (directories) / 0600 (files), however they were created.
 
     Only what this user owns is changed; symlinks are never followed (a link cannot widen the reach).
     """
     _tighten(home, HOME_MODE)
+    instances = home / "instances"
+    if instances.is_dir() and not instances.is_symlink():
+        # instances running as another user reach their own directory under instances/ (each one
+        # 0700, that user's): both levels stay enterable, never listable (docs/runtime.md)
+        for level in (home, instances):
+            with contextlib.suppress(OSError):
+                os.chmod(level, (level.stat().st_mode & 0o7777) | stat.S_IXOTH)
     engine_log = home / "engine.log"
     if engine_log.exists():
         _tighten(engine_log, FILE_MODE)

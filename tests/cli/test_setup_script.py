@@ -16,7 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "setup-debian.sh"
 EVERYTHING = (
-    "postgresql util-linux openssl docker.io busybox-static iproute2 wrk haproxy chromium chromium-driver"
+    "postgresql util-linux openssl docker.io busybox-static iproute2 wrk redis-server nginx-light chromium"
+    " chromium-driver haproxy"
 )
 
 

@@ -113,6 +113,7 @@ def states(rel: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
         "unchanged": found.count("skipped"),
         "removed": found.count("removed"),
         "left": found.count("pending") + found.count("starting"),
+        "rolled_back": found.count("rolled_back"),  # so the counts add up to the total
     }, rel["rollout"]["targets"]
     return {t["target"]: (t["state"], t["reason"]) for t in rel["targets"]}
 

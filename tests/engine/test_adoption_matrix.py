@@ -8,8 +8,10 @@ cron run in flight, and checks that a new engine adopts every one and that ``dow
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import sys
 
 import psutil
@@ -50,7 +52,8 @@ else:
 
 
 def _check(kind: str) -> str:
-    timing = 'interval = "200ms", timeout = "1s", retries = 2'
+    # start_period: a slow start on a loaded machine (python importing grpc) is not judged unhealthy
+    timing = 'interval = "200ms", timeout = "1s", retries = 2, start_period = "20s"'
     if kind == "http":
         return f'health_check = {{ type = "http", path = "/", {timing} }}'
     if kind == "tcp":
@@ -78,6 +81,8 @@ def manifest() -> str:
         )
     # A cron whose run is still going when the engine dies: it must be adopted too.
     parts.append('[cron.tick]\ncommand = ["sleep", "300"]\nevery = "1s"\n')
+    # And a worker run started by hand (`run-worker`) that outlives the engine.
+    parts.append('[worker.long]\ncommand = ["sleep", "301"]\n')
     return "\n".join(parts)
 
 
@@ -89,22 +94,40 @@ def app_processes(mooring: Mooring) -> list[psutil.Process]:
             cmd = " ".join(proc.info["cmdline"] or [])
         except psutil.Error:
             continue
-        if env.get("MOORING_APP") == "matrix" and ("server.py" in cmd or cmd.startswith("sleep")):
+        if env.get("MOORING_APP") == "matrix" and ("server.py" in cmd or cmd.startswith("sleep 30")):
             found.append(proc)
     return found
 
 
-def test_every_probe_kind_and_a_cron_run_are_adopted_after_kill_9(mooring: Mooring) -> None:
+def test_every_probe_kind_a_cron_and_a_worker_run_are_adopted_after_kill_9(mooring: Mooring) -> None:
     mooring.write("server.py", SERVER)
     mooring.write("mooring.toml", manifest())
     mooring.run("up", "--json", check=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mooring", "run-worker", "long", "--app", "matrix"],
+        env=mooring.env,
+        cwd=mooring.cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _kill_and_adopt(mooring)
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def _kill_and_adopt(mooring: Mooring) -> None:
     wait_until(
-        lambda: any(r["service"] == "tick" for r in mooring.ps("matrix")), timeout=30, what="a cron run"
+        lambda: {"tick", "long"} <= {r["service"] for r in mooring.ps("matrix")},
+        timeout=30,
+        what="a cron run and a worker run",
     )
     before = {r["id"]: r["pid"] for r in mooring.ps("matrix") if r["pid"]}
     services = {r.split("-")[0] + "-" + r.split("-")[1] for r in before if r.startswith("svc-")}
     assert services == {f"svc-{k}" for k in PROBE_KINDS}, before
     assert any(name.startswith("tick") for name in before), before
+    assert any(name.startswith("long") for name in before), before
     running = {p.pid for p in app_processes(mooring)}
 
     os.kill(mooring.engine_pid() or 0, signal.SIGKILL)
@@ -131,5 +154,36 @@ def test_every_probe_kind_and_a_cron_run_are_adopted_after_kill_9(mooring: Moori
             )
 
     result = mooring.run("down", "--app", "matrix", check=True)
-    assert "stopped" in result.stdout + result.stderr
+    assert f"stopped {len(before)} instances" in result.stdout, result.stdout
     wait_until(lambda: not app_processes(mooring), what="down to stop every instance, cron run included")
+
+
+def test_down_fails_naming_an_instance_the_engine_lost(mooring: Mooring) -> None:
+    """An instance still running but unknown to the engine (its record lost) makes ``down`` fail."""
+    import sqlite3
+
+    from mooring.store.db import STATE_DB_NAME
+
+    mooring.write("server.py", SERVER)
+    mooring.write(
+        "mooring.toml",
+        f'[app]\nname = "matrix"\n[service.lost]\ncommand = ["{sys.executable}", "server.py", "tcp"]\n'
+        'ports = ["9000"]\n',
+    )
+    mooring.run("up", "--json", check=True)
+    (row,) = mooring.ps("matrix")
+    os.kill(mooring.engine_pid() or 0, signal.SIGKILL)
+    wait_until(lambda: mooring.engine_pid() is None, what="the engine to die")
+    with sqlite3.connect(mooring.home / STATE_DB_NAME) as db:  # as if it had never been journaled
+        db.execute("DELETE FROM instances WHERE id = ?", (row["id"],))
+    try:
+        assert mooring.ps("matrix") == []
+        result = mooring.run("down", "--app", "matrix")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"{row['id']} (lost, pid {row['pid']})" in result.stderr, result.stderr
+        assert "still running after down" in result.stderr
+        as_json = json.loads(mooring.run("down", "--app", "matrix", "--json").stdout)
+        assert [s["instance_id"] for s in as_json["survivors"]] == [row["id"]]
+    finally:
+        os.killpg(row["pid"], signal.SIGKILL)
+    wait_until(lambda: mooring.run("down", "--app", "matrix").returncode == 0, what="down to succeed")

@@ -29,6 +29,7 @@ def test_fresh_apply(mooring: Mooring) -> None:
         "unchanged": 0,
         "removed": 0,
         "left": 0,
+        "rolled_back": 0,
     }
     seq = types(events(mooring, rel["id"]))
     assert seq[:3] == ["release.created", "release.started", "batch.started"]

@@ -137,7 +137,10 @@ def test_rollback_puts_the_previous_version_back() -> None:
     assert bench.versions() == {"web-1": "r1", "web-2": "r1"}
     assert bench.states(r2) == {"web-1": "rolled_back", "web-2": "rolled_back"}
     assert set(bench.reasons(r2).values()) == {"rolled_back_after_failure"}
-    assert bench.release(r2).message == "apply rolled back: batch 2 of web failed"
+    # the message says what was put back, so it adds up with the (empty) ready and failed counts
+    assert bench.release(r2).message == (
+        "apply rolled back: batch 2 of web failed; rolled back 2 target(s) (web-1, web-2)"
+    )
     events = bench.events(r2)
     assert events.index("release.rolling_back") < events.index("release.rolled_back")
 
@@ -453,3 +456,17 @@ def test_every_final_status_is_reached_by_some_test_here() -> None:
         assert f"ReleaseStatus.{status.name}" in source, status
     for state in (TargetState.READY, TargetState.FAILED, TargetState.ROLLED_BACK, TargetState.SKIPPED):
         assert f'"{state.value}"' in source, state
+
+
+def test_a_rollback_message_names_the_targets_that_never_started() -> None:
+    bench = Bench()
+    go(lambda: bench.run(bench.apply(snapshot(web=service("v1", replicas=2)))))
+    r2 = bench.apply(snapshot(web=service("v2", replicas=2, failure_action="rollback")))
+    bench.runtime.scripts["web"] = ServiceScript(
+        by_release={r2: ServiceScript(not_ready=Reason.READINESS_FAILED, replicas=(1,))}
+    )
+    assert go(lambda: bench.run(r2)) is ReleaseStatus.ROLLED_BACK
+    assert bench.states(r2) == {"web-1": "rolled_back", "web-2": "pending"}
+    assert bench.release(r2).message == (
+        "apply rolled back: batch 1 of web failed; rolled back 1 target(s) (web-1); 1 never started (web-2)"
+    )

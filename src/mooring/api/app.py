@@ -212,10 +212,16 @@ def create_app(engine: Engine) -> FastAPI:
         tail: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
         since: Annotated[float | None, Query(allow_inf_nan=False, ge=0, le=1e11)] = None,
         follow: bool = False,
+        release: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     ) -> StreamingResponse:
-        """Log lines of a service or instance (replicas interleaved with a prefix); ``follow`` streams."""
-        engine._log_sources(app_name, target)  # unknown app or target: a 404 now, not a broken stream later
-        lines = engine.logs(app_name, target, tail=tail, since=since, follow=follow)
+        """Log lines of a service or instance (replicas interleaved with a prefix); ``follow`` streams.
+
+        Ended instances too (replaced, failed, rolled back, past runs), within their retention:
+        by id, by name when none of that name runs, or all of a ``release``.
+        """
+        # unknown app or target: a 404 now, not a broken stream later
+        engine._log_sources(app_name, target, release)
+        lines = engine.logs(app_name, target, tail=tail, since=since, follow=follow, release=release)
 
         async def body() -> AsyncIterator[bytes]:
             try:

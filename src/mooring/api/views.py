@@ -57,6 +57,7 @@ class TargetCounts(Strict):
     unchanged: int
     removed: int
     left: int = Field(description="pending + starting")
+    rolled_back: int = Field(0, description="put back on the previous version after a failure")
 
 
 class Rollout(Strict):

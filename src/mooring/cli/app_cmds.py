@@ -36,8 +36,9 @@ def matches(row: dict[str, Any], status: str | None, failed: bool, in_progress: 
 
 
 def targets_cell(rollout: dict[str, Any]) -> str:
-    t = rollout["targets"]
-    return f"{t['ready']} ready, {t['failed']} failed, {t['left']} left"
+    from mooring.cli.counts import targets_phrase
+
+    return targets_phrase(rollout)
 
 
 def apps(

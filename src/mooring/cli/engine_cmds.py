@@ -9,6 +9,8 @@ import typer
 from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
 from mooring.cli.options import FollowFlag, JsonFlag, ManifestFile, reject_manifest_paths
 
+EXIT_SURVIVORS = 1  # down stopped what it knew, yet instances of the app still run
+
 
 def register(app: typer.Typer) -> None:
     app.command()(serve)
@@ -54,16 +56,32 @@ def down(
     server: ServerOption = None,
 ) -> int:
     """Stop the app's instances, dependents first."""
-    from mooring.cli.output import out, print_json
+    from mooring.cli.output import err, out, print_json
 
     reject_manifest_paths(services, "a SERVICE")
     name = resolve_app(app, file)
     result = engine_client(server).post(f"/v1/apps/{name}/down", {"services": services or None})
+    survivors = result.get("survivors") or []
     if json_output:
         print_json(result)
     else:
         recorded = f" (release {result['release_id']}, trigger down)" if result.get("release_id") else ""
         out.print(f"app {name}: stopped {len(result['stopped'])} instances{recorded}", markup=False)
+    if survivors:
+        # never a success while something of the app still runs (e.g. an instance the engine lost)
+        listed = ", ".join(
+            f"{s['instance_id']} ({s['service']}, "
+            + (f"pid {s['pid']}" if s.get("pid") else f"container {str(s.get('container_id'))[:12]}")
+            + ")"
+            for s in survivors
+        )
+        err.print(
+            f"app {name}: {len(survivors)} instance(s) still running after down: {listed}\n"
+            "hint: see `mooring ps --app "
+            f"{name}`; stop a process with kill PID, a container with docker rm -f ID",
+            markup=False,
+        )
+        return EXIT_SURVIVORS
     return 0
 
 
@@ -91,6 +109,12 @@ def logs(
     follow: FollowFlag = False,
     tail: Annotated[int | None, typer.Option("--tail", "-n", help="Only the last N lines.")] = None,
     since: Annotated[str | None, typer.Option(help="Only lines newer than this duration (10m, 1h).")] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release", help="Every instance that ran in this release (id or prefix), ended ones too."
+        ),
+    ] = None,
     app: AppOption = None,
     file: ManifestFile = "mooring.toml",
     server: ServerOption = None,
@@ -113,7 +137,8 @@ def logs(
     from mooring.client.log_follow import follow_logs
 
     client = engine_client(server)
-    path, query = f"/v1/apps/{name}/logs", {"target": target, "tail": tail, "since": since_ts}
+    path = f"/v1/apps/{name}/logs"
+    query = {"target": target, "tail": tail, "since": since_ts, "release": release}
     # a follow outlives a lost remote engine: it reconnects and resumes after the last line printed
     lines = follow_logs(client, path, **query, follow=True) if follow else client.stream_lines(path, **query)
     try:

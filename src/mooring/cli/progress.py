@@ -104,6 +104,12 @@ class ReleaseProgress:
             )
         elif kind in TARGET_WORDS:
             self._target(event, TARGET_WORDS[kind])
+        elif kind == "instance.stopped" and event.get("why") == "stop_first":
+            # the old instance drained and stopped before the new one started: its readiness
+            # deadline counts from now, so the clock shown restarts too
+            line = self.targets.get(event.get("target", ""))
+            if line is not None and line.ended_after is None:
+                line.started_at = _at(event)
         elif kind == "batch.order_forced":
             self._line(f"{event.get('service')}: rolling stop_first: {event.get('why')}")
         elif kind == "image.pulling":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mooring.cli.counts import targets_phrase
 from mooring.cli.output import out
 from mooring.cli.tables import human_duration, text_table
 
@@ -15,13 +16,11 @@ def _p(text: str = "") -> None:
 
 
 def release_header(rel: dict[str, Any]) -> list[str]:
-    t = rel["rollout"]["targets"]
     source = f"  source {rel['source_release_id']}" if rel["source_release_id"] else ""
     return [
         f"release {rel['id']} (#{rel['number']})  {rel['status']}  rollout {rel['rollout']['state']}  "
         f"control {rel['rollout']['control']}",
-        f"targets: {t['ready']} ready, {t['failed']} failed, {t['left']} left, {t['unchanged']} unchanged, "
-        f"{t['removed']} removed",
+        f"targets: {targets_phrase(rel['rollout'], unchanged=True)}",
         f"message: {rel['message']}",
         f"trigger: {rel['trigger']}{source}  created {rel['created_at'][:19]}",
     ]
@@ -111,7 +110,9 @@ def render_explain(data: dict[str, Any]) -> None:
         _p(line)
     gate = data["gate"]
     _p()
-    if gate is None:
+    if gate is None and rel["status"] not in ("pending", "in_progress"):
+        _p(f"waiting on: nothing, the release ended {rel['status']}")
+    elif gate is None:
         _p("waiting on: nothing (no executor waits on a gate)")
     elif gate["kind"] == "operator":
         _p(f"waiting on: you. {gate['detail']}")
@@ -161,7 +162,6 @@ def history_table(rows: list[dict[str, Any]]) -> str:
     cells = []
     for r in rows:
         mark = "current" if r["current"] else "prev-ok" if r["previous_successful"] else ""
-        t = r["rollout"]["targets"]
         cells.append(
             [
                 mark,
@@ -172,7 +172,7 @@ def history_table(rows: list[dict[str, Any]]) -> str:
                 r["status"],
                 r["rollout"]["state"],
                 r["rollout"]["control"],
-                f"{t['ready']} ready, {t['failed']} failed, {t['left']} left",
+                targets_phrase(r["rollout"]),
                 r["created_at"][:19],
                 r["message"],
             ]

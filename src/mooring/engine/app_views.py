@@ -69,7 +69,8 @@ class AppViews:
         rows = []
         for app in sorted(self.store.list_apps(), key=lambda a: a.name):
             current, previous = self.current_and_previous(app.name)
-            entries = self.engine.book.of_app(app.name)
+            # long-running instances only: a cron or worker run is no part of the app's health
+            entries = {i: e for i, e in self.engine.book.of_app(app.name).items() if e.kind == "service"}
             healthy = sum(
                 1
                 for iid, e in entries.items()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mooring.engine.log_catalog import LogCatalog, LogMeta
 from mooring.health import ProbeSpec
 from mooring.runtime.record import InstanceRecord
 from mooring.store import Instance, Store
@@ -73,9 +75,16 @@ class InstanceBook:
         self.entries: dict[str, BookEntry] = {}
         self._pending: dict[str, Instance | None] = {}  # instance id -> row to write, or None to delete
         self._committed: asyncio.Future[None] | None = None
+        self.catalog: LogCatalog | None = None  # logs of every process instance ever run
 
     def add(self, instance_id: str, entry: BookEntry) -> None:
         self.entries[instance_id] = entry
+        if self.catalog is not None and entry.driver == "process":
+            started = entry.record.started_at if entry.record and entry.record.started_at else time.time()
+            meta = LogMeta(
+                instance_id, entry.app, entry.service, entry.replica, entry.release_id, entry.kind, started
+            )
+            self.catalog.started(meta)
 
     def persist(self, record: InstanceRecord, health: str | None = None) -> asyncio.Future[None] | None:
         """Journal a runtime record; await the result (if any) before the next side effect."""
@@ -176,8 +185,13 @@ class InstanceBook:
         return {iid: e for iid, e in self.entries.items() if e.app == app}
 
     def forget(self, instance_id: str) -> None:
-        self.entries.pop(instance_id, None)
+        entry = self.entries.pop(instance_id, None)
         self._queue(instance_id, None)
+        if self.catalog is not None and entry is not None and entry.driver == "process":
+            try:
+                self.catalog.ended(instance_id)
+            except OSError:
+                log.warning("log retention after %s failed", instance_id, exc_info=True)
 
 
 def _settle_like(waiter: asyncio.Future[None], done: asyncio.Future[None]) -> None:

@@ -16,6 +16,7 @@ from mooring.engine.event_hub import EventHub
 from mooring.engine.event_tail import EventTail
 from mooring.engine.journal import Journal
 from mooring.engine.lifecycle import Lifecycle
+from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
 from mooring.engine.metrics import EngineMetrics
 from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import OneShots
@@ -53,6 +54,7 @@ class Engine:
         self.supervisor = Drivers(home, on_change=self._on_record)
         self.supervisor.node_watchers.append(self._on_node_change)
         self.prober = Prober(container_exec=self.supervisor.run_check)
+        self.book.catalog = LogCatalog(home / "logs", self.supervisor.process.logs.files, self._log_retention)
         self.proxy = Edge(home)  # the published ports: one HAProxy, which outlives the engine
         self.proxy.on_restart = self._edge_restarted
         self.tokens: Tokens = self.store  # the API's auth and token routes see only this port
@@ -73,6 +75,20 @@ class Engine:
         self.event_tail = EventTail(self.store, self.event_hub)
         self.metrics = EngineMetrics(self)
         self.notifier = Notifier(home, self.store)
+
+    def _log_retention(self, meta: LogMeta) -> tuple[int, int]:
+        """``logs.keep`` and ``logs.max_size`` of the instance's workload in its release."""
+        section: dict[str, Any]
+        try:
+            snapshot = self.releases.runtime.snapshot(meta.release_id)
+            kinds = (meta.kind, "service", "worker", "cron")  # a pre-deploy worker is booked as a service
+            section = next(
+                (snapshot[k][meta.service] for k in kinds if meta.service in snapshot.get(k, {})), {}
+            )
+        except Exception:  # its release is gone: the defaults
+            section = {}
+        retention = section.get("logs") or {}
+        return int(retention.get("keep", DEFAULT_KEEP)), int(retention.get("max_size", DEFAULT_MAX_SIZE))
 
     # --- start-up and shutdown -------------------------------------------------------------
 
@@ -400,15 +416,45 @@ class Engine:
 
     # --- logs -----------------------------------------------------------------------------
 
-    def _log_sources(self, app: str, target: str | None) -> dict[str, str]:
+    def _log_sources(self, app: str, target: str | None, release: str | None = None) -> dict[str, str]:
+        """Label -> instance id of the logs asked for.
+
+        Live instances match by service, slot (``web-1``) or id. Ended ones (replaced, failed,
+        rolled back, past worker and cron runs) are kept by the log catalog: by id always; by name
+        when nothing of that name runs now (its last instances); every instance of a release with
+        ``release`` (an id or its prefix).
+        """
         entries = self.book.of_app(app)
+        catalog = self.book.catalog
+        past = catalog.all(app) if catalog is not None else []
+        if release is not None:
+            found = [m for m in past if m.release_id.startswith(release)]
+            found += [_meta_of(iid, e) for iid, e in entries.items() if e.release_id.startswith(release)]
+            found = [m for m in found if target in (None, m.service, m.instance_id)]
+            if not found:
+                raise NotFound(
+                    f"no instance of app {app!r} ran in release {release!r}"
+                    + (f" matching {target!r}" if target else ""),
+                    hint=f"mooring history --app {app} lists the releases",
+                )
+            return {m.instance_id: m.instance_id for m in _unique(found)}
         chosen = {
             f"{e.service}-{e.replica}": iid
             for iid, e in sorted(entries.items(), key=lambda kv: (kv[1].service, kv[1].replica))
             if target in (None, e.service, iid, f"{e.service}-{e.replica}")
         }
+        if not chosen and target is not None:
+            ended = [m for m in past if m.ended_at and m.instance_id not in entries]
+            by_id = [m for m in ended if m.instance_id == target]
+            if by_id:
+                return {target: target}
+            last: dict[str, str] = {}  # the newest ended instance of each slot of that name
+            for meta in ended:
+                if target in (meta.service, f"{meta.service}-{meta.replica}"):
+                    last[f"{meta.service}-{meta.replica}"] = meta.instance_id
+            chosen = last
         if not chosen:
-            known = sorted({e.service for e in entries.values()})
+            known = sorted({e.service for e in entries.values()} | {m.service for m in past})
             raise NotFound(
                 f"no instance of app {app!r} matches {target!r}"
                 if target
@@ -418,11 +464,18 @@ class Engine:
         return chosen
 
     async def logs(
-        self, app: str, target: str | None, *, tail: int | None, since: float | None, follow: bool
+        self,
+        app: str,
+        target: str | None,
+        *,
+        tail: int | None,
+        since: float | None,
+        follow: bool,
+        release: str | None = None,
     ) -> AsyncIterator[str]:
         from mooring.runtime.log_reader import interleave
 
-        sources = self._log_sources(app, target)
+        sources = self._log_sources(app, target, release)
         reader = self.supervisor.logs
         if follow:
             # with since (a remote client resuming a lost follow) it starts there, not at a tail
@@ -447,3 +500,17 @@ class Engine:
         merged = list(interleave(history))
         for line in merged[-tail:] if tail else merged:
             yield line
+
+
+def _meta_of(instance_id: str, entry: BookEntry) -> LogMeta:
+    started = entry.record.started_at if entry.record and entry.record.started_at else 0.0
+    return LogMeta(
+        instance_id, entry.app, entry.service, entry.replica, entry.release_id, entry.kind, started or 0.0
+    )
+
+
+def _unique(metas: list[LogMeta]) -> list[LogMeta]:
+    seen: dict[str, LogMeta] = {}
+    for meta in metas:
+        seen.setdefault(meta.instance_id, meta)
+    return sorted(seen.values(), key=lambda m: (m.started_at, m.instance_id))

@@ -11,7 +11,7 @@ from mooring.manifest.snapshot import ReleaseSnapshot
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
-LOG_LINES = 10
+LOG_LINES = 20  # enough for the end of a traceback
 
 
 async def explain(engine: Engine, app: str) -> dict[str, Any]:
@@ -63,23 +63,32 @@ async def explain(engine: Engine, app: str) -> dict[str, Any]:
                 f"(health_check_timeout {policy.health_check_timeout:g}s, min_ready {policy.min_ready:g}s)"
             ),
         }
+    # the instance each target failed with: a rolled-back target now names the instance that was
+    # restored (or none), and its reason says only that it was rolled back
+    failures = {e.payload.get("target"): e.payload for e in events if e.type == "target.failed"}
     targets = []
     for t in view["targets"]:
-        if t["state"] not in ("starting", "failed"):
+        failure = failures.get(t["target"])
+        if t["state"] not in ("starting", "failed") and not (t["state"] == "rolled_back" and failure):
             continue
         iid = t["instance_id"]
+        reason, detail = t["reason"], t["detail"]
+        if failure is not None and t["state"] in ("failed", "rolled_back"):
+            iid = failure.get("instance_id") or iid
+            reason = failure.get("reason") or reason
+            detail = failure.get("detail") or detail
         entry: dict[str, Any] = {
             "target": t["target"],
             "state": t["state"],
-            "reason": t["reason"],
-            "detail": t["detail"],
+            "reason": reason,
+            "detail": detail,
             "instance_id": iid,
             "probe": _probe(engine, iid),
             "exit": _exit(engine, iid),
             "logs": [],
         }
-        if t["state"] == "failed" and iid:
-            entry["logs"] = await _log_tail(engine, iid)
+        if t["state"] in ("failed", "rolled_back") and iid:
+            entry["logs"] = await _log_tail(engine, iid)  # ended instances' logs are kept (log_catalog)
         targets.append(entry)
     return {
         "release": view,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
 from mooring.engine.published import reconcile_listeners
+from mooring.engine.survivors import Survivor, running_processes
 from mooring.manifest.graph import start_order
 from mooring.manifest.snapshot import ReleaseSnapshot
 
@@ -58,7 +60,46 @@ class Lifecycle:
             await reconcile_listeners(self.engine, app)  # e.g. `down api` leaves no listener of api
             slots = [(entries[i].service, entries[i].replica, i) for i in stopped]
             recorded = self.engine.releases.record_down(app, services, slots)
-        return {"app": app, "stopped": stopped, "release_id": recorded.id if recorded else None}
+            survivors = await self._survivors(app, services, latest.snapshot if latest else None)
+        if survivors:
+            log.error("down %s: still running: %s", app, ", ".join(s.describe() for s in survivors))
+        return {
+            "app": app,
+            "stopped": stopped,
+            "release_id": recorded.id if recorded else None,
+            "survivors": [s.view() for s in survivors],
+        }
+
+    async def _survivors(
+        self, app: str, services: list[str] | None, snapshot_text: str | None
+    ) -> list[Survivor]:
+        """What of the app still runs after the stop: ``down`` must not report success over it."""
+        settings = self.engine.supervisor.process.settings
+        found = running_processes(settings.fifo_dir or settings.log_dir, app, services)
+        drivers = self.engine.supervisor
+        if drivers.has_container_driver or _uses_images(snapshot_text):
+            try:
+                rows = await drivers.container.running_of_app(app)
+            except Exception as exc:  # no container engine: then no container can still run
+                log.debug("down %s: cannot list containers: %s", app, exc)
+                rows = []
+            found += [
+                Survivor(iid, service, container_id=cid)
+                for iid, service, cid in rows
+                if not services or service in services
+            ]
+        return found
+
+
+def _uses_images(snapshot_text: str | None) -> bool:
+    if not snapshot_text:
+        return False
+    snap = json.loads(snapshot_text)
+    return any(
+        section.get("image")
+        for kind in ("service", "worker", "cron")
+        for section in snap.get(kind, {}).values()
+    )
 
 
 def _service_order(snapshot_text: str | None, entries: dict[str, BookEntry]) -> list[str]:

@@ -442,6 +442,16 @@ class ReleaseManager(AppLeases):
                     "unchanged": release.targets_unchanged,
                     "removed": release.targets_removed,
                     "left": release.targets_pending,
+                    # not a column of its own: the targets in no other count are the rolled-back ones
+                    "rolled_back": max(
+                        0,
+                        release.targets_total
+                        - release.targets_ready
+                        - release.targets_failed
+                        - release.targets_unchanged
+                        - release.targets_removed
+                        - release.targets_pending,
+                    ),
                 },
             },
             "trigger": release.trigger,

@@ -15,10 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mooring.engine.accounts import resolve_account
+from mooring.engine.templates import expand_instance_vars, render_templates
 from mooring.health import ProbeSpec
 from mooring.manifest.durations import parse_duration
 from mooring.manifest.reach import container_address
 from mooring.manifest.snapshot import reveal_env
+from mooring.paths import instance_root
 from mooring.runtime.container import ContainerSpec, Mount
 from mooring.runtime.container.spec import container_name
 from mooring.runtime.record import InstanceRecord
@@ -130,6 +133,17 @@ def build_instance(
         if addr:
             env[f"MOORING_{env_name(dep)}_ADDR"] = addr
     env.update(identity_env(app, name, replica, instance_id, release_id))
+    account = resolve_account(service)
+    if account is not None:
+        for key, value in account.env.items():  # the user's own, unless the manifest sets them
+            if key not in (service.get("env") or {}):
+                env[key] = value
+    instance_dir = str(instance_root() / instance_id) if service.get("template") else None
+    if instance_dir:
+        env["MOORING_INSTANCE_DIR"] = instance_dir
+    if service.get("data_dir"):
+        env["MOORING_DATA_DIR"] = service["data_dir"]
+    files = render_templates(name, service.get("template") or [], env)
     resources = service.get("resources") or {}
     spec = InstanceSpec(
         instance_id=instance_id,
@@ -138,7 +152,7 @@ def build_instance(
         replica=replica,
         release_id=release_id,
         spec_hash=spec_hash,
-        command=command_argv(service.get("command")),
+        command=expand_instance_vars(command_argv(service.get("command")), env),
         env=env,
         working_dir=service.get("working_dir") or os.getcwd(),
         restart=service["restart"],
@@ -148,6 +162,12 @@ def build_instance(
         resources=Resources(
             cpu=resources.get("cpu"), memory=resources.get("memory"), pids=resources.get("pids")
         ),
+        uid=account.uid if account else None,
+        gid=account.gid if account else None,
+        groups=account.groups if account else None,
+        instance_dir=instance_dir,
+        files=files,
+        data_dir=service.get("data_dir"),
     )
     return InstancePlan(spec=spec, ports=ports, probe=probe_spec(service, ports, env, spec.working_dir))
 
@@ -217,6 +237,8 @@ def build_container(
         resources=Resources(
             cpu=resources.get("cpu"), memory=resources.get("memory"), pids=resources.get("pids")
         ),
+        user=":".join(filter(None, [service.get("user"), service.get("group")])) or None,
+        group_add=tuple(service.get("groups") or ()),
     )
     probe = probe_spec(
         service, ports, env, spec.working_dir or "/", container=container_name(app, instance_id)

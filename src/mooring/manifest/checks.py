@@ -9,6 +9,7 @@ from mooring.manifest.fields import PortMapping, check_name
 from mooring.manifest.graph import find_cycle
 from mooring.manifest.models import Manifest
 from mooring.manifest.reach import container_address
+from mooring.manifest.workload_checks import account_issues, state_issues
 
 KINDS = ("service", "worker", "cron")
 
@@ -20,6 +21,8 @@ def semantic_issues(manifest: Manifest, file: str) -> list[Issue]:
     issues += _host_port_issues(manifest, file)
     issues += _health_port_issues(manifest, file)
     issues += _volume_issues(manifest, file)
+    issues += account_issues(manifest, file)
+    issues += state_issues(manifest, file)
     issues += _warnings(manifest, file)
     if not (manifest.service or manifest.worker or manifest.cron):
         issues.append(

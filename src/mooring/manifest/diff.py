@@ -13,6 +13,7 @@ from mooring.manifest.snapshot import KIND_KEYS, canonical_json, content_hash
 NO_RESTART_FIELDS = frozenset(
     {
         "rollout",
+        "logs",  # retention of ended instances' logs: nothing a running instance sees
         "replicas",
         "depends_on",
         "health_check",

@@ -204,6 +204,8 @@ def _interpolate(
     value: Any, loc: tuple[str, ...], interp: Interpolator, file: str, issues: list[Issue]
 ) -> Any:
     if isinstance(value, str):
+        if len(loc) == 5 and loc[2] == "template" and loc[4] == "data":
+            return value  # a template's ${VAR} is the instance's, filled in when it starts
         try:
             return interp.expand(value)
         except InterpolationError as exc:
@@ -250,6 +252,28 @@ def _resolve_workload(workload: Workload, base: Path, where: str, file: str, iss
     if workload.driver == "process":
         update["working_dir"] = str(base / os.path.expanduser(workload.working_dir or "."))
         update["working_dir"] = os.path.normpath(update["working_dir"])
+    templates = []
+    for index, template in enumerate(workload.template):
+        if template.data is None and template.source is not None:
+            source = (base / os.path.expanduser(template.source)).resolve()
+            try:
+                # the content, not the path, is part of the release: editing the file is a change
+                template = template.model_copy(update={"data": source.read_text(encoding="utf-8")})
+            except (OSError, UnicodeDecodeError) as exc:
+                issues.append(
+                    Issue(
+                        file,
+                        f"{where}.template[{index}].source",
+                        f"cannot read template {str(source)!r}: {getattr(exc, 'strerror', None) or exc}",
+                        'create it, or give the text inline as data = "..."',
+                    )
+                )
+            template = template.model_copy(update={"source": str(source)})
+        templates.append(template)
+    update["template"] = tuple(templates)
+    data_dir = getattr(workload, "data_dir", None)
+    if data_dir is not None:
+        update["data_dir"] = os.path.normpath(str(base / os.path.expanduser(data_dir)))
     update["volumes"] = tuple(
         m.model_copy(update={"source": os.path.normpath(str(base / os.path.expanduser(m.source)))})
         if m.is_bind

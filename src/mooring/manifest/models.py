@@ -96,6 +96,38 @@ class Resources(Frozen):
     pids: int | None = Field(default=None, ge=1, le=4_194_304)
 
 
+class Template(Frozen):
+    """A file rendered for each instance into its own directory (``MOORING_INSTANCE_DIR``).
+
+    Nomad's ``template`` stanza is the model: the text comes from ``source`` (a file beside the
+    manifest, read when the manifest is loaded, so the release holds the content) or inline
+    ``data``; ``${VAR}`` is replaced with the instance's environment when the instance starts.
+    """
+
+    source: str | None = Field(default=None, min_length=1)
+    data: str | None = None
+    destination: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_text(self) -> Template:
+        if self.data is None and self.source is None:
+            raise ValueError('needs source = "file.tmpl" or data = "..."')
+        parts = self.destination.replace("\\", "/").split("/")
+        if self.destination.startswith("/") or ".." in parts or "" in parts or "." in parts:
+            raise ValueError(
+                f"destination {self.destination!r} must be a relative path inside the instance directory,"
+                ' e.g. "nginx.conf" or "conf/app.ini"'
+            )
+        return self
+
+
+class LogRetention(Frozen):
+    """How much of the logs of ended instances (replaced, failed, rolled back, past runs) is kept."""
+
+    keep: int = Field(default=10, ge=0, le=100_000)  # instances
+    max_size: ByteSize = 100 * 1024 * 1024  # bytes, all those instances together
+
+
 class Placement(Frozen):
     """Where a cluster service's tasks may run (Swarm placement; docs/cluster.md)."""
 
@@ -126,6 +158,13 @@ class Workload(Frozen):
     resources: Resources = Field(default_factory=Resources)
     stop_signal: Signal = "SIGTERM"
     stop_timeout: Duration = 10.0
+    # Who runs it: a host user (processes; its primary group and its groups unless given) or the
+    # image's user (containers, docker's ``user``).
+    user: str | None = Field(default=None, min_length=1)
+    group: str | None = Field(default=None, min_length=1)
+    groups: tuple[str, ...] = ()
+    template: tuple[Template, ...] = ()
+    logs: LogRetention = Field(default_factory=LogRetention)
 
     @model_validator(mode="after")
     def _runnable(self) -> Workload:
@@ -135,6 +174,11 @@ class Workload(Frozen):
             raise ValueError(
                 'volumes only apply to containers (set "image"); a host process sees the host filesystem directly'
             )
+        if (self.group is not None or self.groups) and self.user is None:
+            raise ValueError('"group" and "groups" need "user" (the account the workload runs as)')
+        destinations = [t.destination for t in self.template]
+        if len(set(destinations)) != len(destinations):
+            raise ValueError("two templates render to the same destination; give each its own")
         return self
 
     @property
@@ -152,6 +196,24 @@ class Service(Workload):
     max_restarts: int = Field(default=10, ge=0, le=1_000_000)
     health_check: HealthCheck | None = None
     rollout: Rollout = Field(default_factory=Rollout)
+    # A service that owns state never runs two instances on it: its cutover stops the old
+    # instance first, and it has one replica. ``data_dir`` (processes) declares where the state is.
+    stateful: bool = False
+    data_dir: str | None = Field(default=None, min_length=1)
+
+    @property
+    def owns_state(self) -> bool:
+        return self.stateful or self.data_dir is not None
+
+    @model_validator(mode="after")
+    def _stateful_cutover(self) -> Service:
+        if self.data_dir is not None and self.image is not None:
+            raise ValueError('data_dir applies to host processes; a container keeps its state in "volumes"')
+        if self.owns_state and "order" not in self.rollout.model_fields_set:
+            # stop-first by default: two instances on the same state lose or corrupt it
+            object.__setattr__(self, "rollout", self.rollout.model_copy(update={"order": "stop_first"}))
+        return self
+
     # globs (relative to working_dir) of the files whose content is the service's code; default: every
     # file of working_dir not excluded by its .mooringignore (manifest/source.py)
     source: StrList | None = None

@@ -108,7 +108,9 @@ def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
 
 # Keys added after snapshot format 1 are left out while they keep their default, so a manifest that
 # does not use them snapshots (and hashes) exactly as before: an engine upgrade replaces no instance.
-OMITTED_AT_DEFAULT = frozenset({"cluster", "placement"})
+OMITTED_AT_DEFAULT = frozenset(
+    {"cluster", "placement", "user", "group", "groups", "template", "stateful", "data_dir", "logs"}
+)
 
 
 def _dump(model: Any) -> dict[str, Any]:
@@ -117,6 +119,8 @@ def _dump(model: Any) -> dict[str, Any]:
         field = type(model).model_fields[key]
         default = field.get_default(call_default_factory=True)
         dumped = default.model_dump(mode="json") if hasattr(default, "model_dump") else default
+        if isinstance(dumped, tuple):  # a tuple field dumps as a JSON list
+            dumped = list(dumped)
         if out[key] == dumped:
             del out[key]
     return out

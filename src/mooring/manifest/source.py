@@ -175,6 +175,8 @@ def stamp_sources(snapshot: Mapping[str, Any], limits: Limits = Limits()) -> dic
         if not root.is_dir():
             continue
         env_files = [_relative(root, f) for f in service.get("env_file") or ()]
+        if service.get("data_dir"):  # the service's state is no part of its code (docs/manifest.md)
+            env_files.append(_relative(root, service["data_dir"]))
         try:
             value = digest(root, service.get("source_globs"), limits, [f for f in env_files if f])
         except SourceError as exc:

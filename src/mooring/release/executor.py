@@ -431,7 +431,7 @@ class ReleaseExecutor:
             self._set_status(
                 ReleaseStatus.ROLLED_BACK,
                 "release.rolled_back",
-                f"{self._message(ReleaseStatus.ROLLED_BACK)}: {because}",
+                f"{self._message(ReleaseStatus.ROLLED_BACK)}: {because}{self._rolled_back_summary()}",
                 finished_at=_now(),
             )
             return ReleaseStatus.ROLLED_BACK
@@ -443,6 +443,18 @@ class ReleaseExecutor:
             finished_at=_now(),
         )
         return ReleaseStatus.FAILED
+
+    def _rolled_back_summary(self) -> str:
+        """What the rollback put back and what never started, so the counts add up in the message."""
+        targets = self._targets()
+        rolled = [_name(t) for t in targets if TargetState(t.state) is TargetState.ROLLED_BACK]
+        untouched = [_name(t) for t in targets if TargetState(t.state) is TargetState.PENDING]
+        parts = []
+        if rolled:
+            parts.append(f"rolled back {len(rolled)} target(s) ({', '.join(rolled)})")
+        if untouched:
+            parts.append(f"{len(untouched)} never started ({', '.join(untouched)})")
+        return "; " + "; ".join(parts) if parts else ""
 
     async def _restore_cut_over(self) -> bool:
         """Put every touched slot back on its previous version, start-first and gated; False if any fails."""

@@ -52,6 +52,11 @@ class Drivers:
         return self._container
 
     @property
+    def has_container_driver(self) -> bool:
+        """Whether the container driver was made (some instance of this engine is a container)."""
+        return self._container is not None
+
+    @property
     def swarm(self) -> SwarmDriver:
         """The cluster driver; ``ContainerEngineUnreachable`` when no cluster is configured."""
         if self._swarm is None:

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from . import instance_files
 from .errors import InstanceBusy
 from .exits import classify_exit
 from .instance_cgroup import InstanceCgroup
@@ -168,6 +169,7 @@ class Instance:
                 self._launch("backoff", delay=delay)
             return
         self._handle = handle
+        self.log.file.owner = instance_files.owner_of(self.spec)  # files rotated from now on: its user's too
         self.log.attach(fallback_pid=handle.pid)
         since = max(0.0, time.time() - (rec.started_at or time.time()))
         self._run_started = time.monotonic() - since

@@ -6,6 +6,7 @@ import os
 import shlex
 from dataclasses import dataclass
 
+from . import instance_files
 from .cgroups import CgroupHost
 from .instance_cgroup import InstanceCgroup
 from .logs import InstanceLog
@@ -35,6 +36,8 @@ async def launch(spec: InstanceSpec, log: InstanceLog, cgroups: CgroupHost, kill
         log.ensure_fifos()
         log.attach()
         executable = preflight(spec)
+        instance_files.prepare(spec)
+        log.own(instance_files.owner_of(spec))
         cgroup = cgroups.create(spec.app, spec.instance_id, spec.resources)
         if stale := cgroup.members():
             await cgroup.kill_all(kill_timeout)
@@ -50,7 +53,8 @@ async def launch(spec: InstanceSpec, log: InstanceLog, cgroups: CgroupHost, kill
         if cgroup is not None:
             cgroup.remove()  # nothing runs in it; a retry makes it again
         if isinstance(exc, OSError):
-            raise StartFailure(f"cannot prepare its output pipes ({log.paths.stdout_fifo}): {exc}") from exc
+            what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+            raise StartFailure(f"cannot prepare its files or output pipes ({what})") from exc
         log.event(f"failed to start: {exc}")
         raise
     applied, note = cgroup.limits_applied, cgroup.limits_note

@@ -76,12 +76,16 @@ class RotatingLog:
         self.keep = keep
         self._fd: int | None = None
         self._size = 0
+        self.owner: tuple[int, int] | None = None  # (uid, gid): the instance's user reads it, nobody else
 
     def _open(self) -> int:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._size = os.fstat(self._fd).st_size
+            if self.owner is not None:
+                os.fchown(self._fd, *self.owner)
+                os.fchmod(self._fd, 0o600)
         return self._fd
 
     def _rotate(self) -> None:
@@ -213,6 +217,15 @@ class InstanceLog:
     def attached(self) -> bool:
         """Whether the FIFOs are being drained."""
         return bool(self._pumps)
+
+    def own(self, owner: tuple[int, int] | None) -> None:
+        """Give the log files (this one and each rotated one from now on) to the instance's user."""
+        self.file.owner = owner
+        if owner is not None:
+            self.file.close()  # re-opened (and chowned) at the next line
+            if self.file.path.exists():
+                os.chown(self.file.path, *owner)
+                os.chmod(self.file.path, 0o600)
 
     def ensure_fifos(self) -> None:
         """Create the log directory and the FIFOs (replacing anything else found at their paths).

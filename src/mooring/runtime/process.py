@@ -16,7 +16,7 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .instance_cgroup import InstanceCgroup
@@ -40,6 +40,10 @@ SPAWN_WRAPPER = (
     'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ >"$1" || echo "$1" >&0; shift; n=$((n-1)); done; '
     'exec "$@" </dev/null'
 )
+# With a user to switch to, the child is that user before the wrapper runs and may not move itself
+# into a cgroup: the engine writes its pid to each cgroup.procs, then lets it go on with a line on
+# its stdin (the gate). It still execs the command only once it is inside its cgroups.
+GATED_WRAPPER = 'read -r go || exit 125; exec "$@" </dev/null'
 WRAPPER_NAME = "mooring-spawn"
 EXEC_FAILED_CODES = (126, 127)  # what sh exits with when `exec` cannot run the command
 
@@ -331,6 +335,8 @@ async def spawn(
     argv = [executable, *spec.command[1:]]
 
     def start(args: list[str], stdin: int) -> subprocess.Popen[bytes]:
+        # user/group/extra_groups: setgroups, setgid, setuid in the child before exec. CPython then
+        # forks instead of vforking (slower, only for instances that switch user).
         return subprocess.Popen(
             args,
             stdin=stdin,
@@ -340,8 +346,13 @@ async def spawn(
             cwd=spec.working_dir,
             close_fds=True,
             start_new_session=True,
+            user=spec.uid,
+            group=spec.gid,
+            extra_groups=list(spec.groups) if spec.groups is not None else None,
         )
 
+    if procs_files and spec.uid is not None:
+        return await _spawn_gated(start, argv, executable, procs_files)
     if not procs_files:
         try:
             popen = start(argv, subprocess.DEVNULL)
@@ -371,6 +382,33 @@ async def spawn(
             " (writing cgroup.procs hung?); it was killed"
         )
     return Spawned(_handle_for(popen, executable), status.splitlines())
+
+
+async def _spawn_gated(
+    start: Callable[[list[str], int], subprocess.Popen[bytes]],
+    argv: list[str],
+    executable: str,
+    procs_files: list[str],
+) -> Spawned:
+    """Start the wrapper held at its gate, move it into its cgroups from here, then open the gate."""
+    gate_r, gate_w = os.pipe()
+    try:
+        try:
+            popen = start([SHELL, "-c", GATED_WRAPPER, WRAPPER_NAME, *argv], gate_r)
+        except OSError as exc:
+            raise StartFailure(f"cannot run {executable}: {exc.strerror or exc}") from None
+        failures = []
+        for procs in procs_files:
+            try:
+                with open(procs, "w") as handle:
+                    handle.write(str(popen.pid))
+            except OSError:
+                failures.append(procs)
+        os.write(gate_w, b"go\n")
+    finally:
+        close_quietly(gate_r)
+        close_quietly(gate_w)
+    return Spawned(_handle_for(popen, executable), failures)
 
 
 def _handle_for(popen: subprocess.Popen[bytes], wrapped_exe: str | None) -> ProcessHandle:

@@ -87,11 +87,25 @@ class InstanceSpec:
     stop_signal: int = int(signal.SIGTERM)
     stop_timeout: float = 10.0
     resources: Resources = field(default_factory=Resources)
+    # Who the process runs as (numeric, resolved by the engine): None keeps the engine's identity.
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] | None = None  # supplementary groups (None: unchanged)
+    # The instance's own directory (rendered templates live there; removed with the instance) and
+    # the files rendered into it: relative path -> content.
+    instance_dir: str | None = None
+    files: Mapping[str, str] = field(default_factory=dict, hash=False)
+    data_dir: str | None = None  # the service's state, made (owned by uid) when missing
 
     def __post_init__(self) -> None:
         check_name("instance id", self.instance_id)
         check_name("app name", self.app)
         object.__setattr__(self, "command", tuple(self.command))
+        if self.groups is not None:
+            object.__setattr__(self, "groups", tuple(self.groups))
+        object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
+        if self.files and not self.instance_dir:
+            raise InvalidSpec(f"instance {self.instance_id}: files need an instance_dir")
         if not self.command or not self.command[0]:
             raise InvalidSpec(f"instance {self.instance_id}: command is empty")
         if self.restart not in RESTART_POLICIES:
@@ -129,6 +143,12 @@ class InstanceSpec:
             "stop_signal": self.stop_signal,
             "stop_timeout": self.stop_timeout,
             "resources": self.resources.to_dict(),
+            "uid": self.uid,
+            "gid": self.gid,
+            "groups": list(self.groups) if self.groups is not None else None,
+            "instance_dir": self.instance_dir,
+            "files": dict(self.files),
+            "data_dir": self.data_dir,
         }
 
     @classmethod
@@ -149,4 +169,10 @@ class InstanceSpec:
             stop_signal=int(data.get("stop_signal", signal.SIGTERM)),
             stop_timeout=float(data.get("stop_timeout", 10.0)),
             resources=Resources.from_dict(data.get("resources") or {}),
+            uid=data.get("uid"),
+            gid=data.get("gid"),
+            groups=tuple(data["groups"]) if data.get("groups") is not None else None,
+            instance_dir=data.get("instance_dir"),
+            files=dict(data.get("files") or {}),
+            data_dir=data.get("data_dir"),
         )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from pathlib import Path
 from typing import Any
 
+from . import instance_files
 from .cgroups import CgroupHost
 from .errors import InstanceBusy, UnknownInstance
 from .facts import FactsSampler, InstanceFacts
@@ -181,6 +182,7 @@ class Supervisor:
                 f"instance {instance_id} is {instance.record.state}; stop it before forgetting it"
             )
         instance.log.remove_fifos()
+        instance_files.remove(instance.spec.instance_dir)  # its rendered files go with the instance
         if delete_logs:
             for path in self.logs.files(instance_id):
                 path.unlink(missing_ok=True)

@@ -35,7 +35,7 @@ from .errors import ContainerEngineUnreachable, ImagePullFailed
 from .events import EventWatcher
 from .facts import FactsCache
 from .logs import ContainerLogs
-from .spec import LABEL_HOME, LABEL_INSTANCE, ContainerSpec
+from .spec import LABEL_APP, LABEL_HOME, LABEL_INSTANCE, LABEL_SERVICE, ContainerSpec
 
 log = logging.getLogger("mooring.runtime.container")
 S = InstanceState
@@ -387,6 +387,18 @@ class ContainerDriver:
         """Containers of this engine (by label) that no record knows: left by a crash between create and journal."""
         rows = await self._call(engine_api.labelled, f"{LABEL_HOME}={self.home_label}")
         return [str(row["Id"]) for row in rows if (row.get("Labels") or {}).get(LABEL_INSTANCE) not in known]
+
+    async def running_of_app(self, app: str) -> list[tuple[str, str, str]]:
+        """``(instance id, service, container id)`` of every running container of ``app`` of this engine."""
+        rows = await self._call(engine_api.labelled, f"{LABEL_HOME}={self.home_label}")
+        found = []
+        for row in rows:
+            labels = row.get("Labels") or {}
+            if labels.get(LABEL_APP) == app and row.get("State") == "running":
+                found.append(
+                    (labels.get(LABEL_INSTANCE, "?"), labels.get(LABEL_SERVICE, "?"), str(row["Id"]))
+                )
+        return found
 
     async def remove_container(self, container_id: str) -> None:
         await self._call(engine_api.remove, container_id)

@@ -96,6 +96,7 @@ def create(client: docker.APIClient, spec: ContainerSpec, home_label: str) -> st
         restart_policy={"Name": "no"},  # mooring restarts (see driver.py)
         # the host, as the container's bridge reaches it: where dependencies' published ports are
         extra_hosts={"host.docker.internal": "host-gateway"},
+        group_add=list(spec.group_add) or None,
     )
     created = client.create_container(
         spec.image,
@@ -104,6 +105,7 @@ def create(client: docker.APIClient, spec: ContainerSpec, home_label: str) -> st
         labels={**spec.labels, LABEL_HOME: home_label},
         environment=dict(spec.env),
         working_dir=spec.working_dir,
+        user=spec.user or "",
         ports=[(port, "tcp") for port in spec.ports],
         host_config=host_config,
         stop_signal=signal.Signals(spec.stop_signal).name,

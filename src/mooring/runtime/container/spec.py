@@ -72,6 +72,8 @@ class ContainerSpec:
     stop_signal: int = int(signal.SIGTERM)
     stop_timeout: float = 10.0
     resources: Resources = field(default_factory=Resources)
+    user: str | None = None  # docker's "user[:group]", resolved inside the image
+    group_add: tuple[str, ...] = ()  # supplementary groups
 
     driver = "container"
 
@@ -94,6 +96,7 @@ class ContainerSpec:
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
         object.__setattr__(self, "ports", MappingProxyType({int(k): int(v) for k, v in self.ports.items()}))
         object.__setattr__(self, "mounts", tuple(self.mounts))
+        object.__setattr__(self, "group_add", tuple(self.group_add))
 
     @property
     def container_name(self) -> str:
@@ -131,6 +134,8 @@ class ContainerSpec:
             "stop_signal": self.stop_signal,
             "stop_timeout": self.stop_timeout,
             "resources": self.resources.to_dict(),
+            "user": self.user,
+            "group_add": list(self.group_add),
         }
 
     @classmethod
@@ -155,6 +160,8 @@ class ContainerSpec:
             stop_signal=int(data.get("stop_signal", signal.SIGTERM)),
             stop_timeout=float(data.get("stop_timeout", 10.0)),
             resources=Resources.from_dict(data.get("resources") or {}),
+            user=data.get("user"),
+            group_add=tuple(data.get("group_add") or ()),
         )
 
 

@@ -1,0 +1,116 @@
+"""Logs of every instance ever run, within a retention per service.
+
+A process instance's log files outlive it (``$MOORING_HOME/logs/<id>.log*``); beside them the
+engine keeps ``<id>.meta.json`` (app, service, replica, release, kind, start and end), written when
+the instance is booked and completed when it is forgotten. ``mooring logs`` finds replaced, failed
+and rolled-back instances, worker and cron runs through it (by name, id or release), and each time
+an instance is forgotten the oldest ended ones of its service beyond ``logs.keep`` instances or
+``logs.max_size`` bytes are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger("mooring.engine")
+
+DEFAULT_KEEP = 10  # ended instances per service whose logs are kept
+DEFAULT_MAX_SIZE = 100 * 1024 * 1024  # bytes of logs of ended instances per service
+META_SUFFIX = ".meta.json"
+
+
+@dataclass
+class LogMeta:
+    instance_id: str
+    app: str
+    service: str
+    replica: int
+    release_id: str
+    kind: str
+    started_at: float
+    ended_at: float | None = None
+
+
+Retention = Callable[[LogMeta], tuple[int, int]]  # (keep, max bytes) for the instance's service
+
+
+class LogCatalog:
+    def __init__(self, log_dir: Path, files_of: Callable[[str], list[Path]], retention: Retention) -> None:
+        self.log_dir = log_dir
+        self._files_of = files_of
+        self._retention = retention
+
+    def _path(self, instance_id: str) -> Path:
+        return self.log_dir / f"{instance_id}{META_SUFFIX}"
+
+    def _write(self, meta: LogMeta) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        path = self._path(meta.instance_id)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(json.dumps(asdict(meta)))
+        os.replace(temporary, path)
+
+    def read(self, instance_id: str) -> LogMeta | None:
+        try:
+            return LogMeta(**json.loads(self._path(instance_id).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def started(self, meta: LogMeta) -> None:
+        """An instance is booked (a restart after adoption keeps its first start)."""
+        if self._path(meta.instance_id).exists():
+            return
+        try:
+            self._write(meta)
+        except OSError:
+            log.warning("cannot record the log catalog entry of %s", meta.instance_id, exc_info=True)
+
+    def ended(self, instance_id: str) -> None:
+        """An instance is forgotten: stamp its end, then apply its service's retention."""
+        meta = self.read(instance_id)
+        if meta is None:
+            return
+        if meta.ended_at is None:
+            meta.ended_at = time.time()
+            with contextlib.suppress(OSError):
+                self._write(meta)
+        self.prune(meta)
+
+    def all(self, app: str) -> list[LogMeta]:
+        """Every catalogued instance of ``app`` (live or ended), oldest first."""
+        found = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.log_dir):
+                if entry.name.endswith(META_SUFFIX) and not entry.name.startswith("."):
+                    meta = self.read(entry.name[: -len(META_SUFFIX)])
+                    if meta is not None and meta.app == app:
+                        found.append(meta)
+        return sorted(found, key=lambda m: (m.started_at, m.instance_id))
+
+    def prune(self, like: LogMeta) -> list[str]:
+        """Delete the oldest ended instances of ``like``'s service past its retention; their ids."""
+        keep, max_size = self._retention(like)
+        ended = [
+            m for m in self.all(like.app) if m.service == like.service and m.kind == like.kind and m.ended_at
+        ]
+        ended.sort(key=lambda m: m.ended_at or 0, reverse=True)  # newest first
+        kept, size, dropped = 0, 0, []
+        for meta in ended:
+            files = self._files_of(meta.instance_id)
+            bytes_ = sum(p.stat().st_size for p in files if p.exists())
+            if kept < keep and size + bytes_ <= max_size:
+                kept += 1
+                size += bytes_
+                continue
+            for path in files:
+                path.unlink(missing_ok=True)
+            self._path(meta.instance_id).unlink(missing_ok=True)
+            dropped.append(meta.instance_id)
+        return dropped
