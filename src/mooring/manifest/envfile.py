@@ -17,7 +17,11 @@ def parse_env_file(text: str, source: str) -> dict[str, str]:
             continue
         match = _LINE.match(line)
         if not match:
-            raise ValueError(f"{source}:{number}: expected KEY=VALUE, got {raw.strip()[:60]!r}")
+            # the line is not echoed: an env file holds secrets, and errors travel to terminals and logs
+            raise ValueError(
+                f"{source}:{number}: expected KEY=VALUE (or a # comment); the line is not shown, "
+                "it may hold a secret"
+            )
         key, value = match.group(1), match.group(2).strip()
         env[key] = _unquote(value, f"{source}:{number}")
     return env

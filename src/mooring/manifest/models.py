@@ -19,6 +19,7 @@ from mooring.manifest.fields import (
     StrList,
     check_name,
 )
+from mooring.manifest.secret_refs import SecretRefs, check_refs
 
 RestartPolicy = Literal["no", "always", "on-failure"]
 
@@ -102,6 +103,7 @@ class Workload(Frozen):
     image: str | None = Field(default=None, min_length=1)
     command: Command | None = None
     env: EnvMap = Field(default_factory=dict)
+    secrets: SecretRefs = Field(default_factory=dict)
     env_file: StrList = ()
     working_dir: str | None = Field(default=None, min_length=1)
     volumes: tuple[Mount, ...] = ()
@@ -117,6 +119,7 @@ class Workload(Frozen):
             raise ValueError(
                 'volumes only apply to containers (set "image"); a host process sees the host filesystem directly'
             )
+        check_refs(self.secrets, self.env)
         return self
 
     @property
