@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
-from urllib.parse import parse_qs
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.releases import LIVE, not_a_snapshot
+from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import NotFound, UsageError
 from mooring.manifest.snapshot import canonical_json, content_hash
 from mooring.release.plan import PlanError
@@ -88,12 +89,18 @@ class AppViews:
             rows.append(view)
         return rows
 
-    def plan(self, app: str, snapshot_text: str, services: Sequence[str] | None) -> dict[str, Any]:
+    def plan(
+        self, app: str, snapshot_text: str, services: Sequence[str] | None, keep_pinned: bool = False
+    ) -> dict[str, Any]:
         """The dry-run plan against the current release and what actually runs; writes nothing."""
         try:
             snapshot = json.loads(snapshot_text)
         except json.JSONDecodeError as exc:
             raise UsageError(f"the snapshot is not JSON: {exc}") from None
+        try:
+            pin_secret_versions(self.store, app, snapshot, keep_pinned=keep_pinned)
+        except (AttributeError, TypeError) as exc:
+            raise not_a_snapshot(exc) from None
         current = self.store.latest_release(app)
         observed = [
             ObservedInstance(
@@ -130,5 +137,5 @@ class AppViews:
         return {
             "app": app,
             "source_release": self.releases.view(source, with_targets=False),
-            "plan": self.plan(app, source.snapshot, None),
+            "plan": self.plan(app, source.snapshot, None, keep_pinned=True),
         }

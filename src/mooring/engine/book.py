@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,6 +71,7 @@ class InstanceBook:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.entries: dict[str, BookEntry] = {}
+        self.on_forget: Callable[[str], None] | None = None  # e.g. remove the instance's secret files
         self._pending: dict[str, Instance | None] = {}  # instance id -> row to write, or None to delete
         self._committed: asyncio.Future[None] | None = None
 
@@ -140,7 +142,11 @@ class InstanceBook:
             restarts=record.restarts,
             exit_code=record.last_exit_code,
             last_error=record.last_exit_message or None,
-            info={"record": record.to_dict(), "probe": probe_to_dict(entry.probe), "kind": entry.kind},
+            info={
+                "record": self._sealed_record(instance_id, record.to_dict()),
+                "probe": self._seal(instance_id, "probe", probe_to_dict(entry.probe)),
+                "kind": entry.kind,
+            },
             started_at=started,
         )
 
@@ -149,7 +155,7 @@ class InstanceBook:
         record_data = row.info.get("record")
         if not record_data:
             return None
-        record = InstanceRecord.from_dict(record_data)
+        record = InstanceRecord.from_dict(self._opened_record(row.id, record_data))
         entry = BookEntry(
             app=row.app,
             service=row.service,
@@ -157,16 +163,43 @@ class InstanceBook:
             release_id=row.release_id or "",
             spec_hash=row.spec_hash or "",
             ports={int(k): int(v) for k, v in row.ports.items()},
-            probe=probe_from_dict(row.info.get("probe")),
+            probe=probe_from_dict(self._open(row.id, "probe", row.info.get("probe"))),
             record=record,
             driver=row.driver or "process",
             kind=row.info.get("kind") or "service",
         )
         return entry, record
 
+    # An instance's env holds its secrets: it is written to the store only encrypted (store/keyring.py),
+    # bound to the instance id, and decrypted when a restarted engine adopts the instance.
+
+    def _seal(self, instance_id: str, what: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        if data is None or data.get("env") is None:
+            return data
+        env = json.dumps(dict(data["env"]), sort_keys=True)
+        sealed = {k: v for k, v in data.items() if k != "env"}
+        sealed["env_sealed"] = self.store.keyring.encrypt(env, f"instance {instance_id} {what} env")
+        return sealed
+
+    def _open(self, instance_id: str, what: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        if data is None or "env_sealed" not in data:
+            return data
+        opened = {k: v for k, v in data.items() if k != "env_sealed"}
+        text = self.store.keyring.decrypt(data["env_sealed"], f"instance {instance_id} {what} env")
+        opened["env"] = json.loads(text)
+        return opened
+
+    def _sealed_record(self, instance_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "spec": self._seal(instance_id, "spec", dict(data["spec"]))}
+
+    def _opened_record(self, instance_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {**data, "spec": self._open(instance_id, "spec", dict(data["spec"]))}
+
     def of_app(self, app: str) -> dict[str, BookEntry]:
         return {iid: e for iid, e in self.entries.items() if e.app == app}
 
     def forget(self, instance_id: str) -> None:
         self.entries.pop(instance_id, None)
+        if self.on_forget is not None:
+            self.on_forget(instance_id)
         self._queue(instance_id, None)

@@ -18,6 +18,7 @@ from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.oneshots import OneShots
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
+from mooring.engine.secret_files import remove_secret_files
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Proxy, PublishError
@@ -25,6 +26,7 @@ from mooring.network.proxy import mappings_of
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.states import InstanceState
 from mooring.store import open_store
+from mooring.store.keyring import key_file_path
 
 log = logging.getLogger("mooring.engine")
 
@@ -37,8 +39,9 @@ class Engine:
     def __init__(self, home: Path, database_url: str | None = None) -> None:
         self.home = home
         self.started_at = time.time()
-        self.store = open_store(database_url) if database_url else open_store()
+        self.store = open_store(database_url, key_file=key_file_path(home))
         self.book = InstanceBook(self.store)
+        self.book.on_forget = lambda iid: remove_secret_files(home, iid)
         # both drivers behind the interface the engine has always used of the process Supervisor
         self.supervisor = Drivers(home, on_change=self._on_record)
         self.prober = Prober(container_exec=self.supervisor.run_check)
@@ -52,6 +55,8 @@ class Engine:
     # --- start-up and shutdown -------------------------------------------------------------
 
     async def start(self) -> None:
+        # every stored value is known to the masker before any output of an adopted instance is read
+        self.store.load_all_secrets_for_masking()
         await self.prober.start()
         await self._adopt_instances()
         await self._restore_proxy()

@@ -18,6 +18,7 @@ import psutil
 from mooring.engine.journal import Journal
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
+from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
 from mooring.manifest.snapshot import canonical_json, content_hash
 from mooring.release.batches import make_batches
@@ -125,6 +126,10 @@ class ReleaseManager:
             raise UsageError(f"the snapshot is not JSON: {exc}") from None
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
+        try:
+            pin_secret_versions(self.store, app, snapshot, keep_pinned=trigger == "rollback")
+        except (AttributeError, TypeError) as exc:
+            raise not_a_snapshot(exc) from None
         release_id = new_release_id()
         await self.acquire(app, release_id, wait_lock)
         try:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mooring.engine.secret_files import CONTAINER_DIR
 from mooring.health import ProbeSpec
 from mooring.manifest.durations import parse_duration
 from mooring.manifest.reach import container_address
@@ -25,6 +26,7 @@ from mooring.runtime.spec import InstanceSpec, Resources
 # What an instance inherits from the engine's own environment; everything else comes from the manifest.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SECRETS_DIR_ENV = "MOORING_SECRETS_DIR"
 
 
 def new_instance_id(service: str, replica: int) -> str:
@@ -100,17 +102,33 @@ def build_instance(
     release_id: str,
     spec_hash: str,
     instance_id: str | None = None,
+    named_secrets: Mapping[str, str] | None = None,
+    secrets_dir: str | None = None,
 ) -> InstancePlan:
+    """``named_secrets`` (secret name -> value) are the workload's ``secrets``; their files were
+    written to ``secrets_dir`` (engine/secret_files.py)."""
     service = snapshot["service"][name]
     instance_id = instance_id or new_instance_id(name, replica)
     if service.get("image"):
         return build_container(
-            app, name, replica, snapshot, secret_values, release_id, spec_hash, instance_id
+            app,
+            name,
+            replica,
+            snapshot,
+            secret_values,
+            release_id,
+            spec_hash,
+            instance_id,
+            named_secrets or {},
+            secrets_dir,
         )
     ports = assign_ports(service)
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.setdefault("PATH", DEFAULT_PATH)
     env.update(reveal_env(service.get("env", {}), secret_values))
+    env.update(secret_env(service, named_secrets or {}))
+    if secrets_dir:
+        env[SECRETS_DIR_ENV] = secrets_dir
     for declared, actual in ports.items():
         env[f"MOORING_PORT_{declared}"] = str(actual)
     if ports:
@@ -152,6 +170,8 @@ def build_container(
     release_id: str,
     spec_hash: str,
     instance_id: str,
+    named_secrets: Mapping[str, str],
+    secrets_dir: str | None,
 ) -> InstancePlan:
     """A service with ``image``: every declared port is published on an ephemeral 127.0.0.1 port.
 
@@ -162,6 +182,7 @@ def build_container(
     service = snapshot["service"][name]
     ports = {mapping["port"]: free_port() for mapping in service.get("ports", [])}
     env = dict(reveal_env(service.get("env", {}), secret_values))
+    env.update(secret_env(service, named_secrets))
     if ports:
         env.setdefault("PORT", str(next(iter(ports))))
     for dep in service.get("depends_on", []):  # the dependency's published port, as the bridge reaches it
@@ -183,6 +204,12 @@ def build_container(
         else:
             # named volumes are engine volumes prefixed by the app, so two apps' "data" never mix
             mounts.append(Mount("volume", f"{app}_{source}", volume["target"], bool(volume.get("read_only"))))
+    if secrets_dir:
+        env[SECRETS_DIR_ENV] = CONTAINER_DIR
+        for ref in (service.get("secrets") or {}).values():
+            if ref.get("file"):
+                source = f"{secrets_dir}/{ref['file']}"
+                mounts.append(Mount("bind", source, f"{CONTAINER_DIR}/{ref['file']}", True))
     resources = service.get("resources") or {}
     command = service.get("command")
     spec = ContainerSpec(
@@ -213,6 +240,24 @@ def build_container(
         service, ports, env, spec.working_dir or "/", container=container_name(app, instance_id)
     )
     return InstancePlan(spec=spec, ports=ports, probe=probe)
+
+
+def secret_env(workload: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
+    """The variables a workload's ``secrets`` set (names whose value is missing are left out)."""
+    return {
+        ref["env"]: values[name]
+        for name, ref in (workload.get("secrets") or {}).items()
+        if ref.get("env") and name in values
+    }
+
+
+def secret_files(workload: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
+    """File name -> value, for the workload's ``secrets`` that ask for a file."""
+    return {
+        ref["file"]: values[name]
+        for name, ref in (workload.get("secrets") or {}).items()
+        if ref.get("file") and name in values
+    }
 
 
 def probe_spec(

@@ -7,9 +7,9 @@ import ipaddress
 from mooring.manifest.errors import Issue, did_you_mean
 from mooring.manifest.fields import PortMapping, check_name
 from mooring.manifest.graph import find_cycle
-from mooring.manifest.redact import is_secret_key
 from mooring.manifest.models import Manifest
 from mooring.manifest.reach import container_address
+from mooring.manifest.redact import is_secret_key
 
 KINDS = ("service", "worker", "cron")
 
@@ -188,7 +188,7 @@ def _secret_env_warnings(manifest: Manifest, file: str) -> list[Issue]:
                             f"{kind}.{name}.env.{key}",
                             "looks like a secret written in the manifest (its value travels with every up)",
                             f"move it into the engine's store: `mooring secret set {key} --app "
-                            f"{manifest.app_name} < value-file`, then secrets = [\"{key}\"] "
+                            f'{manifest.app_name} < value-file`, then secrets = ["{key}"] '
                             f"in {kind}.{name} instead of env (docs/secrets.md)",
                             "warning",
                         )

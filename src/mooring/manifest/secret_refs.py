@@ -34,9 +34,7 @@ class SecretRef(Frozen):
         if self.env is not None and not ENV_NAME.match(self.env):
             raise ValueError(f"env {self.env!r} is not a variable name (letters, digits, '_')")
         if self.file is not None and not FILE_NAME.match(self.file):
-            raise ValueError(
-                f"file {self.file!r} must be a plain file name (no '/'), e.g. \"db_password\""
-            )
+            raise ValueError(f"file {self.file!r} must be a plain file name (no '/'), e.g. \"db_password\"")
         return self
 
 

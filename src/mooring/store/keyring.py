@@ -13,6 +13,7 @@ import base64
 import os
 import secrets
 import stat
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,18 +25,32 @@ from mooring.paths import ensure_home
 
 KEY_FILE_ENV = "MOORING_SECRET_KEY_FILE"
 KEY_FILE_NAME = "secret.key"
+ENGINE_CONFIG = "engine.toml"
 HEADER = "mooring-keyring 1"
 # Ciphertexts are text: "enc1:<key id>:<base64 of nonce + ciphertext + tag>".
 CIPHER_PREFIX = "enc1:"
 NONCE_BYTES = 12
 
 
-def key_file_path() -> Path:
-    """Where the keyring lives: ``$MOORING_SECRET_KEY_FILE``, else ``$MOORING_HOME/secret.key``."""
+def key_file_path(home: Path | None = None) -> Path:
+    """Where the keyring lives: ``$MOORING_SECRET_KEY_FILE``, else ``[engine] secret_key_file`` of
+    ``<home>/engine.toml``, else ``<home>/secret.key`` (home: ``$MOORING_HOME``)."""
     explicit = os.environ.get(KEY_FILE_ENV)
     if explicit:
         return Path(explicit).expanduser()
-    return ensure_home() / KEY_FILE_NAME
+    home = home or ensure_home()
+    try:
+        config = tomllib.loads((home / ENGINE_CONFIG).read_text())
+    except FileNotFoundError:
+        config = {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise StoreError(f"{home / ENGINE_CONFIG}: cannot read it: {exc}") from None
+    configured = config.get("engine", {}).get("secret_key_file")
+    if configured is not None:
+        if not isinstance(configured, str) or not configured:
+            raise StoreError(f"{home / ENGINE_CONFIG}: engine.secret_key_file must be a path (a string)")
+        return Path(configured).expanduser()
+    return home / KEY_FILE_NAME
 
 
 def is_ciphertext(text: str) -> bool:

@@ -124,7 +124,9 @@ class SecretRepository(StoreBase):
         if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
             raise UsageError(f"secret {name}: the value is larger than {MAX_VALUE_BYTES // 1024} KiB")
         if value == "":
-            raise UsageError(f"secret {name}: the value is empty", hint="give the value on stdin or --from-file")
+            raise UsageError(
+                f"secret {name}: the value is empty", hint="give the value on stdin or --from-file"
+            )
         masker.add(value)
         with self._write(f"set secret {name} of app {app!r}") as session:
             app_id = lock_app(session, app).id
@@ -211,8 +213,9 @@ class SecretRepository(StoreBase):
         with self._read("read every secret") as session:
             legacy = session.execute(select(SecretValueRow.fingerprint, SecretValueRow.value)).all()
             named = session.execute(
-                select(SecretVersionRow.name, SecretVersionRow.version, SecretVersionRow.ciphertext)
-                .add_columns(SecretVersionRow.app_id)
+                select(
+                    SecretVersionRow.name, SecretVersionRow.version, SecretVersionRow.ciphertext
+                ).add_columns(SecretVersionRow.app_id)
             ).all()
             apps = _app_names(session)
         for fp, text in legacy:
