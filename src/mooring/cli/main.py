@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "token_cmds",
     "doctor_cmd",
     "run_cmd",
+    "secret_cmds",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {
@@ -37,6 +38,8 @@ COMMAND_HOME = {
     "up": "up_cmd",
     "events": "events_cmd",
     "run-worker": "run_cmd",
+    "secret": "secret_cmds",
+    "audit": "secret_cmds",
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mooring.health import ProbeSpec
+from mooring.masking import masker
 from mooring.runtime.record import InstanceRecord
 from mooring.store import Instance, Store
 
@@ -141,7 +141,7 @@ class InstanceBook:
             ports={str(k): v for k, v in entry.ports.items()},
             restarts=record.restarts,
             exit_code=record.last_exit_code,
-            last_error=record.last_exit_message or None,
+            last_error=masker.mask(record.last_exit_message) or None,
             info={
                 "record": self._sealed_record(instance_id, record.to_dict()),
                 "probe": self._seal(instance_id, "probe", probe_to_dict(entry.probe)),
@@ -176,17 +176,15 @@ class InstanceBook:
     def _seal(self, instance_id: str, what: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
         if data is None or data.get("env") is None:
             return data
-        env = json.dumps(dict(data["env"]), sort_keys=True)
         sealed = {k: v for k, v in data.items() if k != "env"}
-        sealed["env_sealed"] = self.store.keyring.encrypt(env, f"instance {instance_id} {what} env")
+        sealed["env_sealed"] = self.store.seal_env(instance_id, what, dict(data["env"]))
         return sealed
 
     def _open(self, instance_id: str, what: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
         if data is None or "env_sealed" not in data:
             return data
         opened = {k: v for k, v in data.items() if k != "env_sealed"}
-        text = self.store.keyring.decrypt(data["env_sealed"], f"instance {instance_id} {what} env")
-        opened["env"] = json.loads(text)
+        opened["env"] = self.store.open_env(instance_id, what, data["env_sealed"])
         return opened
 
     def _sealed_record(self, instance_id: str, data: dict[str, Any]) -> dict[str, Any]:

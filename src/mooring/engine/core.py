@@ -19,7 +19,7 @@ from mooring.engine.oneshots import OneShots
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.secret_files import remove_secret_files
-from mooring.errors import NotFound
+from mooring.errors import NotFound, StoreError
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Proxy, PublishError
 from mooring.network.proxy import mappings_of
@@ -66,7 +66,11 @@ class Engine:
     async def _adopt_instances(self) -> None:
         """Re-attach every instance a previous engine recorded; report the ones that died meanwhile."""
         for row in self.store.list_instances():
-            restored = self.book.restore(row)
+            try:
+                restored = self.book.restore(row)
+            except StoreError as exc:  # its sealed env does not open (wrong key file): leave it be
+                log.error("cannot adopt instance %s: %s; %s", row.id, exc.message, exc.hint or "")
+                continue
             if restored is None:
                 self.store.delete_instance(row.id)
                 continue

@@ -20,6 +20,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mooring.engine.listen import TcpListen, bind_tcp
+from mooring.masking import MaskingFilter
 from mooring.paths import ensure_home
 
 log = logging.getLogger("mooring.engine")
@@ -75,6 +76,7 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     """Serve the API on the unix socket and, with ``listen``, on TCP (bearer tokens, optional TLS)."""
     from mooring.api.app import create_app
     from mooring.api.auth import BearerAuth
+    from mooring.api.guards import AuditTrail, MaskResponses
     from mooring.engine.core import Engine
 
     home = ensure_home()
@@ -85,9 +87,12 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     app = create_app(engine)
     sock_path = home / "engine.sock"
     # The unix socket is trusted by its 0600 mode; the TCP listener answers only to a bearer token.
-    servers = [(_server(app), [bind_unix_socket(sock_path)])]
+    # Both mask secret values in every answer and audit every change (api/guards.py).
+    local = AuditTrail(MaskResponses(app), engine.store, "unix")
+    servers = [(_server(local), [bind_unix_socket(sock_path)])]
     if listen and tcp_sock:
-        servers.append((_server(BearerAuth(app, engine.store), listen), [tcp_sock]))
+        remote = AuditTrail(BearerAuth(MaskResponses(app), engine.store), engine.store, "tcp")
+        servers.append((_server(remote, listen), [tcp_sock]))
 
     def stop(*_: object) -> None:
         for server, _sockets in servers:
@@ -115,5 +120,7 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
 
 def run(listen: TcpListen | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the engine's log never shows a secret value
+        handler.addFilter(MaskingFilter())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
     asyncio.run(serve_forever(listen))

@@ -78,12 +78,12 @@ class Keyring:
     def decrypt(self, text: str, associated: str) -> str:
         """The plaintext; a StoreError naming the value (never its content) when it cannot be read."""
         if not is_ciphertext(text):
-            raise StoreError(f"secret {associated} is not encrypted in the state database")
+            raise StoreError(f"{associated}: not encrypted in the state database")
         key_id, _, blob = text[len(CIPHER_PREFIX) :].partition(":")
         key = dict(self.keys).get(key_id)
         if key is None:
             raise StoreError(
-                f"secret {associated} was encrypted with key {key_id}, which the keyring {self.path} lacks",
+                f"{associated}: encrypted with key {key_id}, which the keyring {self.path} lacks",
                 hint=f"point {KEY_FILE_ENV} at the key file this database was used with",
             )
         raw = base64.b64decode(blob)
@@ -91,7 +91,7 @@ class Keyring:
             plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated.encode("utf-8"))
         except InvalidTag:
             raise StoreError(
-                f"secret {associated} does not decrypt with key {key_id}: the value or its name was altered",
+                f"{associated}: does not decrypt with key {key_id}: the value or its name was altered",
                 hint="set the secret again (mooring secret set)",
             ) from None
         return plain.decode("utf-8")

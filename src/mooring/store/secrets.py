@@ -7,14 +7,18 @@ to another row does not decrypt. Every value decrypted here is registered with t
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from mooring.errors import NotFound, StoreError, UsageError
 from mooring.masking import masker
@@ -22,7 +26,7 @@ from mooring.store.apps import find_app_id, lock_app
 from mooring.store.base import StoreBase, insert_for
 from mooring.store.columns import utcnow
 from mooring.store.keyring import Keyring, load_keyring
-from mooring.store.tables import AppRow, SecretValueRow, SecretVersionRow
+from mooring.store.tables import AppRow, InstanceRow, SecretValueRow, SecretVersionRow
 
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,199}")
 MAX_VALUE_BYTES = 64 * 1024
@@ -224,6 +228,14 @@ class SecretRepository(StoreBase):
             masker.add(self._decrypt(text, associated_data(apps[app_id], name, version)))
         return len(legacy) + len(named)
 
+    # --- instances' env, sealed in their stored record (engine/book.py) ------------------------
+
+    def seal_env(self, instance_id: str, what: str, env: dict[str, str]) -> str:
+        return self.keyring.encrypt(json.dumps(env, sort_keys=True), sealed_env_data(instance_id, what))
+
+    def open_env(self, instance_id: str, what: str, sealed: str) -> dict[str, str]:
+        return dict(json.loads(self._decrypt(sealed, sealed_env_data(instance_id, what))))
+
     # --- the key ------------------------------------------------------------------------------
 
     def rotate_key(self) -> tuple[str, int]:
@@ -253,10 +265,33 @@ class SecretRepository(StoreBase):
                 row.ciphertext = both.encrypt(both.decrypt(row.ciphertext, ad), ad)
                 row.key_id = both.current
                 count += 1
+            for instance in session.scalars(select(InstanceRow)).all():
+                # a deep copy: the JSON column sees a change only when given a new, different value
+                info = _resealed(instance.id, copy.deepcopy(instance.info or {}), both)
+                if info is not None:
+                    instance.info = info
+                    flag_modified(instance, "info")
+                    count += 1
         final = both.only_current()
         final.save()
         self._keyring = final
         return final.current, count
+
+
+def sealed_env_data(instance_id: str, what: str) -> str:
+    """What an instance's sealed env is bound to (``what``: ``spec`` or ``probe``)."""
+    return f"instance {instance_id} {what} env"
+
+
+def _resealed(instance_id: str, info: dict[str, Any], ring: Keyring) -> dict[str, Any] | None:
+    """``info`` with its sealed envs re-encrypted under the current key; None when it has none."""
+    changed = False
+    for what, holder in (("spec", (info.get("record") or {}).get("spec")), ("probe", info.get("probe"))):
+        if isinstance(holder, dict) and "env_sealed" in holder:
+            ad = sealed_env_data(instance_id, what)
+            holder["env_sealed"] = ring.encrypt(ring.decrypt(holder["env_sealed"], ad), ad)
+            changed = True
+    return info if changed else None
 
 
 def _app_names(session: Session) -> dict[int, str]:
