@@ -92,6 +92,7 @@ class Refusal:
     code: str
     message: str
     hint: str
+    token_name: str | None = None  # who tried, for the audit log, when the token was recognised
 
 
 def authorize(
@@ -145,6 +146,7 @@ def authorize(
             f"the bearer token {token.name!r} (id {token.id}) expired at "
             f"{token.expires_at.isoformat(timespec='seconds')}",
             CREATE_HINT,
+            token.name,
         )
     permission = permission_needed(method, path)
     if permission not in token.effective_scopes and token.scope == "custom":
@@ -154,6 +156,7 @@ def authorize(
             f"token {token.name!r} (id {token.id}) has scopes {token.describe_scopes()}; "
             f"{method.upper()} {path} needs scope {permission}",
             f"use a token with scope {permission}: mooring token create --scope {permission}",
+            token.name,
         )
     needed = scope_needed(method, path)
     if token.scope != "custom" and SCOPE_RANK[token.scope] < SCOPE_RANK[needed]:
@@ -165,6 +168,7 @@ def authorize(
             f"use a token with scope {needed}"
             + (" or admin" if needed != "admin" else "")
             + f": mooring token create --scope {needed}",
+            token.name,
         )
     if token.apps is not None:
         about_one, app = app_of_request(path, query, app_of_release)
@@ -176,6 +180,7 @@ def authorize(
                 f"token {token.name!r} (id {token.id}) is limited to apps {', '.join(token.apps)}; "
                 f"{method.upper()} {path} is about {what} (needs scope {permission} on it)",
                 "use a token not limited to apps, or one whose --app includes it",
+                token.name,
             )
     return token
 
@@ -201,9 +206,8 @@ class BearerAuth:
             query=scope.get("query_string", b"").decode("latin-1"),
             app_of_release=self._app_of_release,
         )
-        scope.setdefault("state", {})["mooring_actor"] = (
-            f"token:{decision.name}" if isinstance(decision, ApiToken) else "token:(refused)"
-        )
+        name = decision.name if isinstance(decision, ApiToken) else decision.token_name
+        scope.setdefault("state", {})["mooring_actor"] = f"token:{name}" if name else "token:(unknown)"
         if isinstance(decision, Refusal):
             headers = {"WWW-Authenticate": 'Bearer realm="mooring"'} if decision.status == 401 else None
             body = {"code": decision.code, "message": decision.message, "hint": decision.hint}
