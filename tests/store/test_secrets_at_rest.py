@@ -87,11 +87,15 @@ def test_migration_0004_encrypts_plaintext_rows_and_leaves_no_trace(tmp_path: Pa
             {"now": "2026-12-01 00:00:00.000000"},
         )
     engine.dispose()
-    assert b"plaintext-password-123" in db.read_bytes() + (tmp_path / "state.db-wal").read_bytes()
+    assert b"plaintext-password-123" in on_disk(db)
 
     with open_store(f"sqlite:///{db}", key_file=key) as store:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         assert store.get_secrets(["secret:sha256:cc"]) == {"secret:sha256:cc": "plaintext-password-123"}
-    wal = tmp_path / "state.db-wal"
-    leftover = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-    assert b"plaintext-password-123" not in leftover
+    assert b"plaintext-password-123" not in on_disk(db)
+
+
+def on_disk(db: Path) -> bytes:
+    """The database file and its WAL, if any, as bytes."""
+    wal = db.with_name(db.name + "-wal")
+    return db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -92,18 +92,26 @@ def list_tokens(json_output: JsonFlag = False, server: ServerOption = None) -> i
         [
             t["id"],
             t["name"],
-            t["scope"] if t["scope"] != "custom" else ",".join(t["scopes"]),
-            ",".join(t["apps"]) if t.get("apps") else "*",
+            scope_cell(t),
             when(t["created_at"]),
             when(t["last_used_at"]),
-            when(t.get("expires_at")),
             when(t["revoked_at"]),
         ]
         for t in rows
     ]
-    headers = ["ID", "NAME", "SCOPE", "APPS", "CREATED", "LAST USED", "EXPIRES", "REVOKED"]
-    out.print(text_table(headers, cells), markup=False)
+    out.print(text_table(["ID", "NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED"], cells), markup=False)
     return 0
+
+
+def scope_cell(token: dict[str, Any]) -> str:
+    """``write``, or ``apps:read,apps:write`` with ``[alpha]`` when limited and ``until ...`` when it expires."""
+    scopes = token.get("scopes") or []
+    text = str(token["scope"]) if token["scope"] != "custom" else ",".join(str(s) for s in scopes)
+    if token.get("apps"):
+        text += f" [{','.join(str(a) for a in token['apps'])}]"
+    if token.get("expires_at"):
+        text += f" until {str(token['expires_at'])[:16].replace('T', ' ')}"
+    return text
 
 
 @token_app.command("revoke")
