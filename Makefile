@@ -4,7 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= examples/quickstart/mooring.toml
 
-.PHONY: demo test lint typecheck pytest install install-test clean bench bench-smoke
+.PHONY: demo test test-unit lint typecheck pytest install install-test clean bench bench-smoke setup-demo setup-test
+
+# Debian packages first (scripts/setup-debian.sh: apt-get as root, else the one command to run).
+setup-demo:
+	@sh scripts/setup-debian.sh demo
+
+setup-test:
+	@sh scripts/setup-debian.sh test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,26 +28,31 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-demo: install
+demo: setup-demo install
 	$(BIN)/mooring validate -f $(DEMO)
 	$(BIN)/mooring up -f $(DEMO)
 	$(BIN)/mooring ps
 	@echo
 	@echo "The app keeps running (try: curl http://127.0.0.1:8080/)."
-	@echo "Logs:  $(BIN)/mooring logs -f --file $(DEMO)"
+	@echo "Logs:  $(BIN)/mooring logs --follow -f $(DEMO)"
 	@echo "Stop:  $(BIN)/mooring down -f $(DEMO)"
 
 lint: install-test
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-logo  # the layer contracts of .importlinter (DESIGN.md §2)
 
 typecheck: install-test
-	$(BIN)/mypy src/mooring/manifest src/mooring/release
+	$(BIN)/mypy --strict src/mooring
 
 pytest: install-test
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+test: setup-test lint typecheck pytest
+
+# The pure tests only (tests/conftest.py marks them): under a minute, no engine or process started.
+test-unit: install-test
+	$(BIN)/pytest -q -m unit
 
 # The benchmark suite (docs/performance.md). The peers are installed on first run into bench/.peers.
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
@@ -50,7 +62,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/suite.py
 
-bench-smoke: $(VENV)/.installed-bench
+bench-smoke: setup-test $(VENV)/.installed-bench
 	$(BIN)/python bench/suite.py --smoke
 
 clean:

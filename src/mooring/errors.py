@@ -30,8 +30,10 @@ class UsageError(MooringError):
 
 
 class NotFound(MooringError):
+    """No such app, release, service, instance, worker or token; the message lists what exists."""
+
     code = "not_found"
-    exit_code = 1
+    exit_code = 10
 
 
 class StoreError(MooringError):

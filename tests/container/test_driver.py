@@ -136,7 +136,7 @@ def test_logs_follow_streams_new_lines_of_a_container(cmooring: Mooring) -> None
     code, rel = up(cmooring)
     assert code == 0, rel
     follower = subprocess.Popen(
-        [sys.executable, "-m", "mooring", "logs", "-f", "--tail", "1", "web"],
+        [sys.executable, "-m", "mooring", "logs", "--follow", "--tail", "1", "web"],
         cwd=cmooring.cwd,
         env=cmooring.env,
         stdout=subprocess.PIPE,

@@ -158,7 +158,7 @@ def test_run_worker_exits_with_the_runs_exit_code(mooring: Mooring) -> None:
     cron = mooring.run("run-worker", "nightly", "--app", "cr")
     assert cron.returncode == 0 and "nightly ran" in cron.stdout, cron
     unknown = mooring.run("run-worker", "nope", "--app", "cr")
-    assert unknown.returncode == 1, unknown
+    assert unknown.returncode == 10, unknown  # not found
     assert "'nope'" in unknown.stderr and "bad, nightly, ok" in unknown.stderr, unknown.stderr
     evs = events(mooring)
     assert [e["exit_code"] for e in of(evs, "worker.finished")] == [0, 3]

@@ -79,7 +79,7 @@ def test_a_follower_killed_midway_resumes_with_since_and_sees_new_events_promptl
     mooring.run("ps")  # start the engine
 
     follower = subprocess.Popen(
-        [sys.executable, "-m", "mooring", "events", "--app", "rel", "-f", "--json"],
+        [sys.executable, "-m", "mooring", "events", "--app", "rel", "--follow", "--json"],
         cwd=mooring.cwd,
         env=mooring.env,
         stdout=subprocess.PIPE,

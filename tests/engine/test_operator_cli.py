@@ -278,7 +278,9 @@ def test_apps_status_explain_history_and_rollback_print(cli: OperatorCli) -> Non
     timeline = cli.ok("history", "--app", "rel", failing["id"]).splitlines()
     assert timeline[0].split()[:3] == ["1", "+0.000s", "release.created"]
     assert any("target.failed" in ln and "readiness_failed" in ln for ln in timeline)
-    assert cli.ok("status", "--app", "nosuch").strip() == "no releases found for app nosuch"
+    unknown = cli.run("status", "--app", "nosuch")
+    assert unknown.returncode == 10 and "no app named 'nosuch'" in unknown.stderr, unknown.stderr
+    assert "known apps: rel" in unknown.stderr
 
 
 def test_up_on_a_terminal_updates_target_lines_in_place(cli: OperatorCli) -> None:

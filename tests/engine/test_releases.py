@@ -37,16 +37,25 @@ def test_fresh_apply(mooring: Mooring) -> None:
     assert served_versions(mooring) == {1: "1", 2: "1"}
 
 
-def test_noop_reapply_restarts_nothing(mooring: Mooring) -> None:
+def test_noop_reapply_records_no_release_and_restarts_nothing(mooring: Mooring) -> None:
     setup(mooring, manifest(replicas=2))
-    up(mooring)
+    _, first = up(mooring)
     pids = sorted(r["pid"] for r in mooring.ps("rel"))
-    code, rel = up(mooring)
-    assert code == 0 and rel["status"] == "completed"
-    assert states(rel) == {"web-1": ("skipped", "unchanged"), "web-2": ("skipped", "unchanged")}
-    assert rel["rollout"]["targets"]["unchanged"] == 2
-    assert "target.starting" not in types(events(mooring, rel["id"]))
+    code, answer = up(mooring)
+    assert code == 0
+    assert answer == {
+        "nothing_to_do": True,
+        "message": f"nothing to do: release {first['id']} is current",
+        "release": {k: v for k, v in release(mooring, first["id"]).items() if k != "targets"},
+    }
+    text = mooring.run("up")
+    assert text.returncode == 0 and text.stdout == f"nothing to do: release {first['id']} is current\n"
+    history = json.loads(mooring.run("history", "--app", "rel", "--json", check=True).stdout)
+    assert [r["id"] for r in history] == [first["id"]]
     assert sorted(r["pid"] for r in mooring.ps("rel")) == pids
+    # a real change after it still records a release
+    code, second = up(mooring, V="2")
+    assert code == 0 and second["number"] == 2
 
 
 def test_change_with_4_replicas_parallelism_2(mooring: Mooring) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.kit import free_port as free_port  # re-exported: the health tests import them from here
+from tests.kit import wait_until as wait_until
 
 # Bound for one test's event loop; the suite as a whole must stay well under 30 s.
 TEST_DEADLINE = 20.0
@@ -123,22 +124,6 @@ async def http_responders(count: int) -> AsyncIterator[list[int]]:
             writer.close()
         for server in servers:
             await server.wait_closed()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for an OS-level condition nothing can signal (a process dying), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.01)
 
 
 def gone_or_zombie(pid: int) -> bool:

@@ -11,13 +11,7 @@ import pytest
 
 from mooring.network import Balance, Proxy, PublishError
 from mooring.network.proxy import PortMapping
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from tests.kit import free_port
 
 LOOP = {"factory": asyncio.new_event_loop}
 

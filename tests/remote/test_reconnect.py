@@ -58,7 +58,18 @@ def test_remote_logs_follow_resumes_after_an_engine_restart_without_repeating_or
     assert up(served.client(token=served.token("write")))[0] == 0
     cli = served.client(token=served.token("read"))
     follower = subprocess.Popen(
-        [sys.executable, "-m", "mooring", "logs", "ticker", "--app", "rel", "-f", "--server", cli.server],
+        [
+            sys.executable,
+            "-m",
+            "mooring",
+            "logs",
+            "ticker",
+            "--app",
+            "rel",
+            "--follow",
+            "--server",
+            cli.server,
+        ],
         cwd=cli.cwd,
         env=cli.env,
         stdout=subprocess.PIPE,

@@ -193,7 +193,9 @@ def test_logs_follow_streams_remotely(served: Served, via: str) -> None:
     setup(served.host, manifest(replicas=1, extra_service=TICKER))
     assert up(served.client(token=served.token("write"), via=via))[0] == 0
     cli = served.client(token=served.token("read"), via=via)
-    args = ["logs", "ticker", "--app", "rel", "-f"] + (["--server", cli.server] if via == "flag" else [])
+    args = ["logs", "ticker", "--app", "rel", "--follow"] + (
+        ["--server", cli.server] if via == "flag" else []
+    )
     follower = subprocess.Popen(
         [sys.executable, "-m", "mooring", *args],
         cwd=cli.cwd,

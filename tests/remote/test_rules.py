@@ -8,7 +8,7 @@ import pytest
 
 from mooring.api.auth import Refusal, authorize, scope_needed
 from mooring.client.remote import remote_engine
-from mooring.engine.listen import parse_host_port, tcp_listen
+from mooring.daemon.listen import parse_host_port, tcp_listen
 from mooring.errors import UsageError
 from mooring.store.tokens import ApiToken
 from tests.engine.conftest import free_port
@@ -121,7 +121,7 @@ def test_the_tcp_listener_is_bound_so_that_asyncio_sets_tcp_nodelay() -> None:
     without it each answer waited ~40 ms for a delayed ACK (measured: 44 ms vs 1.3 ms per GET)."""
     import socket
 
-    from mooring.engine.listen import bind_tcp
+    from mooring.daemon.listen import bind_tcp
 
     sock = bind_tcp(tcp_listen(f"127.0.0.1:{free_port()}"))
     try:

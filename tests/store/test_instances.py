@@ -95,3 +95,12 @@ def test_write_instances_refuses_the_whole_batch_when_one_row_is_bad(store: Stor
     with pytest.raises(StoreError, match="could not record 2 instance"):
         store.write_instances([web(1, pid=99), web(2, release_id="000000000000")], [])
     assert store.get_instance("web-1-a1b2c3").pid == 11  # nothing half-written
+
+
+@pytest.mark.parametrize("driver", ["process", "container", "swarm"])
+def test_every_driver_is_recorded_and_an_unknown_one_refused(store: Store, driver: str) -> None:
+    # the database's own CHECK takes "swarm" since migration 0012, on SQLite and PostgreSQL alike
+    recorded = store.upsert_instance(web(driver=driver))
+    assert store.get_instance(recorded.id).driver == driver
+    with pytest.raises(StoreError):
+        store.upsert_instance(web(2, driver="kubernetes"))

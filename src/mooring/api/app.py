@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mooring import __version__
+from mooring.api.node_routes import make_node_router
 from mooring.api.ops_routes import event_dict, make_router
 from mooring.api.schemas import (
     MAX_SEQ,
@@ -26,7 +27,8 @@ from mooring.api.schemas import (
     RollbackRequest,
     UpRequest,
 )
-from mooring.api.views import ErrorBody, EventView, ReleaseView
+from mooring.api.views import ErrorBody, EventView, NothingToDoView, ReleaseView
+from mooring.engine.lineage import NothingToDo
 from mooring.errors import MooringError
 
 if TYPE_CHECKING:
@@ -94,7 +96,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     from mooring.api.tokens import token_routes  # /v1/tokens: admin scope over TCP (api/auth.py)
 
-    app.include_router(token_routes(engine.store))
+    app.include_router(token_routes(engine.tokens))
 
     @app.get("/v1/engine", response_model=EngineInfo)
     async def engine_info() -> dict[str, Any]:
@@ -102,6 +104,7 @@ def create_app(engine: Engine) -> FastAPI:
         return engine.info()
 
     app.include_router(make_router(engine))
+    app.include_router(make_node_router(engine))
 
     from mooring.api.run_routes import make_run_router  # worker and cron runs on demand
 
@@ -113,16 +116,27 @@ def create_app(engine: Engine) -> FastAPI:
 
     releases = engine.releases
 
-    @app.post("/v1/apps/{app_name}/releases", status_code=201, response_model=ReleaseView)
-    async def create_release(app_name: AppName, body: UpRequest) -> dict[str, Any]:
-        """Apply a snapshot as a new release; answers once it is recorded (the executor runs on)."""
-        release = await releases.apply(app_name, body.snapshot, body.secrets, body.services, body.wait_lock)
-        return releases.view(release)
+    def recorded(result: Any) -> Any:
+        """201 with the new release, or 200 with ``nothing_to_do`` when no release was recorded."""
+        if isinstance(result, NothingToDo):
+            view = releases.view(result.current, with_targets=False)
+            return JSONResponse({"nothing_to_do": True, "message": result.message, "release": view})
+        return releases.view(result)
+
+    @app.post("/v1/apps/{app_name}/releases", status_code=201, response_model=ReleaseView | NothingToDoView)
+    async def create_release(app_name: AppName, body: UpRequest) -> Any:
+        """Apply a snapshot as a new release; answers once it is recorded (the executor runs on).
+        An apply that changes nothing records nothing and answers 200 ``nothing_to_do``."""
+        return recorded(
+            await releases.apply(
+                app_name, body.snapshot, body.secrets, body.services, body.wait_lock, force=body.force
+            )
+        )
 
     @app.get("/v1/releases/{release_id}", response_model=ReleaseView)
     async def release(release_id: str) -> dict[str, Any]:
         """One release with its targets."""
-        return releases.view(engine.store.get_release(release_id))
+        return releases.view(engine.release(release_id))
 
     @app.get("/v1/releases/{release_id}/wait", response_model=ReleaseView)
     async def wait(
@@ -134,18 +148,24 @@ def create_app(engine: Engine) -> FastAPI:
     @app.get("/v1/releases/{release_id}/events", response_model=list[EventView])
     async def release_events(release_id: str) -> list[dict[str, Any]]:
         """The release's timeline, in sequence."""
-        return [event_dict(e) for e in engine.store.release_events(release_id)]
+        return [event_dict(e) for e in engine.release_events(release_id)]
 
     @app.post("/v1/apps/{app_name}/rollout/{action}", response_model=ReleaseView)
     async def rollout(app_name: AppName, action: str) -> dict[str, Any]:
         """Pause, resume or cancel the app's open release."""
         return releases.view(await releases.control(app_name, action))
 
-    @app.post("/v1/apps/{app_name}/rollback", status_code=201, response_model=ReleaseView)
-    async def rollback(app_name: AppName, body: RollbackRequest | None = None) -> dict[str, Any]:
-        """Re-apply the previous successful release (or ``release_id``) as a new release."""
+    @app.post("/v1/apps/{app_name}/rollback", status_code=201, response_model=ReleaseView | NothingToDoView)
+    async def rollback(app_name: AppName, body: RollbackRequest | None = None) -> Any:
+        """Re-apply the prev-ok release (or ``release_id``) as a new release."""
         body = body or RollbackRequest()
-        return releases.view(await releases.rollback(app_name, body.release_id, body.wait_lock))
+        return recorded(await releases.rollback(app_name, body.release_id, body.wait_lock))
+
+    @app.post("/v1/apps/{app_name}/restart", status_code=201, response_model=ReleaseView | NothingToDoView)
+    async def restart(app_name: AppName, body: DownRequest | None = None) -> Any:
+        """Replace the running instances of ``services`` (all when null) as a release, trigger ``restart``."""
+        body = body or DownRequest()
+        return recorded(await releases.restart(app_name, body.services, body.wait_lock))
 
     @app.post("/v1/apps/{app_name}/down")
     async def down(app_name: AppName, body: DownRequest | None = None) -> dict[str, Any]:

@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mooring.store.tokens import LEGACY_SCOPES, ApiToken
+from mooring.engine.tokens import LEGACY_SCOPES, ApiToken, Tokens
 
 SCOPE_RANK = {"read": 0, "write": 1, "admin": 2}
 TOKEN_ROUTES = "/v1/tokens"
@@ -188,9 +187,13 @@ def authorize(
 class BearerAuth:
     """ASGI middleware: every request must carry a bearer token whose scope covers it."""
 
-    def __init__(self, app: ASGIApp, store: Any) -> None:
+    def __init__(
+        self, app: ASGIApp, tokens: Tokens, app_of_release: Callable[[str], str | None] | None = None
+    ) -> None:
         self.app = app
-        self.store = store  # a mooring.store.Store: token_for_secret, mark_token_used
+        self.tokens = tokens
+        # which app a /v1/releases/{id} route is about, for tokens limited to some apps
+        self.app_of_release = app_of_release
         self._last_marked: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -202,9 +205,9 @@ class BearerAuth:
             header,
             scope["method"],
             scope["path"],
-            self.store.token_for_secret,
+            self.tokens.token_for_secret,
             query=scope.get("query_string", b"").decode("latin-1"),
-            app_of_release=self._app_of_release,
+            app_of_release=self.app_of_release,
         )
         name = decision.name if isinstance(decision, ApiToken) else decision.token_name
         scope.setdefault("state", {})["mooring_actor"] = f"token:{name}" if name else "token:(unknown)"
@@ -216,15 +219,9 @@ class BearerAuth:
         self._mark_used(decision)
         await self.app(scope, receive, send)
 
-    def _app_of_release(self, release_id: str) -> str | None:
-        try:
-            return str(self.store.get_release(release_id).app)
-        except Exception:  # an unknown release: the route answers 404, if the token may ask at all
-            return None
-
     def _mark_used(self, token: ApiToken) -> None:
         now = time.monotonic()
         last = self._last_marked.get(token.id)
         if last is None or now - last >= LAST_USED_EVERY:
             self._last_marked[token.id] = now
-            self.store.mark_token_used(token.id)
+            self.tokens.mark_token_used(token.id)

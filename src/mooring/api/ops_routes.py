@@ -19,8 +19,8 @@ from mooring.engine.explain import explain
 from mooring.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
+    from mooring.engine import Event
     from mooring.engine.core import Engine
-    from mooring.store.events import Event
 
 KEEPALIVE = 15.0  # seconds between SSE comments on a quiet stream, so proxies and clients see it alive
 PAGE = 500
@@ -93,7 +93,7 @@ def make_router(engine: Engine) -> APIRouter:
     ) -> StreamingResponse:
         """The app's events as Server-Sent Events; ``id`` is the app_seq. Starts after ``since`` (or the
         ``Last-Event-ID`` header of a reconnecting client); ``follow=false`` ends after the backlog."""
-        if not follow and not any(a.name == app_name for a in engine.store.list_apps()):
+        if not follow and not engine.knows_app(app_name):
             # a follower may start before the app's first apply; a backlog read of an unknown app is a typo
             raise NotFound(
                 f"no events for app {app_name!r}: the engine does not know it",
@@ -121,7 +121,7 @@ async def _stream(engine: Engine, app: str, start: int, follow: bool) -> AsyncIt
     try:
         while True:
             wake = engine.event_hub.signal(app)  # before the read: a commit after it still wakes us
-            page = engine.store.events_since(app, seq, limit=PAGE)
+            page = engine.events_since(app, seq, limit=PAGE)
             for e in page:
                 yield sse_frame(e)
                 seq = e.app_seq

@@ -14,12 +14,9 @@ from fastapi.responses import StreamingResponse
 from mooring.api.schemas import AppName
 from mooring.api.views import RunView
 from mooring.errors import NotFound
-from mooring.runtime.log_reader import STAMP_WIDTH, timestamp_of
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
-
-OUTPUT_LINES = 100_000  # a run's output is read whole from its log files
 
 
 def make_run_router(engine: Engine) -> APIRouter:
@@ -29,7 +26,7 @@ def make_run_router(engine: Engine) -> APIRouter:
     @router.post("/v1/apps/{app_name}/workers/{name}/run", status_code=201, response_model=RunView)
     async def run(app_name: AppName, name: str) -> dict[str, Any]:
         """Run a worker or cron of the app's live release once now; answers once it started."""
-        release = engine.schedules.live_release(app_name) or engine.store.latest_release(app_name)
+        release = engine.live_release(app_name)
         if release is None:
             raise NotFound(f"app {app_name!r} has no release", hint="apply it first with: mooring up")
         return (await oneshots.start(app_name, name, release.id, "manual")).view()
@@ -48,16 +45,14 @@ def make_run_router(engine: Engine) -> APIRouter:
         """The run's log lines without timestamps (``stdout TEXT``, ``stderr TEXT``, ``mooring TEXT``) until it ended."""
         await oneshots.wait(app_name, instance_id, 0)  # unknown run: a 404 now
         run = oneshots.runs[instance_id]
-        reader = engine.supervisor.logs
 
         async def body() -> AsyncIterator[bytes]:
             sent = 0
             while True:
                 ended = run.task is None or run.task.done()
-                lines = await reader.read_tail(instance_id, OUTPUT_LINES)
+                lines = await oneshots.output_lines(instance_id)
                 for line in lines[sent:]:
-                    text = line[STAMP_WIDTH + 1 :] if timestamp_of(line) else line
-                    yield (text + "\n").encode()
+                    yield (line + "\n").encode()
                 sent = max(sent, len(lines))
                 if ended:
                     return

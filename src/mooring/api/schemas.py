@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import BaseModel, Field
 
-from mooring.manifest.fields import NAME_PATTERN
+from mooring.engine.vocabulary import NAME_PATTERN
 
 MAX_SEQ = 2**62  # release numbers, event numbers and counts fit a signed 64-bit column
 AppName = Annotated[
@@ -29,6 +29,10 @@ class UpRequest(BaseModel):
     services: list[str] | None = Field(default=None, description="only these services and their dependencies")
     wait_lock: float | None = Field(
         default=None, ge=0, description="seconds to wait for another apply to finish"
+    )
+    force: bool = Field(
+        default=False,
+        description="replace the instances of the chosen services even when nothing changed (up --force)",
     )
 
 
@@ -62,7 +66,10 @@ class InstanceView(BaseModel):
     uptime: float | None
     cpu_percent: float | None
     memory_bytes: int | None
-    ports: dict[str, int]
+    ports: dict[str, int] = Field(description="instance port (declared) -> the port the instance listens on")
+    published: dict[str, str] = Field(
+        default_factory=dict, description="instance port -> HOST_IP:HOST_PORT the edge publishes it on"
+    )
     upstream: str | None = None
     serving: bool = False
     proxy: dict[str, int] | None = None
@@ -70,3 +77,4 @@ class InstanceView(BaseModel):
     last_error: str | None = None
     limits: str | None = None
     release_id: str | None = None
+    node: str | None = None  # the Swarm node a cluster instance's task runs on

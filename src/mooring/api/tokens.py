@@ -8,8 +8,8 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from mooring.engine.tokens import ApiToken, Tokens
 from mooring.errors import UsageError
-from mooring.store.tokens import ApiToken
 
 
 class TokenCreate(BaseModel):
@@ -59,8 +59,8 @@ def token_view(token: ApiToken) -> dict[str, Any]:
     }
 
 
-def token_routes(store: Any) -> APIRouter:
-    """The routes over ``store`` (a mooring.store.Store)."""
+def token_routes(store: Tokens) -> APIRouter:
+    """The routes over the engine's tokens."""
     router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
     @router.get("", response_model=list[TokenView])

@@ -85,7 +85,7 @@ class ReleaseSummary(Strict):
     number: int
     status: Status
     rollout: Rollout
-    trigger: Literal["apply", "rollback"]
+    trigger: Literal["apply", "rollback", "restart", "down"]
     source_release_id: str | None
     superseded_by: str | None
     manifest_hash: str
@@ -105,11 +105,22 @@ class ReleaseView(ReleaseSummary):
     targets: list[TargetView]
 
 
+class NothingToDoView(Strict):
+    """``up --json`` / ``rollback --json`` when the apply would change nothing: no release recorded."""
+
+    nothing_to_do: Literal[True]
+    message: str = Field(description="nothing to do: release <id> is current")
+    release: ReleaseSummary = Field(description="the current release, which already is what was asked")
+
+
 class HistoryEntry(ReleaseSummary):
     """One row of ``history --json``, newest first."""
 
     current: bool = Field(description="the app's newest release")
-    previous_successful: bool = Field(description="the newest completed release before the current one")
+    previous_successful: bool = Field(
+        description="prev-ok: the newest completed release before the current one with a different "
+        "manifest, what `rollback` restores"
+    )
 
 
 RunOutcome = Literal["succeeded", "failed", "timed_out", "could_not_start", "exit_unknown"]
@@ -157,6 +168,9 @@ class AppStatus(Strict):
     """``status --app --json``."""
 
     app: str
+    down: bool = Field(
+        description="the app was taken down (`mooring down`): its current release has trigger down"
+    )
     current_release: ReleaseView | None
     previous_successful_release: ReleaseSummary | None
     instances: list[InstanceView]
@@ -172,6 +186,9 @@ class AppSummary(Strict):
     """One row of ``apps --json``."""
 
     app: str
+    down: bool = Field(
+        description="the app was taken down (`mooring down`): its current release has trigger down"
+    )
     current_release: ReleaseSummary | None
     previous_successful_release: ReleaseSummary | None
     instances: InstanceCounts
@@ -252,6 +269,7 @@ class RollbackPreview(Strict):
 
     app: str
     source_release: ReleaseSummary
+    reason: str = Field(description="why this release: which one is abandoned and what served before it")
     plan: PlanView
 
 
@@ -320,6 +338,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "explain.json": Explain,
     "event.json": EventView,
     "run.json": RunView,
+    "nothing-to-do.json": NothingToDoView,
 }
 LISTS = {"history.json", "apps.json"}
 

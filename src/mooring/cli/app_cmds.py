@@ -76,7 +76,7 @@ def apps(
                 r["app"],
                 rel["id"] if rel else "-",
                 rel["status"] if rel else "-",
-                rel["rollout"]["state"] if rel else "-",
+                "down" if r.get("down") else rel["rollout"]["state"] if rel else "-",
                 rel["rollout"]["control"] if rel else "-",
                 targets_cell(rel["rollout"]) if rel else "-",
                 f"{r['instances']['healthy']}/{r['instances']['total']}",
@@ -111,22 +111,13 @@ def status(
     server: ServerOption = None,
 ) -> int:
     """The app's current release, its rollout, targets and instances; --explain says why it waits."""
-    from mooring.cli.output import out, print_json
+    from mooring.cli.output import print_json
     from mooring.cli.status_view import print_proxy, render_explain, render_status
-    from mooring.client import ApiError
 
     name = resolve_app(app, file)
     client = engine_client(server)
-    try:
-        data = client.get(f"/v1/apps/{name}/explain" if explain else f"/v1/apps/{name}/status")
-    except ApiError as exc:
-        if exc.code != "not_found":
-            raise
-        if json_output:
-            print_json(None)
-        else:
-            out.print(f"no releases found for app {name}", markup=False)
-        return 0
+    # an unknown app is an error (exit 10) naming the apps there are, not an empty answer
+    data = client.get(f"/v1/apps/{name}/explain" if explain else f"/v1/apps/{name}/status")
     if json_output:
         print_json(data)
     elif explain:

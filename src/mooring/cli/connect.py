@@ -55,5 +55,7 @@ def resolve_app(app: str | None, file: str) -> str:
 
         return load_manifest(file).manifest.app_name
     raise UsageError(
-        f"no --app given and no manifest at {file}", hint="pass --app NAME or -f PATH/mooring.toml"
+        f"no --app given and no manifest at {file}",
+        hint="pass --app NAME or -f PATH/mooring.toml (-f is the manifest in every command; "
+        "following logs or events is --follow / -F)",
     )

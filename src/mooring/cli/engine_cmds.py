@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
-from mooring.cli.options import JsonFlag
+from mooring.cli.options import FollowFlag, JsonFlag, ManifestFile, reject_manifest_paths
 
 
 def register(app: typer.Typer) -> None:
@@ -38,8 +38,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the engine in the foreground (what a systemd unit runs)."""
-    from mooring.engine.daemon import run
-    from mooring.engine.listen import tcp_listen
+    from mooring.daemon import run, tcp_listen
     from mooring.errors import UsageError
 
     if not listen and (tls_cert or tls_key or insecure):
@@ -49,9 +48,7 @@ def serve(
 
 def down(
     services: Annotated[list[str] | None, typer.Argument(help="Only these services.")] = None,
-    file: Annotated[
-        str, typer.Option("--file", "-f", envvar="MOORING_FILE", help="Path of the manifest.")
-    ] = "mooring.toml",
+    file: ManifestFile = "mooring.toml",
     app: AppOption = None,
     json_output: JsonFlag = False,
     server: ServerOption = None,
@@ -59,12 +56,14 @@ def down(
     """Stop the app's instances, dependents first."""
     from mooring.cli.output import out, print_json
 
+    reject_manifest_paths(services, "a SERVICE")
     name = resolve_app(app, file)
     result = engine_client(server).post(f"/v1/apps/{name}/down", {"services": services or None})
     if json_output:
         print_json(result)
     else:
-        out.print(f"app {name}: stopped {len(result['stopped'])} instances")
+        recorded = f" (release {result['release_id']}, trigger down)" if result.get("release_id") else ""
+        out.print(f"app {name}: stopped {len(result['stopped'])} instances{recorded}", markup=False)
     return 0
 
 
@@ -89,13 +88,11 @@ def logs(
     target: Annotated[
         str | None, typer.Argument(help="SERVICE or INSTANCE (default: every instance).")
     ] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    follow: FollowFlag = False,
     tail: Annotated[int | None, typer.Option("--tail", "-n", help="Only the last N lines.")] = None,
     since: Annotated[str | None, typer.Option(help="Only lines newer than this duration (10m, 1h).")] = None,
     app: AppOption = None,
-    file: Annotated[
-        str, typer.Option("--file", envvar="MOORING_FILE", help="Path of the manifest.")
-    ] = "mooring.toml",
+    file: ManifestFile = "mooring.toml",
     server: ServerOption = None,
 ) -> int:
     """Print an instance's or a service's logs (replicas interleaved, prefixed with their name)."""
@@ -105,6 +102,7 @@ def logs(
     from mooring.errors import UsageError
     from mooring.manifest.durations import parse_duration
 
+    reject_manifest_paths([target] if target else None, "a SERVICE or INSTANCE")
     name = resolve_app(app, file)
     since_ts = None
     if since:

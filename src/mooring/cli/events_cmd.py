@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
-from mooring.cli.options import JsonFlag
+from mooring.cli.options import FollowFlag, JsonFlag, ManifestFile
 
-FileOption = Annotated[str, typer.Option("--file", envvar="MOORING_FILE", help="Path of the manifest.")]
+FileOption = ManifestFile
 RECONNECT_FOR = 30.0  # seconds a follower keeps trying to get back to a lost engine
 
 
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 def events(
     app: AppOption = None,
     file: FileOption = "mooring.toml",
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
+    follow: FollowFlag = False,
     since: Annotated[
         int, typer.Option("--since", min=0, help="Start after this event number (app_seq).")
     ] = 0,

@@ -18,12 +18,17 @@ COMMAND_MODULES = (
     "manifest_cmds",
     "up_cmd",
     "engine_cmds",
+    "engine_admin",
     "app_cmds",
     "release_cmds",
     "events_cmd",
     "token_cmds",
     "doctor_cmd",
     "run_cmd",
+    "node_cmds",
+    "import_cmd",
+    "backup_cmds",
+    "images_cmd",
     "secret_cmds",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
@@ -32,12 +37,19 @@ COMMAND_HOME = {
     "logs": "engine_cmds",
     "down": "engine_cmds",
     "serve": "engine_cmds",
+    "engine": "engine_admin",
     "status": "app_cmds",
     "apps": "app_cmds",
     "history": "app_cmds",
     "up": "up_cmd",
     "events": "events_cmd",
     "run-worker": "run_cmd",
+    "nodes": "node_cmds",
+    "node": "node_cmds",
+    "import": "import_cmd",
+    "backup": "backup_cmds",
+    "restore": "backup_cmds",
+    "images": "images_cmd",
     "secret": "secret_cmds",
     "audit": "secret_cmds",
 }
@@ -101,6 +113,23 @@ def version() -> None:
     print(f"mooring {__version__}")
 
 
+def _hint_manifest_flag(message: str) -> None:
+    """``mooring events --follow mooring.toml``: a manifest path where none is taken; name the flag."""
+    import re
+
+    from mooring.cli.output import err
+
+    found = re.search(r"unexpected extra argument(?:\(s\)|s)? \((.+)\)", message)
+    if found:
+        paths = [a for a in found.group(1).split() if a.endswith(".toml")]
+        if paths:
+            err.print(
+                f"hint: {paths[0]!r} looks like a manifest path: give it with -f/--file {paths[0]} "
+                "(-f is the manifest in every command; following is --follow / -F)",
+                markup=False,
+            )
+
+
 def main() -> None:
     """Console-script entry: run the app, turn MooringError into its message and exit code."""
     from mooring.cli.output import print_error
@@ -127,6 +156,7 @@ def main() -> None:
             show()
         else:
             print_error(str(exc))
+        _hint_manifest_flag(str(getattr(exc, "message", exc)))
         code = int(getattr(exc, "exit_code", 1))
         # exit 2 means "invalid manifest" here; a usage error is 1 (docs/cli.md)
         sys.exit(1 if code == 2 else code)

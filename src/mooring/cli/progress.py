@@ -33,6 +33,7 @@ ENDINGS = {
 TARGET_WORDS = {
     "target.starting": "starting",
     "target.gated": "healthy",
+    "target.health": "unhealthy",
     "target.ready": "ready",
     "target.failed": "failed",
     "target.removed": "removed",
@@ -137,8 +138,11 @@ class ReleaseProgress:
         at = _at(event)
         if event["type"] == "target.starting":
             line.started_at, line.ended_after, line.note = at, None, event.get("instance_id") or ""
-        elif line.started_at is not None:
+        elif line.started_at is not None and event["type"] != "target.health":
             line.ended_after = max(0.0, at - line.started_at)
+        if event["type"] == "target.health":  # still waiting: the probe's verdict, e.g. unhealthy: HTTP 500
+            word = event.get("health") or word
+            line.note = f"{word}: {event.get('detail', '')}".strip(": ")
         if event["type"] in ("target.failed", "target.rollback_failed"):
             reason = event.get("reason") or ""
             line.note = f"{reason}: {event.get('detail', '')}".strip(": ")

@@ -7,14 +7,15 @@ from typing import Annotated
 import typer
 
 from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
-from mooring.cli.options import JsonFlag
+from mooring.cli.options import JsonFlag, ManifestFile, reject_manifest_paths
 
-FileOption = Annotated[str, typer.Option("--file", "-f", envvar="MOORING_FILE", help="Path of the manifest.")]
+FileOption = ManifestFile
 
 
 def register(app: typer.Typer) -> None:
     app.command()(rollout)
     app.command()(rollback)
+    app.command()(restart)
 
 
 def rollout(
@@ -22,6 +23,9 @@ def rollout(
     app: AppOption = None,
     file: FileOption = "mooring.toml",
     json_output: JsonFlag = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="resume: return once the engine took it; don't follow it.")
+    ] = False,
     server: ServerOption = None,
 ) -> int:
     """Pause, resume or cancel the app's release in progress (resume retries failed targets)."""
@@ -40,6 +44,12 @@ def rollout(
     if action == "resume":
         if not json_output:
             out.print(f"release {release['id']} resumed", markup=False)
+        if detach:
+            if json_output:
+                print_json(release)
+            else:
+                out.print(f"detached; follow it with: mooring status --app {name}", markup=False)
+            return 0
         return follow_to_outcome(client, release, json_output)
     if json_output:
         print_json(release)
@@ -78,13 +88,40 @@ def rollback(
             f"{source['status']}, created {source['created_at'][:19]}, {source['manifest_hash'][:19]})",
             markup=False,
         )
+        out.print(f"why: {preview['reason']}", markup=False)
         render_plan(preview["plan"])
         out.print("nothing was changed; run it with: mooring rollback --app " + name, markup=False)
         return 0
     created = client.post(f"/v1/apps/{name}/rollback", {"release_id": release})
+    if created.get("nothing_to_do"):
+        from mooring.cli.up_cmd import nothing_to_do
+
+        return nothing_to_do(created, json_output)
     if not json_output:
         out.print(
             f"release {created['id']} (#{created['number']}): rollback to {created['source_release_id']}",
             markup=False,
         )
+    return follow_to_outcome(client, created, json_output)
+
+
+def restart(
+    services: Annotated[list[str] | None, typer.Argument(help="Services to restart (default: all).")] = None,
+    app: AppOption = None,
+    file: FileOption = "mooring.toml",
+    json_output: JsonFlag = False,
+    server: ServerOption = None,
+) -> int:
+    """Replace the instances of SERVICE... as a recorded release (trigger restart), gated like up."""
+    from mooring.cli.output import out
+    from mooring.cli.up_cmd import follow_to_outcome, nothing_to_do, plan_summary
+
+    reject_manifest_paths(services, "a SERVICE")
+    name = resolve_app(app, file)
+    client = engine_client(server)
+    created = client.post(f"/v1/apps/{name}/restart", {"services": services or None})
+    if created.get("nothing_to_do"):
+        return nothing_to_do(created, json_output)
+    if not json_output:
+        out.print(plan_summary(created), markup=False)
     return follow_to_outcome(client, created, json_output)

@@ -29,7 +29,7 @@ def release_header(rel: dict[str, Any]) -> list[str]:
 
 def render_status(data: dict[str, Any]) -> None:
     rel, prev = data["current_release"], data["previous_successful_release"]
-    _p(f"app {data['app']}")
+    _p(f"app {data['app']}" + (f": down (mooring down, release {rel['id']})" if data.get("down") else ""))
     if rel is None:
         _p("no releases yet")
     else:
@@ -138,7 +138,10 @@ def render_explain(data: dict[str, Any]) -> None:
                 if probe["exit_code"] is not None
                 else "no status"
             )
-            _p(f"  last probe: {probe['health']}, {code}: {probe['detail']}")
+            detail = probe["detail"]
+            # an HTTP probe's detail already starts with its status ("HTTP 500: sick"): say it once
+            said = detail if detail.startswith(code) else f"{code}: {detail}"
+            _p(f"  last probe: {probe['health']}, {said}")
         if t["exit"] is not None and t["exit"]["message"]:
             _p(f"  process: {t['exit']['state']}, {t['exit']['message']}")
         if t["logs"]:

@@ -65,13 +65,26 @@ def upstream_cell(row: dict[str, Any]) -> str:
     return row["upstream"] if row.get("serving") else f"{row['upstream']} (idle)"
 
 
+def ports_cell(row: dict[str, Any]) -> str:
+    """``127.0.0.1:8081->8081 (instance :59019)``: where clients connect (the published host port),
+    the declared port, and the port this instance really listens on when that differs."""
+    cells = []
+    published = row.get("published") or {}
+    for declared, actual in row["ports"].items():
+        cell = f"{published[declared]}->{declared}" if declared in published else str(declared)
+        if str(actual) != str(declared):
+            cell += f" (instance :{actual})"
+        cells.append(cell)
+    return ", ".join(cells) or "-"
+
+
 def instances_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         out.print("no instances")
         return
     cells = []
     for row in rows:
-        ports = ",".join(f"{k}->{v}" if str(k) != str(v) else str(v) for k, v in row["ports"].items()) or "-"
+        ports = ports_cell(row)
         note = row.get("limits") or (
             row.get("last_error") if row["state"] in ("failed", "exited", "backoff") else ""
         )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mooring.cli.connect import ServerOption, engine_client
-from mooring.cli.options import JsonFlag, ManifestFile
+from mooring.cli.options import JsonFlag, ManifestFile, reject_manifest_paths
 
 if TYPE_CHECKING:  # the CLI imports only what a command needs, when it runs
     from mooring.client import EngineClient
@@ -29,6 +29,12 @@ def up(
     wait_lock: Annotated[
         str | None, typer.Option("--wait-lock", help="Wait this long (e.g. 2m) for another apply to finish.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace the instances of SERVICE... (default: all) even if nothing changed."
+        ),
+    ] = False,
     server: ServerOption = None,
 ) -> int:
     """Apply the manifest: plan, roll out in health-gated batches, record the release."""
@@ -37,6 +43,7 @@ def up(
     from mooring.manifest import load_manifest
     from mooring.manifest.snapshot import build_snapshot
 
+    reject_manifest_paths(services, "a SERVICE")
     loaded = load_manifest(file)
     for warning in loaded.warnings:
         print_warning(warning.render())
@@ -49,7 +56,9 @@ def up(
         wait_seconds = parse_duration(wait_lock) if wait_lock else None
     except ValueError as exc:
         raise UsageError(f"--wait-lock: {exc}") from None
-    return apply(loaded.manifest.app_name, snapshot, services, json_output, detach, wait_seconds, server)
+    return apply(
+        loaded.manifest.app_name, snapshot, services, json_output, detach, wait_seconds, server, force
+    )
 
 
 def dry_run_plan(
@@ -100,6 +109,7 @@ def apply(
     detach: bool = False,
     wait_lock: float | None = None,
     server: str | None = None,
+    force: bool = False,
 ) -> int:
     """Send the snapshot to the engine as a release and follow it to its outcome."""
     from mooring.cli.output import out, print_json
@@ -110,8 +120,11 @@ def apply(
         "secrets": dict(snapshot.secrets),
         "services": services or None,
         "wait_lock": wait_lock,
+        "force": force,
     }
     release = client.post(f"/v1/apps/{app}/releases", body)
+    if release.get("nothing_to_do"):
+        return nothing_to_do(release, json_output)
     if not json_output:
         out.print(plan_summary(release), markup=False)
     if detach:
@@ -121,6 +134,17 @@ def apply(
             out.print(f"detached; follow it with: mooring status --app {app}", markup=False)
         return 0
     return follow_to_outcome(client, release, json_output)
+
+
+def nothing_to_do(answer: dict[str, Any], json_output: bool) -> int:
+    """No release was recorded: say which one is current (exit 0: the app already is as asked)."""
+    from mooring.cli.output import out, print_json
+
+    if json_output:
+        print_json(answer)
+    else:
+        out.print(answer["message"], markup=False)
+    return 0
 
 
 def plan_summary(release: dict[str, Any]) -> str:

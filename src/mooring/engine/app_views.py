@@ -3,14 +3,13 @@ and the rollback preview. Read-only: nothing here writes the store or touches an
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from mooring.engine.releases import LIVE, not_a_snapshot
+from mooring.engine.releases import LIVE, not_a_snapshot, with_source_digests
 from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import NotFound, UsageError
-from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
 from mooring.release.plan import PlanError
 from mooring.release.preview import ObservedInstance, preview
 from mooring.runtime.states import InstanceState
@@ -18,6 +17,11 @@ from mooring.store import Release
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
+
+
+def is_down(current: Release | None) -> bool:
+    """Taken down as a whole by `mooring down` (a partial down leaves the app up)."""
+    return current is not None and current.trigger == "down" and not current.service_filter
 
 
 class AppViews:
@@ -29,21 +33,30 @@ class AppViews:
     def _known(self, app: str) -> bool:
         return any(a.name == app for a in self.store.list_apps())
 
+    def unknown_app(self, app: str) -> NotFound:
+        """``no app named 'x'``, listing the apps there are, for a typo at 3 a.m."""
+        names = sorted(a.name for a in self.store.list_apps())
+        return NotFound(
+            f"no app named {app!r}",
+            hint=f"known apps: {', '.join(names)}" if names else "no apps yet; apply one with: mooring up",
+        )
+
     def current_and_previous(self, app: str) -> tuple[Release | None, Release | None]:
         """The newest release, and the newest completed release before it (what rollback restores)."""
         current = self.store.latest_release(app)
         if current is None:
             return None, None
-        return current, self.store.last_successful_release(app, before_number=current.number)
+        return current, self.releases.prev_ok(current)
 
     def status(self, app: str) -> dict[str, Any]:
         """``current_release`` (with targets), ``previous_successful_release`` and the app's instances."""
         current, previous = self.current_and_previous(app)
         instances = self.engine.instances(app)
         if current is None and not instances:
-            raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+            raise self.unknown_app(app)
         return {
             "app": app,
+            "down": is_down(current),
             "current_release": self.releases.view(current) if current else None,
             "previous_successful_release": (
                 self.releases.view(previous, with_targets=False) if previous else None
@@ -68,6 +81,7 @@ class AppViews:
             rows.append(
                 {
                     "app": app.name,
+                    "down": is_down(current),
                     "current_release": self.releases.view(current, with_targets=False) if current else None,
                     "previous_successful_release": (
                         self.releases.view(previous, with_targets=False) if previous else None
@@ -80,6 +94,8 @@ class AppViews:
 
     def history(self, app: str, limit: int, before: int | None) -> list[dict[str, Any]]:
         """A page of releases, newest first, each marked ``current`` / ``previous_successful``."""
+        if not self._known(app):
+            raise self.unknown_app(app)
         current, previous = self.current_and_previous(app)
         rows = []
         for r in self.store.list_releases(app, limit=limit, before_number=before):
@@ -90,17 +106,28 @@ class AppViews:
         return rows
 
     def plan(
-        self, app: str, snapshot_text: str, services: Sequence[str] | None, keep_pinned: bool = False
+        self,
+        app: str,
+        snapshot_text: str,
+        services: Sequence[str] | None,
+        read_sources: bool = True,
+        keep_pinned: bool = False,
     ) -> dict[str, Any]:
-        """The dry-run plan against the current release and what actually runs; writes nothing."""
+        """The dry-run plan against the current release and what actually runs; writes nothing.
+        ``read_sources``: digest the process services' code as an apply would (not for a rollback);
+        ``keep_pinned``: keep the secret versions the snapshot pinned (a rollback), else pin the newest."""
         try:
-            snapshot = json.loads(snapshot_text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"the snapshot is not JSON: {exc}") from None
+            decoded = ReleaseSnapshot.decode(snapshot_text)
+        except SnapshotError as exc:
+            raise UsageError(str(exc)) from None
+        if read_sources:
+            decoded = ReleaseSnapshot(with_source_digests(decoded.data))
+        snapshot = decoded.data
         try:
             pin_secret_versions(self.store, app, snapshot, keep_pinned=keep_pinned)
         except (AttributeError, TypeError) as exc:
             raise not_a_snapshot(exc) from None
+        decoded = ReleaseSnapshot(snapshot)  # hash over the pinned versions
         current = self.store.latest_release(app)
         observed = [
             ObservedInstance(
@@ -117,10 +144,10 @@ class AppViews:
             return preview(
                 app,
                 snapshot,
-                content_hash(canonical_json(snapshot)),
+                decoded.hash,
                 self.releases.running(app),
                 services,
-                current=json.loads(current.snapshot) if current else None,
+                current=ReleaseSnapshot.decode(current.snapshot).data if current else None,
                 current_release_id=current.id if current else None,
                 observed=observed,
             )
@@ -132,10 +159,11 @@ class AppViews:
     def rollback_preview(self, app: str, release_id: str | None) -> dict[str, Any]:
         """Which release a rollback would restore, and its plan; changes nothing."""
         if not self._known(app):
-            raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
-        source = self.releases.rollback_target(app, release_id)
+            raise self.unknown_app(app)
+        source, reason = self.releases.rollback_choice(app, release_id)
         return {
             "app": app,
             "source_release": self.releases.view(source, with_targets=False),
-            "plan": self.plan(app, source.snapshot, None, keep_pinned=True),
+            "reason": reason,
+            "plan": self.plan(app, source.snapshot, None, read_sources=False, keep_pinned=True),
         }

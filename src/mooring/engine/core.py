@@ -12,20 +12,23 @@ from typing import Any
 
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
-from mooring.engine.drivers import Drivers
 from mooring.engine.event_hub import EventHub
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.oneshots import OneShots
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.secret_files import remove_secret_files
+from mooring.engine.specs import point_probe
+from mooring.engine.tokens import Tokens
 from mooring.errors import NotFound, StoreError
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Proxy, PublishError
 from mooring.network.proxy import mappings_of
+from mooring.runtime.dispatch import Drivers
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.states import InstanceState
-from mooring.store import open_store
+from mooring.runtime.swarm.address import no_cluster_message
+from mooring.store import Event, Release, open_store
 from mooring.store.keyring import key_file_path
 
 log = logging.getLogger("mooring.engine")
@@ -44,8 +47,10 @@ class Engine:
         self.book.on_forget = lambda iid: remove_secret_files(home, iid)
         # both drivers behind the interface the engine has always used of the process Supervisor
         self.supervisor = Drivers(home, on_change=self._on_record)
+        self.supervisor.node_watchers.append(self._on_node_change)
         self.prober = Prober(container_exec=self.supervisor.run_check)
         self.proxy = Proxy()
+        self.tokens: Tokens = self.store  # the API's auth and token routes see only this port
         self.event_hub = EventHub()
         self.lifecycle = Lifecycle(self)
         self.releases = ReleaseManager(self)
@@ -115,8 +120,18 @@ class Engine:
             raise PublishError(
                 f"ports of service {entry.service} are not published; cannot admit {instance_id}"
             )
-        self.proxy.admit(entry.app, entry.service, instance_id, "127.0.0.1", entry.ports)
+        host, ports = self.upstream_address(entry)
+        self.proxy.admit(entry.app, entry.service, instance_id, host, ports)
         self._refresh_upstream(instance_id)
+
+    @staticmethod
+    def upstream_address(entry: BookEntry) -> tuple[str, dict[int, int]]:
+        """Where the edge reaches an instance: loopback and its own ports here; for a cluster
+        instance, the node its task runs on and the ports published there (they move with the task)."""
+        record = entry.record
+        if entry.driver == "swarm" and record is not None and record.host:
+            return record.host, {int(k): v for k, v in record.host_ports.items()}
+        return "127.0.0.1", entry.ports
 
     def published(self, entry: BookEntry) -> list[Any]:
         """The published ports of the instance's service, as its own release recorded them."""
@@ -143,7 +158,28 @@ class Engine:
     # --- wiring between runtime, prober and store ---------------------------------------------
 
     def _on_record(self, record: InstanceRecord) -> asyncio.Future[None] | None:
+        before = self.book.entries.get(record.instance_id)
+        moved = (
+            before is not None
+            and before.driver == "swarm"
+            and before.record is not None
+            and (before.record.host, before.record.host_ports) != (record.host, record.host_ports)
+        )
+        from_node = before.record.node if before is not None and before.record is not None else None
         committed = self.book.persist(record, self.health_of(record.instance_id))
+        if moved:
+            self._follow_moved_task(record.instance_id)
+            if before is not None and from_node and record.node and from_node != record.node:
+                self.releases.journal.append_event(
+                    before.app,
+                    "instance.moved",
+                    {
+                        "instance": record.instance_id,
+                        "service": before.service,
+                        "from": from_node,
+                        "to": record.node,
+                    },
+                )
         self._refresh_upstream(record.instance_id)
         # Shielded: the commit is shared by every instance changed in the same loop turn, and a
         # cancelled waiter must not cancel it for the others.
@@ -161,8 +197,28 @@ class Engine:
 
     def watch_health(self, instance_id: str) -> None:
         entry = self.book.entries[instance_id]
-        if entry.probe is not None:
-            self.prober.register(instance_id, entry.probe, self._on_health)
+        probe = entry.probe
+        if entry.driver == "swarm" and entry.record is not None:
+            if entry.record.host is None:
+                return  # its task does not run yet: aimed and registered once it does
+            probe = point_probe(probe, self._declared_check_port(entry), entry.record)
+        if probe is not None:
+            self.prober.register(instance_id, probe, self._on_health)
+
+    def _declared_check_port(self, entry: BookEntry) -> int | None:
+        svc = self.releases.runtime.snapshot(entry.release_id).get("service", {}).get(entry.service) or {}
+        check = svc.get("health_check") or {}
+        return check.get("port")
+
+    def _follow_moved_task(self, instance_id: str) -> None:
+        """Swarm restarted or moved a cluster instance's task: probe and route to where it is now."""
+        entry = self.book.entries[instance_id]
+        if instance_id in self.prober:
+            self.prober.unregister(instance_id)
+        self.watch_health(instance_id)
+        upstream = self.proxy.upstream(instance_id)
+        if upstream is not None:
+            upstream.host, upstream.ports = self.upstream_address(entry)
 
     def _on_health(self, instance_id: str, transition: Transition) -> None:
         entry = self.book.entries.get(instance_id)
@@ -175,7 +231,48 @@ class Engine:
             return None
         return self.prober.status(instance_id).state.value
 
+    # --- the cluster ----------------------------------------------------------------------
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """The Swarm's nodes (``NotFound`` with how to configure one when the engine has none)."""
+        if not self.supervisor.has_cluster:
+            raise NotFound(no_cluster_message(self.home))
+        return await self.supervisor.swarm.nodes()
+
+    async def set_node_availability(self, node: str, availability: str) -> dict[str, Any]:
+        rows = await self.nodes()
+        match = [n for n in rows if node in (n["name"], n["id"])]
+        if not match:
+            names = ", ".join(n["name"] for n in rows)
+            raise NotFound(f"no node {node!r} in the cluster (nodes: {names})")
+        await self.supervisor.swarm.set_availability(match[0]["id"], availability)
+        after = {n["id"]: n for n in await self.nodes()}
+        return after[match[0]["id"]]
+
+    def _on_node_change(self, node: dict[str, Any], old: str, new: str) -> None:
+        """A node went down or came back: an event in each app with instances on it."""
+        name = str((node.get("Description") or {}).get("Hostname") or node.get("ID"))
+        kind = "node.down" if new == "down" else "node.ready" if new == "ready" else "node.changed"
+        apps = {
+            e.app
+            for e in self.book.entries.values()
+            if e.driver == "swarm" and e.record is not None and e.record.node == name
+        }
+        for app in sorted(apps):
+            self.releases.journal.append_event(
+                app,
+                kind,
+                {"node": name, "from": old, "to": new, "address": (node.get("Status") or {}).get("Addr")},
+            )
+
     # --- queries --------------------------------------------------------------------------
+
+    def app_of_release(self, release_id: str) -> str | None:
+        """The app a release belongs to; None for an unknown release (its route answers 404)."""
+        try:
+            return self.store.get_release(release_id).app
+        except NotFound:
+            return None
 
     def info(self) -> dict[str, Any]:
         return {
@@ -186,19 +283,60 @@ class Engine:
             "instances": len(self.book.entries),
         }
 
+    def release(self, release_id: str) -> Release:
+        return self.store.get_release(release_id)
+
+    def release_events(self, release_id: str) -> list[Event]:
+        return self.store.release_events(release_id)
+
+    def events_since(self, app: str, seq: int, limit: int) -> list[Event]:
+        return self.store.events_since(app, seq, limit=limit)
+
+    def knows_app(self, app: str) -> bool:
+        return any(a.name == app for a in self.store.list_apps())
+
+    def live_release(self, app: str) -> Release | None:
+        """The release whose workers and crons run now (else the app's latest)."""
+        return self.schedules.live_release(app) or self.store.latest_release(app)
+
     def instances(self, app: str | None = None) -> list[dict[str, Any]]:
         rows = []
+        published: dict[str, dict[str, dict[str, str]]] = {}
         for iid, entry in sorted(
             self.book.entries.items(), key=lambda kv: (kv[1].app, kv[1].service, kv[1].replica)
         ):
             if app is not None and entry.app != app:
                 continue
-            rows.append(self.instance_view(iid, entry))
+            if entry.app not in published:
+                published[entry.app] = self._published(entry.app)
+            view = self.instance_view(iid, entry)
+            view["published"] = published[entry.app].get(entry.service, {})
+            rows.append(view)
         return rows
+
+    def _published(self, app: str) -> dict[str, dict[str, str]]:
+        """service -> instance port -> ``HOST_IP:HOST_PORT`` the edge publishes it on (live release)."""
+        live = self.live_release(app)
+        if live is None:
+            return {}
+        try:
+            services = self.releases.runtime.snapshot(live.id).get("service", {})
+        except Exception:  # an unreadable snapshot leaves ps without published ports, not broken
+            log.debug("published ports of %s: snapshot of %s unreadable", app, live.id, exc_info=True)
+            return {}
+        return {
+            name: {
+                str(p["port"]): f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}"
+                for p in svc.get("ports", [])
+                if p.get("host_port")
+            }
+            for name, svc in services.items()
+        }
 
     def instance_view(self, iid: str, entry: BookEntry) -> dict[str, Any]:
         facts = self.supervisor.facts(iid)
         record = self.supervisor.record(iid)
+        host, ports = self.upstream_address(entry)
         return {
             "id": iid,
             "app": entry.app,
@@ -212,8 +350,9 @@ class Engine:
             "uptime": facts.uptime,
             "cpu_percent": facts.cpu_percent,
             "memory_bytes": facts.memory_bytes if facts.memory_bytes is not None else facts.rss_bytes,
-            "ports": {str(k): v for k, v in entry.ports.items()},
-            "upstream": f"127.0.0.1:{next(iter(entry.ports.values()))}" if entry.ports else None,
+            "ports": {str(k): v for k, v in ports.items()},
+            "upstream": f"{host}:{next(iter(ports.values()))}" if ports else None,
+            "node": record.node,
             "serving": self.proxy.serving(iid),
             "proxy": self.proxy.instance_counters(iid),
             "exit_code": record.last_exit_code,

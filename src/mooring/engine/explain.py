@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mooring.errors import NotFound
-from mooring.release.batches import Policy
+from mooring.manifest.snapshot import ReleaseSnapshot
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
@@ -20,9 +19,13 @@ async def explain(engine: Engine, app: str) -> dict[str, Any]:
     the last log lines of failed instances and the next command."""
     release = engine.store.latest_release(app)
     if release is None:
-        raise NotFound(f"no releases found for app {app!r}", hint="apply it with: mooring up")
+        names = sorted(a.name for a in engine.store.list_apps())
+        raise NotFound(
+            f"no app named {app!r}" if app not in names else f"app {app!r} has no releases yet",
+            hint=f"known apps: {', '.join(names)}" if names else "no apps yet; apply one with: mooring up",
+        )
     view = engine.releases.view(release)
-    snapshot = json.loads(release.snapshot)
+    snapshot = ReleaseSnapshot.decode(release.snapshot)
     events = engine.store.release_events(release.id)
     open_batch = _open_batch(events)
     gate: dict[str, Any] | None = None
@@ -38,7 +41,7 @@ async def explain(engine: Engine, app: str) -> dict[str, Any]:
     elif open_batch is not None and view["rollout"]["active"]:
         started: datetime = open_batch.created_at
         service = open_batch.payload.get("service", "")
-        policy = Policy.of(snapshot.get("service", {}).get(service, {}))
+        policy = snapshot.rollout(service)
         deadline = started + timedelta(seconds=policy.health_check_timeout + policy.min_ready)
         gate = {
             "kind": "readiness",

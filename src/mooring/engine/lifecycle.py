@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from mooring.engine.book import BookEntry
 from mooring.engine.published import reconcile_listeners
 from mooring.manifest.graph import start_order
+from mooring.manifest.snapshot import ReleaseSnapshot
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
@@ -56,15 +56,16 @@ class Lifecycle:
                     self.engine.book.forget(iid)
                     stopped.append(iid)
             await reconcile_listeners(self.engine, app)  # e.g. `down api` leaves no listener of api
-        return {"app": app, "stopped": stopped}
+            slots = [(entries[i].service, entries[i].replica, i) for i in stopped]
+            recorded = self.engine.releases.record_down(app, services, slots)
+        return {"app": app, "stopped": stopped, "release_id": recorded.id if recorded else None}
 
 
 def _service_order(snapshot_text: str | None, entries: dict[str, BookEntry]) -> list[str]:
     services = {e.service for e in entries.values()}
     edges: dict[str, tuple[str, ...]] = {s: () for s in services}
     if snapshot_text:
-        snap = json.loads(snapshot_text)
-        for name, svc in snap.get("service", {}).items():
+        for name, svc in ReleaseSnapshot.decode(snapshot_text).services.items():
             if name in services:
                 edges[name] = tuple(d for d in svc.get("depends_on", []) if d in services)
     try:

@@ -17,6 +17,7 @@ from mooring.errors import Conflict, NotFound
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
 from mooring.runtime.container import ContainerSpec
+from mooring.runtime.log_reader import STAMP_WIDTH, timestamp_of
 from mooring.runtime.states import InstanceState
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mooring.engine")
 ENDED = {InstanceState.EXITED, InstanceState.FAILED, InstanceState.STOPPED}
 LOG_LINES_ON_FAILURE = 20
+OUTPUT_LINES = 100_000  # a run's output is read whole from its log files
 NO_LIMIT = 10 * 366 * 86400.0  # timeout 0: a deadline no run reaches
 
 
@@ -243,6 +245,11 @@ class OneShots:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(run.task), timeout)
         return run.view()
+
+    async def output_lines(self, instance_id: str) -> list[str]:
+        """The run's log lines so far, without their timestamps (``stdout TEXT``, ``mooring TEXT``)."""
+        lines = await self.engine.supervisor.logs.read_tail(instance_id, OUTPUT_LINES)
+        return [line[STAMP_WIDTH + 1 :] if timestamp_of(line) else line for line in lines]
 
     async def close(self) -> None:
         """Engine shutdown: stop watching; the instances run on for the next engine to adopt."""

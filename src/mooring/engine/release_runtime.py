@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
 from mooring.engine.secret_files import SecretFileError, remove_secret_files, write_secret_files
-from mooring.engine.specs import build_instance, new_instance_id, secret_files
+from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster, secret_files
 from mooring.errors import MooringError
-from mooring.health import HealthState
+from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
+from mooring.manifest.snapshot import ReleaseSnapshot
 from mooring.network import PublishError
 from mooring.network.proxy import mappings_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
-from mooring.runtime.container import ContainerSpec, ImagePullFailed
+from mooring.runtime.container import ImagePullFailed
 from mooring.runtime.states import InstanceState
 
 if TYPE_CHECKING:
@@ -30,18 +31,31 @@ ENDED = {InstanceState.EXITED, InstanceState.FAILED, InstanceState.STOPPED}
 DOWN = {*ENDED, InstanceState.BACKOFF}
 
 
+def judged(status: HealthStatus) -> bool:
+    """Healthy, or unhealthy on the instance's own answer: the readiness gate can decide now."""
+    if status.state is HealthState.HEALTHY:
+        return True
+    last = status.last_result
+    return status.state is HealthState.UNHEALTHY and last is not None and last.answered
+
+
 class EngineRuntime:
     """Starts, gates and stops instances for releases."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._snapshots: dict[str, dict[str, Any]] = {}
+        self._snapshots: dict[str, ReleaseSnapshot] = {}
         self._pulls: dict[tuple[str, str], asyncio.Future[None]] = {}
 
-    def snapshot(self, release_id: str) -> dict[str, Any]:
+    def decoded(self, release_id: str) -> ReleaseSnapshot:
+        """The release's snapshot, decoded once per engine."""
         if release_id not in self._snapshots:
-            self._snapshots[release_id] = json.loads(self.engine.store.get_release(release_id).snapshot)
+            text = self.engine.store.get_release(release_id).snapshot
+            self._snapshots[release_id] = ReleaseSnapshot.decode(text)
         return self._snapshots[release_id]
+
+    def snapshot(self, release_id: str) -> dict[str, Any]:
+        return self.decoded(release_id).data
 
     def secrets_of(self, snapshot: dict[str, Any], service: str, kind: str = "service") -> dict[str, str]:
         refs = [v for v in snapshot[kind][service].get("env", {}).values() if v.startswith("secret:sha256:")]
@@ -66,7 +80,7 @@ class EngineRuntime:
         named = self.named_secrets(app, section)
         files = secret_files(section, named)
         folder = None
-        if files:
+        if files and not (kind == "service" and runs_on_cluster(snapshot, name)):
             container = bool(section.get("image"))
             folder = str(write_secret_files(self.engine.home, instance_id, files, container))
         return self.secrets_of(snapshot, name, kind), named, folder
@@ -89,9 +103,10 @@ class EngineRuntime:
 
     async def prepare(self, service: str, release_id: str) -> str | None:
         """Pull the service's image if the container engine lacks it; the error text if that fails."""
-        image = self.snapshot(release_id)["service"][service].get("image")
-        if not image:
-            return None
+        snapshot = self.snapshot(release_id)
+        image = snapshot["service"][service].get("image")
+        if not image or runs_on_cluster(snapshot, service):
+            return None  # a cluster's nodes pull their own images when Swarm places a task
         try:
             driver = self.engine.supervisor.container
             if not await driver.has_image(image):
@@ -155,7 +170,7 @@ class EngineRuntime:
         except PublishError as exc:
             return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
-        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
+        entry.driver = planned.spec.driver
         self.engine.book.add(instance_id, entry)
         try:
             record = await self.engine.supervisor.start(planned.spec)
@@ -168,9 +183,14 @@ class EngineRuntime:
         return None
 
     async def wait_ready(
-        self, instance_id: str, timeout: float, min_ready: float, interrupt: asyncio.Event
+        self,
+        instance_id: str,
+        timeout: float,
+        min_ready: float,
+        interrupt: asyncio.Event,
+        on_health: Callable[[str, str], None] | None = None,
     ) -> Readiness:
-        gate = asyncio.ensure_future(self._gate(instance_id, timeout, min_ready))
+        gate = asyncio.ensure_future(self._gate(instance_id, timeout, min_ready, on_health))
         stop = asyncio.ensure_future(interrupt.wait())
         try:
             done, _ = await asyncio.wait({gate, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -184,7 +204,13 @@ class EngineRuntime:
             return Readiness(False, Reason.READINESS_FAILED, str(gate.exception()))
         return Readiness(False, interrupted=True)
 
-    async def _gate(self, instance_id: str, timeout: float, min_ready: float) -> Readiness:
+    async def _gate(
+        self,
+        instance_id: str,
+        timeout: float,
+        min_ready: float,
+        on_health: Callable[[str, str], None] | None = None,
+    ) -> Readiness:
         supervisor, prober = self.engine.supervisor, self.engine.prober
         if instance_id not in prober or timeout == 0:
             try:
@@ -196,9 +222,10 @@ class EngineRuntime:
             if record.state is not InstanceState.RUNNING:
                 return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
         else:
-            # an instance may turn healthy after an unhealthy start, so the gate waits out its deadline;
-            # the state at the deadline tells readiness_failed (unhealthy) from readiness_timeout
-            healthy = asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.HEALTHY}, timeout))
+            # fail fast: `retries` counted failures (after start_period) make it unhealthy; when the
+            # instance itself answered the last of them (HTTP 500, exit 1) that is a verdict and the
+            # gate fails now. No answer at all (refused, timeout) may be a slow start: the deadline decides.
+            healthy = asyncio.ensure_future(prober.wait_until(instance_id, judged, timeout))
             died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
             try:
                 done, _ = await asyncio.wait({healthy, died}, return_when=asyncio.FIRST_COMPLETED)
@@ -215,6 +242,12 @@ class EngineRuntime:
                 if status.state is HealthState.UNHEALTHY:
                     return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
                 return Readiness(False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})")
+            status = prober.status(instance_id)
+            if status.state is HealthState.UNHEALTHY:
+                last = status.last_result.detail if status.last_result else "no probe answered"
+                if on_health is not None:
+                    on_health(status.state.value, last)
+                return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
         if min_ready > 0:
             return await self._stable(instance_id, min_ready)
         return Readiness(True)
@@ -222,7 +255,9 @@ class EngineRuntime:
     async def _stable(self, instance_id: str, window: float) -> Readiness:
         """Ready must hold for ``window``: a crash or an unhealthy probe inside it fails the target."""
         supervisor, prober = self.engine.supervisor, self.engine.prober
-        waits = [asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, window))]
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, window))
+        ]
         if instance_id in prober:
             waits.append(asyncio.ensure_future(prober.wait_for(instance_id, {HealthState.UNHEALTHY}, window)))
         try:
@@ -305,7 +340,7 @@ class EngineRuntime:
         )
         supervisor = self.engine.supervisor
         entry = BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None)
-        entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
+        entry.driver = planned.spec.driver
         self.engine.book.add(iid, entry)
         await supervisor.start(planned.spec)
         limit = parse_duration(worker.get("timeout", "0s")) or 24 * 3600.0

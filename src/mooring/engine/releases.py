@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -16,17 +15,21 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from mooring.engine.journal import Journal
+from mooring.engine.lineage import NothingToDo, prev_ok, rollback_choice, serving_base
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
-from mooring.manifest.snapshot import canonical_json, content_hash
+from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError, canonical_json, content_hash
+from mooring.manifest.source import SourceError, stamp_sources
 from mooring.release.batches import make_batches
 from mooring.release.executor import ReleaseExecutor
 from mooring.release.model import Control, Counters, ReleaseStatus, TargetState, derive_rollout_state
-from mooring.release.plan import Action, PlanError, RunningInstance, make_plan
+from mooring.release.plan import Action, Plan, PlanError, RunningInstance, make_plan
+from mooring.release.transitions import move_release, move_target
 from mooring.runtime.states import InstanceState
 from mooring.store import NewTarget, Release
+from mooring.store.columns import utcnow
 from mooring.store.releases import new_release_id
 
 if TYPE_CHECKING:
@@ -37,6 +40,18 @@ LEASE_TTL = timedelta(seconds=30)
 HEARTBEAT = 10.0
 LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
+
+
+def with_source_digests(snapshot: Any) -> Any:
+    """The snapshot with the digest of each process service's code (manifest/source.py)."""
+    if not isinstance(snapshot, dict):
+        return snapshot  # not_a_snapshot reports it at planning
+    try:
+        return stamp_sources(snapshot)
+    except SourceError as exc:
+        raise UsageError(str(exc), hint="docs/manifest.md, `source`") from None
+    except (TypeError, AttributeError, KeyError) as exc:
+        raise not_a_snapshot(exc) from None
 
 
 def not_a_snapshot(exc: BaseException) -> UsageError:
@@ -119,32 +134,42 @@ class ReleaseManager:
         wait_lock: float | None = None,
         trigger: str = "apply",
         source_release_id: str | None = None,
-    ) -> Release:
+        force: bool = False,
+    ) -> Release | NothingToDo:
+        """Record and launch a release of the snapshot; an apply that changes nothing records nothing."""
         try:
-            snapshot = json.loads(snapshot_text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"the snapshot is not JSON: {exc}") from None
+            decoded = ReleaseSnapshot.decode(snapshot_text)
+        except SnapshotError as exc:
+            raise UsageError(str(exc)) from None
+        if trigger != "rollback":  # a rollback restores the recorded digests; others read the code now
+            decoded = ReleaseSnapshot(await asyncio.to_thread(with_source_digests, decoded.data))
+        snapshot = decoded.data
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
         try:
             pin_secret_versions(self.store, app, snapshot, keep_pinned=trigger == "rollback")
         except (AttributeError, TypeError) as exc:
             raise not_a_snapshot(exc) from None
+        decoded = ReleaseSnapshot(snapshot)  # text and hash over the pinned versions
         release_id = new_release_id()
         await self.acquire(app, release_id, wait_lock)
         try:
             try:
-                plan = make_plan(snapshot, self.running(app), services)
+                plan = make_plan(snapshot, self.running(app), services, force=force)
                 batches = make_batches(plan, snapshot)
             except PlanError as exc:
                 raise NotFound(str(exc), hint="mooring validate --json lists the services") from None
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise not_a_snapshot(exc) from None
-            text = canonical_json(snapshot)
+            text = decoded.text
+            current = self._already_current(app, plan, decoded.hash)
+            if current is not None:
+                self.release_lease(app, release_id)
+                return NothingToDo(current)
             release = self.store.create_release(
                 app,
                 snapshot=text,
-                manifest_hash=content_hash(text),
+                manifest_hash=decoded.hash,
                 trigger=trigger,
                 source_release_id=source_release_id,
                 scope=plan.scope,
@@ -199,6 +224,22 @@ class ReleaseManager:
         self._launch(release.id, app)
         return self.store.get_release(release.id)
 
+    def _already_current(self, app: str, plan: Plan, manifest_hash: str) -> Release | None:
+        """The release that already is what this apply asks for, when it would change nothing: every
+        target unchanged, no release open (a paused one is superseded by a new apply, so that is a
+        change) and the newest completed release has the same manifest (crons come from it)."""
+        if any(t.action is not Action.UNCHANGED for t in plan.targets):
+            return None
+        if any(r.status in ("pending", "in_progress") or r.control != "active" for r in self._open(app)):
+            return None
+        newest = self.store.last_successful_release(app)
+        if newest is None or newest.manifest_hash != manifest_hash:
+            return None
+        return newest
+
+    def _open(self, app: str) -> list[Release]:
+        return self.store.find_releases(app=app, status=OPEN_STATUSES)
+
     def _supersede_open(self, app: str, newer: str) -> None:
         """A paused or blocked release of the app is replaced by the new apply (the lease is ours)."""
         for old in self.store.find_releases(app=app, status=OPEN_STATUSES):
@@ -209,11 +250,14 @@ class ReleaseManager:
             open_in_flight = old.status in ("pending", "in_progress")
             if not (open_in_flight or old.control != "active"):
                 continue  # a finished failure that is not paused stays as it is
-            self.store.update_release(
-                old.id, status="superseded", superseded_by=newer, message=f"superseded by {newer}"
-            )
-            self.journal.append_event(
-                app, "release.superseded", {"by": newer, "previous": old.status}, release_id=old.id
+            move_release(
+                self.journal,
+                old,
+                ReleaseStatus.SUPERSEDED,
+                "release.superseded",
+                {"by": newer, "previous": old.status},
+                superseded_by=newer,
+                message=f"superseded by {newer}",
             )
 
     def _launch(self, release_id: str, app: str) -> None:
@@ -225,14 +269,18 @@ class ReleaseManager:
         heartbeat = asyncio.create_task(self._heartbeat(app, executor.release_id))
         try:
             status = await executor.run()
-            log.warning("release %s of %s: %s", executor.release_id, app, status.value)
+            log.info(
+                "release %s of %s: %s", executor.release_id, app, status.value
+            )  # an outcome, not a fault
             self.engine.schedules.refresh(app)  # the release that went live brings its crons
         except Exception as exc:
             log.exception("release %s: executor error", executor.release_id)
-            with contextlib.suppress(Exception):
-                self.store.update_release(
-                    executor.release_id,
-                    status="failed",
+            with contextlib.suppress(Exception):  # e.g. the store is gone too: the log has it
+                move_release(
+                    self.journal,
+                    self.store.get_release(executor.release_id),
+                    ReleaseStatus.FAILED,
+                    None,
                     message=f"internal error: {type(exc).__name__}: {exc}",
                 )
         finally:
@@ -281,8 +329,17 @@ class ReleaseManager:
                 )
             await self.acquire(app, release.id, None)
             for target in self.store.list_targets(release.id):
-                if target.state == "failed":
-                    self.store.update_target(target.id, state="pending", reason=None, detail="")
+                if target.state == "failed":  # resume retries it
+                    move_target(
+                        self.journal,
+                        app,
+                        release.id,
+                        target,
+                        TargetState.PENDING,
+                        None,
+                        reason=None,
+                        detail="",
+                    )
             self.store.update_release(release.id, control="active", resumed_count=release.resumed_count + 1)
             self.journal.append_event(app, "release.resume_requested", {}, release_id=release.id)
             self._launch(release.id, app)
@@ -305,40 +362,88 @@ class ReleaseManager:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(entry[1]), timeout)
 
-    async def rollback(self, app: str, release_id: str | None, wait_lock: float | None = None) -> Release:
+    async def rollback(
+        self, app: str, release_id: str | None, wait_lock: float | None = None
+    ) -> Release | NothingToDo:
         target = self.rollback_target(app, release_id)
         return await self.apply(
             app, target.snapshot, {}, None, wait_lock, trigger="rollback", source_release_id=target.id
         )
 
+    async def restart(
+        self, app: str, services: Sequence[str] | None, wait_lock: float | None = None
+    ) -> Release | NothingToDo:
+        """Replace the instances of ``services`` (all when None) with the serving release's spec."""
+        base = serving_base(self.store, app)
+        return await self.apply(
+            app,
+            base.snapshot,
+            {},
+            services,
+            wait_lock,
+            trigger="restart",
+            source_release_id=base.id,
+            force=True,
+        )
+
+    def record_down(
+        self, app: str, services: Sequence[str] | None, stopped: Sequence[tuple[str, int, str]]
+    ) -> Release | None:
+        """`mooring down` as history: a finished release with trigger ``down`` whose snapshot is what
+        still runs (nothing, after a full down), its targets the stopped slots, and an event."""
+        latest = self.store.latest_release(app)
+        if latest is None or (not stopped and latest.trigger == "down"):
+            return None  # never applied, or already down: nothing new to record
+        snapshot = dict(ReleaseSnapshot.decode(latest.snapshot).data)  # a copy: sections are replaced
+        for kind in ("service", "worker", "cron") if not services else ("service",):
+            section = snapshot.get(kind) or {}
+            snapshot[kind] = {k: v for k, v in section.items() if services and k not in services}
+        text = canonical_json(snapshot)
+        release = self.store.create_release(
+            app,
+            snapshot=text,
+            manifest_hash=content_hash(text),
+            trigger="down",
+            source_release_id=latest.id,
+            scope="replacement",
+            service_filter=list(services) if services else None,
+        )
+        self.store.add_targets(
+            release.id,
+            [
+                NewTarget(service, replica, "remove", 0, previous_instance_id=iid, state="removed")
+                for service, replica, iid in stopped
+            ],
+        )
+        self._supersede_open(app, release.id)
+        what = f"services {', '.join(services)}" if services else "the app"
+        message = f"down: stopped {len(stopped)} instance(s) of {what}"
+        now = utcnow()
+        self.store.update_release(
+            release.id,
+            status="completed",
+            targets_total=len(stopped),
+            targets_removed=len(stopped),
+            message=message,
+            started_at=now,
+            finished_at=now,
+        )
+        self.journal.append_event(
+            app,
+            "app.down",
+            {"services": list(services) if services else None, "stopped": [iid for *_, iid in stopped]},
+            release_id=release.id,
+        )
+        return self.store.get_release(release.id)
+
     def rollback_target(self, app: str, release_id: str | None) -> Release:
-        if release_id:
-            target = self.store.get_release(release_id)
-            if target.app != app:
-                raise NotFound(f"release {release_id} belongs to app {target.app!r}, not {app!r}")
-            if target.status != "completed":
-                raise Conflict(
-                    f"release {release_id} is {target.status}; only a completed release can be restored",
-                    hint=f"mooring history --app {app} marks the completed ones",
-                )
-            return target
-        serving = next(
-            (
-                r
-                for r in self.store.list_releases(app, limit=200)
-                if r.status in ("completed", "partially_failed")
-            ),
-            None,
-        )
-        if serving is None:
-            raise NotFound(f"app {app!r} has no release to roll back from")
-        for candidate in self.store.list_releases(app, limit=200, before_number=serving.number):
-            if candidate.status == "completed" and candidate.manifest_hash != serving.manifest_hash:
-                return candidate
-        raise NotFound(
-            f"app {app!r} has no completed release before {serving.id} that differs from it",
-            hint="pass --release ID to choose one",
-        )
+        return rollback_choice(self.store, app, release_id)[0]
+
+    def rollback_choice(self, app: str, release_id: str | None) -> tuple[Release, str]:
+        return rollback_choice(self.store, app, release_id)
+
+    def prev_ok(self, latest: Release) -> Release | None:
+        return prev_ok(self.store, latest)
 
     # --- recovery and reads -------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ The engine is the one place that knows both the manifest's shape and the drivers
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shlex
@@ -21,12 +22,17 @@ from mooring.manifest.reach import container_address
 from mooring.manifest.snapshot import reveal_env
 from mooring.runtime.container import ContainerSpec, Mount
 from mooring.runtime.container.spec import container_name
+from mooring.runtime.record import InstanceRecord
 from mooring.runtime.spec import InstanceSpec, Resources
+from mooring.runtime.swarm import Healthcheck, SwarmSpec
 
 # What an instance inherits from the engine's own environment; everything else comes from the manifest.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SECRETS_DIR_ENV = "MOORING_SECRETS_DIR"
+# Defaults the manifest's env may override: Python's block-buffered stdout would hide what an
+# instance prints from its logs until it exits or fills a buffer.
+DEFAULT_ENV = {"PYTHONUNBUFFERED": "1"}
 
 
 def new_instance_id(service: str, replica: int) -> str:
@@ -77,7 +83,7 @@ def command_argv(command: str | list[str] | None) -> tuple[str, ...]:
 class InstancePlan:
     """Everything needed to start and watch one instance."""
 
-    spec: InstanceSpec | ContainerSpec
+    spec: InstanceSpec | ContainerSpec | SwarmSpec
     ports: dict[int, int]
     probe: ProbeSpec | None
 
@@ -109,6 +115,18 @@ def build_instance(
     written to ``secrets_dir`` (engine/secret_files.py)."""
     service = snapshot["service"][name]
     instance_id = instance_id or new_instance_id(name, replica)
+    if runs_on_cluster(snapshot, name):
+        return build_swarm(
+            app,
+            name,
+            replica,
+            snapshot,
+            secret_values,
+            release_id,
+            spec_hash,
+            instance_id,
+            named_secrets or {},
+        )
     if service.get("image"):
         return build_container(
             app,
@@ -125,6 +143,7 @@ def build_instance(
     ports = assign_ports(service)
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.setdefault("PATH", DEFAULT_PATH)
+    env.update(DEFAULT_ENV)
     env.update(reveal_env(service.get("env", {}), secret_values))
     env.update(secret_env(service, named_secrets or {}))
     if secrets_dir:
@@ -181,7 +200,7 @@ def build_container(
     """
     service = snapshot["service"][name]
     ports = {mapping["port"]: free_port() for mapping in service.get("ports", [])}
-    env = dict(reveal_env(service.get("env", {}), secret_values))
+    env = {**DEFAULT_ENV, **reveal_env(service.get("env", {}), secret_values)}
     env.update(secret_env(service, named_secrets))
     if ports:
         env.setdefault("PORT", str(next(iter(ports))))
@@ -260,6 +279,90 @@ def secret_files(workload: Mapping[str, Any], values: Mapping[str, str]) -> dict
     }
 
 
+def runs_on_cluster(snapshot: Mapping[str, Any], name: str) -> bool:
+    """A service with an image runs on the Swarm when it says ``cluster = true``, or when its app
+    does and the service does not say ``cluster = false``."""
+    service = snapshot["service"][name]
+    if not service.get("image"):
+        return False
+    own = service.get("cluster")
+    return bool(own if own is not None else (snapshot.get("app") or {}).get("cluster", False))
+
+
+def build_swarm(
+    app: str,
+    name: str,
+    replica: int,
+    snapshot: Mapping[str, Any],
+    secret_values: Mapping[str, str],
+    release_id: str,
+    spec_hash: str,
+    instance_id: str,
+    named_secrets: Mapping[str, str] | None = None,
+) -> InstancePlan:
+    """A cluster slot: the container of :func:`build_container`, placed by Swarm.
+
+    Ports are published in host mode on whichever node runs the task (0 here: the node picks); the
+    probe of an http/tcp/grpc check is pointed at that node and port once the task runs
+    (:func:`point_probe`). An exec check becomes the task's Docker healthcheck: Swarm keeps the task
+    ``starting`` until it passes and replaces it when it fails, so no engine-side probe runs.
+    """
+    service = snapshot["service"][name]
+    if any(ref.get("file") for ref in (service.get("secrets") or {}).values()):
+        # the files live in the engine host's memory, which other nodes cannot mount
+        raise ValueError(
+            f"service.{name}.secrets: a cluster service gets secrets as env only (no file = ...) for now"
+        )
+    plan = build_container(
+        app,
+        name,
+        replica,
+        snapshot,
+        secret_values,
+        release_id,
+        spec_hash,
+        instance_id,
+        named_secrets or {},
+        None,
+    )
+    assert isinstance(plan.spec, ContainerSpec)
+    ports = {port: 0 for port in plan.spec.ports}
+    container = dataclasses.replace(plan.spec, ports=ports)
+    placement = service.get("placement") or {}
+    check = service.get("health_check") or {}
+    healthcheck = None
+    probe = plan.probe
+    if check.get("type") == "exec":
+        healthcheck = Healthcheck(
+            command=command_argv(check["command"]),
+            interval=parse_duration(check["interval"]),
+            timeout=parse_duration(check["timeout"]),
+            retries=int(check["retries"]),
+            start_period=parse_duration(check["start_period"]),
+        )
+        probe = None
+    spec = SwarmSpec(
+        container=container,
+        constraints=tuple(placement.get("constraints") or ()),
+        spread=tuple(placement.get("spread") or ()),
+        network=f"mooring-{app}",
+        healthcheck=healthcheck,
+    )
+    return InstancePlan(spec=spec, ports=ports, probe=probe)
+
+
+def point_probe(
+    probe: ProbeSpec | None, declared_port: int | None, record: InstanceRecord
+) -> ProbeSpec | None:
+    """A cluster instance's probe, aimed at the node and host-mode port its running task got."""
+    if probe is None or probe.kind == "exec" or record.host is None:
+        return probe
+    port = record.host_ports.get(str(declared_port)) if declared_port is not None else None
+    if port is None and record.host_ports:
+        port = next(iter(record.host_ports.values()))
+    return dataclasses.replace(probe, host=record.host, port=port or probe.port)
+
+
 def probe_spec(
     service: Mapping[str, Any],
     ports: Mapping[int, int],
@@ -270,7 +373,7 @@ def probe_spec(
     check = service.get("health_check")
     if not check:
         return None
-    timing = {
+    timing: dict[str, Any] = {
         "interval": parse_duration(check["interval"]),
         "timeout": parse_duration(check["timeout"]),
         "retries": int(check["retries"]),

@@ -45,7 +45,7 @@ class _Registration:
         self.due = math.inf  # monotonic time of the next probe; inf while one runs
         self.probing = False
         self.rerun = False  # probe_now() arrived while a probe ran: run again as soon as it ends
-        self.changed = asyncio.Event()  # replaced on every transition; wakes wait_for()
+        self.changed = asyncio.Event()  # replaced on every probe result; wakes wait_for() / wait_until()
 
 
 class Prober:
@@ -154,6 +154,19 @@ class Prober:
         except TimeoutError:
             raise TimeoutError(self._timeout_message(key, states, timeout)) from None
 
+    async def wait_until(
+        self, key: str, accept: Callable[[HealthStatus], bool], timeout: float
+    ) -> HealthStatus:
+        """Wait until ``accept(status)`` holds, checked after every probe result; ``TimeoutError``
+        after ``timeout`` seconds; ``KeyError`` if ``key`` is (or becomes) unregistered."""
+        async with asyncio.timeout(timeout):
+            while True:
+                registration = self._current(key)
+                status = registration.health.status()
+                if accept(status):
+                    return status
+                await registration.changed.wait()
+
     def _current(self, key: str) -> _Registration:
         if self._closed:
             raise RuntimeError("health prober is closed")
@@ -235,6 +248,9 @@ class Prober:
         if not self._is_current(registration):
             return  # replaced or removed while probing: this result describes nothing current
         transition = registration.health.observe(result, time.time())
+        # every result wakes the waiters, not only a transition: a gate waits on what the probe saw
+        registration.changed, woken = asyncio.Event(), registration.changed
+        woken.set()
         if transition is not None:
             log.debug(
                 "%s: %s -> %s (%s)",
@@ -243,8 +259,6 @@ class Prober:
                 transition.current,
                 transition.reason,
             )
-            registration.changed, woken = asyncio.Event(), registration.changed
-            woken.set()
             await self._announce(registration, transition)
         registration.probing = False
         if self._is_current(registration):

@@ -29,6 +29,12 @@ class ProbeResult:
         """A JSON-ready dict."""
         return asdict(self)
 
+    @property
+    def answered(self) -> bool:
+        """The instance itself answered (an HTTP status, an exec exit code, a gRPC status), as opposed
+        to no answer at all (connection refused, timeout): a failure it answered is a verdict."""
+        return self.status_code is not None or self.exit_code is not None or self.detail.startswith("grpc ")
+
 
 class Outcome(NamedTuple):
     """What a probe of one kind reports; ``probe_once`` adds the timing to make a ``ProbeResult``."""

@@ -5,6 +5,7 @@ Every problem found is reported at once as one :class:`ManifestError`; nothing e
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import tomllib
@@ -80,7 +81,9 @@ def load_manifest_text(
     try:
         manifest = Manifest.model_validate(expanded)
     except ValidationError as exc:
-        raise ManifestError(issues + issues_from(exc, file)) from None
+        first = issues_from(exc, file)
+        # one pass: the checks across keys (dependencies, ports, ...) still run over what is valid
+        raise ManifestError(issues + first + _checks_of_the_rest(expanded, exc, base, file, first)) from None
     except RecursionError:
         raise ManifestError([Issue(file, "", "is nested too deeply")]) from None
     if issues:
@@ -102,6 +105,69 @@ def load_manifest_text(
         for name in sorted(set(interpolator.unset))
     )
     return LoadedManifest(manifest, Path(file), tuple(warnings))
+
+
+WORKLOAD_SECTIONS = ("service", "worker", "cron")
+
+
+def _checks_of_the_rest(
+    data: dict[str, Any], error: ValidationError, base: Path, file: str, found: list[Issue]
+) -> list[Issue]:
+    """The cross-key errors of the manifest with its invalid keys dropped (a workload that cannot be
+    salvaged is dropped whole, and no finding about a dropped name is reported), so that `validate`
+    reports every problem at once instead of a second batch after the first is fixed."""
+    salvaged = copy.deepcopy(data)
+    dropped: set[str] = set()
+    for _ in range(20):  # each round drops what the last validation named; bounded all the same
+        for detail in error.errors():
+            _drop(salvaged, tuple(detail["loc"]), dropped)
+        try:
+            manifest = Manifest.model_validate(salvaged)
+            break
+        except ValidationError as again:
+            error = again
+        except RecursionError:
+            return []
+    else:
+        return []
+    more: list[Issue] = []
+    manifest = _resolve(manifest, base, file, more)
+    more.extend(semantic_issues(manifest, file))
+    seen = {(i.key, i.message) for i in found}
+    return [
+        i
+        for i in more
+        if i.severity == "error"
+        and (i.key, i.message) not in seen
+        and not any(repr(name) in i.message for name in dropped)
+    ]
+
+
+def _drop(data: dict[str, Any], loc: tuple[Any, ...], dropped: set[str]) -> None:
+    """Remove the key an error points at: a workload's own key (``service.web.ports``), or the whole
+    workload when the error is about it (``service.web``: needs image or command)."""
+    if not loc:
+        return
+    if not isinstance(data.get(loc[0]), dict):
+        data.pop(loc[0], None)
+        return
+    section = data[loc[0]]
+    if loc[0] in WORKLOAD_SECTIONS:
+        if len(loc) < 2:
+            data.pop(loc[0], None)
+            return
+        name = loc[1]
+        workload = section.get(name)
+        if len(loc) < 3 or not isinstance(workload, dict):
+            section.pop(name, None)
+            dropped.add(str(name))
+            return
+        workload.pop(loc[2], None)
+        return
+    if len(loc) >= 2:
+        section.pop(loc[1], None)
+    else:
+        data.pop(loc[0], None)
 
 
 def _section_issues(raw: dict[str, Any], file: str) -> list[Issue]:

@@ -97,6 +97,24 @@ class Resources(Frozen):
     pids: int | None = Field(default=None, ge=1, le=4_194_304)
 
 
+class Placement(Frozen):
+    """Where a cluster service's tasks may run (Swarm placement; docs/cluster.md)."""
+
+    constraints: tuple[str, ...] = ()
+    spread: tuple[str, ...] = ()
+
+    @field_validator("constraints")
+    @classmethod
+    def _comparisons(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for constraint in value:
+            if "==" not in constraint and "!=" not in constraint:
+                raise ValueError(
+                    f"{constraint!r} is not a placement constraint; compare a node attribute with == or !=,"
+                    ' e.g. "node.role==worker" or "node.labels.zone==a"'
+                )
+        return value
+
+
 class Workload(Frozen):
     """Fields every workload kind shares."""
 
@@ -137,6 +155,35 @@ class Service(Workload):
     max_restarts: int = Field(default=10, ge=0, le=1_000_000)
     health_check: HealthCheck | None = None
     rollout: Rollout = Field(default_factory=Rollout)
+    # globs (relative to working_dir) of the files whose content is the service's code; default: every
+    # file of working_dir not excluded by its .mooringignore (manifest/source.py)
+    source: StrList | None = None
+
+    @model_validator(mode="after")
+    def _source_of_a_process(self) -> Service:
+        if self.source is not None and self.image is not None:
+            raise ValueError('"source" only applies to host processes; a container\'s code is its image')
+        return self
+
+    # Run on the engine's Swarm cluster instead of this host (docs/cluster.md); None: the app's setting.
+    cluster: bool | None = None
+    placement: Placement = Field(default_factory=Placement)
+
+    @model_validator(mode="after")
+    def _cluster_needs_image(self) -> Service:
+        if self.cluster and self.image is None:
+            raise ValueError(
+                'cluster = true needs "image": a host process runs on the engine\'s own host, a cluster'
+                " service runs as a container on the Swarm's nodes"
+            )
+        if self.cluster and any(m.source.startswith(("/", ".", "~")) for m in self.volumes):
+            raise ValueError(
+                "a cluster service cannot bind-mount a host path (its task may run on any node);"
+                " use a named volume, or pin the service with placement.constraints"
+            )
+        if self.placement != Placement() and self.cluster is False:
+            raise ValueError("placement applies to cluster services only; set cluster = true or remove it")
+        return self
 
 
 class Worker(Workload):
@@ -192,6 +239,8 @@ class App(Frozen):
 
     name: str | None = None
     description: str | None = None
+    # Every service with an image runs on the engine's Swarm cluster unless it says cluster = false.
+    cluster: bool = False
 
     @field_validator("name")
     @classmethod

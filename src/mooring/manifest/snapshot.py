@@ -12,9 +12,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from mooring.manifest.models import Manifest, Workload
+from mooring.manifest.models import Manifest, Rollout, Workload
 from mooring.manifest.redact import fingerprint, is_secret_key
 
 SNAPSHOT_FORMAT = 1
@@ -39,11 +40,55 @@ class Snapshot:
     hash: str
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
+
+class SnapshotError(ValueError):
+    """Text that cannot be decoded as a snapshot."""
+
+
+@dataclass(frozen=True)
+class ReleaseSnapshot:
+    """A snapshot as the engine, the executor and the spec builders take it: decoded once, here.
+
+    ``data`` is the JSON as recorded (what spec hashes and diffs are computed over); the typed parts
+    (each service's :class:`Rollout`, durations in seconds) are decoded from it on first use, by the
+    manifest's own models, so their defaults exist in one place. ``text`` and ``hash`` are the
+    canonical JSON and its sha256: for a stored snapshot they are the recorded text and hash.
+    """
+
+    data: dict[str, Any]  # shared by every reader of this release: never mutated
+    _rollouts: dict[str, Rollout] = field(default_factory=dict, repr=False, compare=False)
+
     @classmethod
-    def from_text(cls, text: str) -> Snapshot:
-        """Re-read a stored snapshot (its secrets live elsewhere)."""
-        data = json.loads(text)
-        return cls(data=data, text=canonical_json(data), hash=content_hash(canonical_json(data)))
+    def decode(cls, text: str) -> ReleaseSnapshot:
+        """The one place a snapshot's JSON is parsed; ``SnapshotError`` says why it is not JSON."""
+        try:
+            return cls(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise SnapshotError(f"the snapshot is not JSON: {exc}") from None
+
+    @cached_property
+    def text(self) -> str:
+        return canonical_json(self.data)
+
+    @cached_property
+    def hash(self) -> str:
+        return content_hash(self.text)
+
+    def of_kind(self, kind: str) -> Mapping[str, Mapping[str, Any]]:
+        """Every workload (or volume) of one kind by name: ``service``, ``worker``, ``cron``, ``volume``."""
+        found: Mapping[str, Mapping[str, Any]] = self.data.get(kind, {})
+        return found
+
+    @property
+    def services(self) -> Mapping[str, Mapping[str, Any]]:
+        return self.of_kind("service")
+
+    def rollout(self, service: str) -> Rollout:
+        """The service's rollout policy (defaults for a service the snapshot does not name)."""
+        if service not in self._rollouts:
+            section = self.services.get(service, {})
+            self._rollouts[service] = Rollout.model_validate(section.get("rollout") or {})
+        return self._rollouts[service]
 
 
 def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
@@ -51,7 +96,7 @@ def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
     secrets: dict[str, str] = {}
     data: dict[str, Any] = {
         "format": SNAPSHOT_FORMAT,
-        "app": manifest.app.model_dump(mode="json"),
+        "app": _dump(manifest.app),
         "volume": {name: v.model_dump(mode="json") for name, v in manifest.volume.items()},
     }
     for kind in ("service", "worker", "cron"):
@@ -61,9 +106,28 @@ def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
     return Snapshot(data=json.loads(text), text=text, hash=content_hash(text), secrets=secrets)
 
 
+# Keys added after snapshot format 1 are left out while they keep their default, so a manifest that
+# does not use them snapshots (and hashes) exactly as before: an engine upgrade replaces no instance.
+OMITTED_AT_DEFAULT = frozenset({"cluster", "placement"})
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    out: dict[str, Any] = model.model_dump(mode="json")
+    for key in OMITTED_AT_DEFAULT & out.keys():
+        field = type(model).model_fields[key]
+        default = field.get_default(call_default_factory=True)
+        dumped = default.model_dump(mode="json") if hasattr(default, "model_dump") else default
+        if out[key] == dumped:
+            del out[key]
+    return out
+
+
 def _workload(workload: Workload, salt: bytes, secrets: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = workload.model_dump(mode="json")
+    out: dict[str, Any] = _dump(workload)
     out["driver"] = workload.driver
+    globs = out.pop("source", None)  # the snapshot's "source" is the digest (manifest/source.py)
+    if globs is not None:
+        out["source_globs"] = globs
     env: dict[str, str] = {}
     for key, value in workload.env.items():
         if is_secret_key(key) and value:

@@ -12,10 +12,12 @@ name = "{name}"
 
 # A service runs continuously. With `command` it is a host process; with `image`, a container.
 [service.web]
-command = ["python3", "-m", "http.server", "--bind", "127.0.0.1"]
-# "HOST_PORT:PORT": the engine publishes 127.0.0.1:8080 and forwards to each ready
-# instance, which is told where to listen through $PORT.
-ports = ["8080:8000"]
+# A string runs through /bin/sh, so $PORT is the port this instance must listen on.
+# (This one serves the files of this directory: replace it with your own server.)
+command = "python3 -m http.server --bind 127.0.0.1 $PORT"
+# "HOST_IP:HOST_PORT:PORT": the engine publishes 127.0.0.1:8080 and forwards to each
+# ready instance, which is told where to listen through $PORT.
+ports = ["127.0.0.1:${{WEB_PORT:-8080}}:8000"]
 replicas = 2
 env = {{ GREETING = "${{GREETING:-hello}}" }}   # ${{VAR:-default}} reads your environment
 restart = "always"            # "no" | "always" | "on-failure"
@@ -28,6 +30,7 @@ path = "/"
 interval = "2s"
 timeout = "1s"
 retries = 3
+start_period = "10s"          # failures while it starts do not count; the first success ends it
 
 # How a change reaches the replicas.
 [service.web.rollout]

@@ -12,7 +12,7 @@ import errno
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from mooring.network.relay import ClientSide, Relay, ServerSide
 from mooring.network.upstreams import Balance, Upstream, UpstreamSet
@@ -209,7 +209,7 @@ class Proxy:
             if relay.client is None or relay.client.is_closing():
                 transport.close()  # the client left while we connected
                 return
-            relay.attach(upstream, cast(asyncio.Transport, transport))
+            relay.attach(upstream, transport)
             return
         route.upstreams.counters.errors += 1
         log.info("%s/%s: no ready instance for a connection on %s", route.app, route.service, mapping.label)

@@ -3,44 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from mooring.manifest.durations import parse_duration
+from mooring.manifest.models import Rollout
 from mooring.release.plan import Action, Plan, PlannedTarget
 
 Strategy = Literal["rolling", "canary", "blue_green"]
 
 
+_DEFAULT = Rollout()  # the defaults are the manifest model's: written once, in manifest/models.py
+
+
 @dataclass(frozen=True)
 class Policy:
-    """A service's rollout policy with durations in seconds."""
+    """A service's rollout policy with durations in seconds (the manifest's ``Rollout``, as plain data)."""
 
-    strategy: Strategy = "rolling"
-    parallelism: int = 1
-    delay_between_batches: float = 0.0
-    order: Literal["start_first", "stop_first"] = "start_first"
-    health_check_timeout: float = 60.0
-    min_ready: float = 0.0
-    failure_action: Literal["pause", "rollback"] = "pause"
-    max_failure_ratio: float = 0.0
-    drain_timeout: float = 10.0
+    strategy: Strategy = _DEFAULT.strategy
+    parallelism: int = _DEFAULT.parallelism
+    delay_between_batches: float = _DEFAULT.delay_between_batches
+    order: Literal["start_first", "stop_first"] = _DEFAULT.order
+    health_check_timeout: float = _DEFAULT.health_check_timeout
+    min_ready: float = _DEFAULT.min_ready
+    failure_action: Literal["pause", "rollback"] = _DEFAULT.failure_action
+    max_failure_ratio: float = _DEFAULT.max_failure_ratio
+    drain_timeout: float = _DEFAULT.drain_timeout
+
+    @classmethod
+    def from_rollout(cls, rollout: Rollout) -> Policy:
+        return cls(**{f.name: getattr(rollout, f.name) for f in fields(cls)})
 
     @classmethod
     def of(cls, service: Mapping[str, Any]) -> Policy:
-        """The policy recorded in a service's snapshot."""
-        r = service.get("rollout") or {}
-        return cls(
-            strategy=r.get("strategy", "rolling"),
-            parallelism=int(r.get("parallelism", 1)),
-            delay_between_batches=parse_duration(r.get("delay_between_batches", "0s")),
-            order=r.get("order", "start_first"),
-            health_check_timeout=parse_duration(r.get("health_check_timeout", "1m")),
-            min_ready=parse_duration(r.get("min_ready", "0s")),
-            failure_action=r.get("failure_action", "pause"),
-            max_failure_ratio=float(r.get("max_failure_ratio", 0.0)),
-            drain_timeout=parse_duration(r.get("drain_timeout", "10s")),
-        )
+        """The policy recorded in a service's snapshot section."""
+        return cls.from_rollout(Rollout.model_validate(service.get("rollout") or {}))
 
 
 @dataclass(frozen=True)

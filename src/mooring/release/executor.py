@@ -8,12 +8,30 @@ a target caught mid-start is cleaned up and retried.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
+from mooring.manifest.snapshot import ReleaseSnapshot
 from mooring.release.batches import Policy
+from mooring.release.decide import (
+    CHANGING,
+    AfterBatch,
+    Step,
+    TargetResult,
+    after_batch,
+    cut_over_count,
+    cuts_over_together,
+    finished_status,
+    first_batch_of,
+    next_batch,
+    over_failure_budget,
+    paused_status,
+    restore_on_cancel,
+    step_for,
+    together_outcome,
+    withdrawn_results,
+)
 from mooring.release.model import (
     Control,
     Counters,
@@ -21,16 +39,12 @@ from mooring.release.model import (
     ReleaseStatus,
     TargetState,
     Trigger,
-    check_release_transition,
-    check_target_transition,
     default_message,
 )
 from mooring.release.ports import Journal, Readiness, Runtime, TargetRecord
+from mooring.release.transitions import move_release, move_target
 
 log = logging.getLogger("mooring.release")
-
-TargetResult = Literal["ready", "failed", "interrupted", "gated"]
-CHANGING = ("create", "replace")
 
 
 class ReleaseExecutor:
@@ -45,7 +59,8 @@ class ReleaseExecutor:
         self.app = release.app
         self.trigger = Trigger(release.trigger)
         self.source_release_id = release.source_release_id
-        self.snapshot: Mapping[str, Any] = json.loads(release.snapshot)
+        self.snapshot = ReleaseSnapshot.decode(release.snapshot)
+        self._policies: dict[str, Policy] = {}
         # Target states as this executor last wrote them, for the release's counters: reloading every
         # target after each change made a release of N targets cost O(N^2) in store reads.
         self._states: dict[int, TargetState] = {}
@@ -68,12 +83,10 @@ class ReleaseExecutor:
         return list(self.journal.list_targets(self.release_id))
 
     def _set_status(self, new: ReleaseStatus, event: str, message: str | None = None, **extra: Any) -> None:
-        old = self._status()
-        check_release_transition(old, new)
-        changes: dict[str, Any] = {"status": new.value, "message": message or self._message(new)}
-        changes.update(extra)
-        self.journal.update_release(self.release_id, **changes)
-        self._event(event, status=new.value, previous=old.value, message=changes["message"])
+        release = self.journal.get_release(self.release_id)
+        changes: dict[str, Any] = {"message": message or self._message(new), **extra}
+        payload = {"status": new.value, "previous": release.status, "message": changes["message"]}
+        move_release(self.journal, release, new, event, payload, **changes)
 
     def _message(self, status: ReleaseStatus) -> str:
         return default_message(status, self.trigger, self.source_release_id)
@@ -81,17 +94,17 @@ class ReleaseExecutor:
     def _set_target(
         self, target: TargetRecord, state: TargetState, event: str, **changes: Any
     ) -> TargetRecord:
-        check_target_transition(TargetState(target.state), state)
-        updated = self.journal.update_target(target.id, state=state.value, **changes)
-        self._event(
-            event,
-            target=f"{target.service}-{target.replica}",
-            service=target.service,
-            replica=target.replica,
-            state=state.value,
-            reason=changes.get("reason"),
-            detail=changes.get("detail", ""),
-            instance_id=updated.instance_id,
+        payload = {
+            "target": f"{target.service}-{target.replica}",
+            "service": target.service,
+            "replica": target.replica,
+            "state": state.value,
+            "reason": changes.get("reason"),
+            "detail": changes.get("detail", ""),
+            "instance_id": changes.get("instance_id", target.instance_id),
+        }
+        updated = move_target(
+            self.journal, self.app, self.release_id, target, state, event, payload, **changes
         )
         self._states[updated.id] = TargetState(updated.state)
         self._count(reload=False)
@@ -153,86 +166,93 @@ class ReleaseExecutor:
                 )
 
     async def _run_batches(self) -> ReleaseStatus:
-        numbers = sorted({t.batch for t in self._targets() if t.batch > 0})
-        first_batch: dict[str, int] = {}
-        for t in sorted(self._targets(), key=lambda t: t.batch):
-            if t.batch > 0:
-                first_batch.setdefault(t.service, t.batch)
+        placed = [(t.service, t.batch) for t in self._targets()]
         workers_done: set[str] = set()
-        index = 0
-        while index < len(numbers):
-            control = self._control()
-            if control is Control.CANCEL_REQUESTED:
+        while True:
+            targets = self._targets()
+            number = next_batch((t.batch, TargetState(t.state)) for t in targets)
+            if number is None:
+                break  # every batch worked: a pause or cancel arriving now is too late to stop it
+            step = step_for(self._control())
+            if step is Step.CANCEL:
                 return await self._cancel()
-            if control is Control.PAUSED:
+            if step is Step.PAUSE:
                 return self._paused_by_operator()
             self.control_changed.clear()
-            number = numbers[index]
-            batch = [t for t in self._targets() if t.batch == number]
+            batch = [t for t in targets if t.batch == number]
             todo = [t for t in batch if TargetState(t.state) is TargetState.PENDING]
-            if not todo:
-                index += 1
-                continue
             service = batch[0].service
-            policy = Policy.of(self.snapshot["service"][service])
-            first = first_batch.get(service) == number
+            policy = self._policy(service)
+            first = first_batch_of(service, placed) == number
             if (
                 not first
                 and policy.delay_between_batches > 0
                 and await self._sleep(policy.delay_between_batches)
             ):
                 continue  # interrupted by the operator: re-check control
-            order = policy.order
-            problem = await self._workers_for(service, workers_done) if first else None
-            self._event(
-                "batch.started",
-                batch=number,
-                service=service,
-                targets=[_name(t) for t in todo],
-                readiness_timeout=policy.health_check_timeout,  # followers show elapsed against it
-            )
-            if problem:
-                for t in todo:
-                    self._set_target(
-                        t, TargetState.FAILED, "target.failed", reason=Reason.START_FAILED, detail=problem
-                    )
-                results: list[TargetResult] = ["failed"] * len(todo)
-            else:
-                together = policy.strategy == "blue_green" and order == "start_first"
-                results = list(
-                    await asyncio.gather(
-                        *(self._run_target(t, policy, order, defer_cutover=together) for t in todo)
-                    )
-                )
-                if together:
-                    results = await self._cut_over_together(results)
-            self._event(
-                "batch.completed",
-                batch=number,
-                service=service,
-                ready=results.count("ready"),
-                failed=results.count("failed"),
-                interrupted=results.count("interrupted"),
-            )
-            if "interrupted" in results:
-                continue  # the operator paused or cancelled mid-batch
-            withdrawn = "gated" in results  # blue_green: part of the set failed, the whole set was dropped
-            if "failed" in results and (withdrawn or self._over_failure_budget(service, policy)):
-                if policy.failure_action == "rollback":
-                    return await self._rollback(because=f"batch {number} of {service} failed")
+            results = await self._run_batch(number, service, todo, policy, first, workers_done)
+            decision = after_batch(results, self._over_failure_budget(service, policy), policy.failure_action)
+            if decision is AfterBatch.ROLLBACK:
+                return await self._rollback(because=f"batch {number} of {service} failed")
+            if decision is AfterBatch.PAUSE:
                 return self._paused_after_failure(number, service)
-            index += 1
+            # NEXT: the batch has no pending target left; RETRY: its interrupted targets are pending again
         await self._removals()
         return self._finish()
 
+    async def _run_batch(
+        self,
+        number: int,
+        service: str,
+        todo: list[TargetRecord],
+        policy: Policy,
+        first: bool,
+        workers_done: set[str],
+    ) -> list[TargetResult]:
+        """Start and gate one batch's pending targets (after the service's workers, in its first batch)."""
+        problem = await self._workers_for(service, workers_done) if first else None
+        self._event(
+            "batch.started",
+            batch=number,
+            service=service,
+            targets=[_name(t) for t in todo],
+            readiness_timeout=policy.health_check_timeout,  # followers show elapsed against it
+        )
+        results: list[TargetResult]
+        if problem:
+            for t in todo:
+                self._set_target(
+                    t, TargetState.FAILED, "target.failed", reason=Reason.START_FAILED, detail=problem
+                )
+            results = ["failed"] * len(todo)
+        else:
+            together = cuts_over_together(policy.strategy, policy.order)
+            results = list(
+                await asyncio.gather(
+                    *(self._run_target(t, policy, policy.order, defer_cutover=together) for t in todo)
+                )
+            )
+            if together:
+                results = await self._cut_over_together(results)
+        self._event(
+            "batch.completed",
+            batch=number,
+            service=service,
+            ready=results.count("ready"),
+            failed=results.count("failed"),
+            interrupted=results.count("interrupted"),
+        )
+        return results
+
     def _over_failure_budget(self, service: str, policy: Policy) -> bool:
-        mine = [t for t in self._targets() if t.service == service and t.action in CHANGING]
-        failed = sum(1 for t in mine if TargetState(t.state) is TargetState.FAILED)
-        return bool(mine) and failed / len(mine) > policy.max_failure_ratio
+        mine = [
+            TargetState(t.state) for t in self._targets() if t.service == service and t.action in CHANGING
+        ]
+        return over_failure_budget(mine, policy.max_failure_ratio)
 
     async def _workers_for(self, service: str, done: set[str]) -> str | None:
-        workers = self.snapshot.get("worker", {})
-        for dep in self.snapshot["service"][service].get("depends_on", []):
+        workers = self.snapshot.of_kind("worker")
+        for dep in self.snapshot.services[service].get("depends_on", []):
             if dep in workers and dep not in done:
                 self._event("worker.started", worker=dep)
                 problem = await self.runtime.run_worker(dep, self.release_id)
@@ -253,7 +273,7 @@ class ReleaseExecutor:
     async def _cut_over_together(self, results: list[TargetResult]) -> list[TargetResult]:
         """blue_green: switch every slot at once when the whole new set passed its gate, else none."""
         gated = [t for t in self._targets() if TargetState(t.state) is TargetState.STARTING]
-        if all(r == "gated" for r in results):
+        if together_outcome(results) == "cut_over":
             for target in gated:  # the whole new set takes traffic first, then the old set drains
                 if target.instance_id:
                     self.runtime.serve(target.instance_id)
@@ -267,7 +287,7 @@ class ReleaseExecutor:
             if target.instance_id:
                 await self.runtime.stop(target.instance_id)
             self._set_target(target, TargetState.PENDING, "target.withdrawn", instance_id=None)
-        return ["interrupted" if r == "gated" and "interrupted" in results else r for r in results]
+        return withdrawn_results(results)
 
     async def _run_target(
         self, target: TargetRecord, policy: Policy, order: str, defer_cutover: bool = False
@@ -299,8 +319,13 @@ class ReleaseExecutor:
                 target, TargetState.FAILED, "target.failed", reason=Reason.START_FAILED, detail=error
             )
             return "failed"
+        name = _name(target)
+
+        def health_changed(state: str, detail: str) -> None:
+            self._event("target.health", target=name, instance_id=instance_id, health=state, detail=detail)
+
         readiness = await self.runtime.wait_ready(
-            instance_id, policy.health_check_timeout, policy.min_ready, self.control_changed
+            instance_id, policy.health_check_timeout, policy.min_ready, self.control_changed, health_changed
         )
         if readiness.interrupted:
             await self.runtime.stop(instance_id)
@@ -339,13 +364,18 @@ class ReleaseExecutor:
     # --- outcomes ----------------------------------------------------------------------------
 
     def _cut_over(self, targets: Sequence[TargetRecord]) -> int:
-        return sum(1 for t in targets if t.action in CHANGING and TargetState(t.state) is TargetState.READY)
+        return cut_over_count((t.action, TargetState(t.state)) for t in targets)
+
+    def _policy(self, service: str) -> Policy:
+        if service not in self._policies:
+            self._policies[service] = Policy.from_rollout(self.snapshot.rollout(service))
+        return self._policies[service]
 
     def _finish(self) -> ReleaseStatus:
         self._count()
         targets = self._targets()
         failed = [t for t in targets if TargetState(t.state) is TargetState.FAILED]
-        status = ReleaseStatus.PARTIALLY_FAILED if failed else ReleaseStatus.COMPLETED
+        status = finished_status(TargetState(t.state) for t in targets)
         message = self._message(status)
         if failed:
             message += f" ({len(failed)} failed within max_failure_ratio)"
@@ -354,7 +384,7 @@ class ReleaseExecutor:
 
     def _paused_after_failure(self, batch: int, service: str) -> ReleaseStatus:
         targets = self._targets()
-        status = ReleaseStatus.PARTIALLY_FAILED if self._cut_over(targets) else ReleaseStatus.FAILED
+        status = paused_status(self._cut_over(targets))
         failed = [t for t in targets if TargetState(t.state) is TargetState.FAILED]
         failure = {
             "batch": batch,
@@ -374,8 +404,8 @@ class ReleaseExecutor:
 
     async def _cancel(self) -> ReleaseStatus:
         targets = self._targets()
-        rollback = any(
-            Policy.of(self.snapshot["service"].get(t.service, {})).failure_action == "rollback"
+        rollback = restore_on_cancel(
+            self._policy(t.service).failure_action
             for t in targets
             if t.action in CHANGING and TargetState(t.state) is TargetState.READY
         )
@@ -438,7 +468,7 @@ class ReleaseExecutor:
                 ok = False
                 self._mark_rollback_failed(target, "the previous version is unknown")
                 continue
-            policy = Policy.of(self.snapshot["service"].get(target.service, {}))
+            policy = self._policy(target.service)
             restored = self.runtime.new_instance_id(target.service, target.replica)
             error = await self.runtime.start(restored, target.service, target.replica, target.from_release_id)
             readiness = (

@@ -5,97 +5,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
-
-class ReleaseStatus(StrEnum):
-    """Persisted status of a release."""
-
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    COMPLETED = "completed"
-    PARTIALLY_FAILED = "partially_failed"
-    FAILED = "failed"
-    ROLLED_BACK = "rolled_back"
-    CANCELLED = "cancelled"
-    SUPERSEDED = "superseded"
-
-    @property
-    def terminal(self) -> bool:
-        """No way out: a failed or partially failed release can still be resumed, superseded or cancelled."""
-        return self in TERMINAL_STATUSES
-
-
-TERMINAL_STATUSES = frozenset(
-    {
-        ReleaseStatus.COMPLETED,
-        ReleaseStatus.ROLLED_BACK,
-        ReleaseStatus.CANCELLED,
-        ReleaseStatus.SUPERSEDED,
-    }
+# The vocabulary lives in mooring.vocabulary (the store's CHECK constraints and the API's literals
+# are derived from it too); the release model is where the rest of mooring imports it from.
+from mooring.vocabulary import (
+    TERMINAL_STATUSES,
+    Control,
+    Reason,
+    ReleaseStatus,
+    RolloutState,
+    TargetState,
+    Trigger,
 )
 
-
-class Control(StrEnum):
-    """What the operator asked for; the executor also pauses a release when a failure pauses it."""
-
-    ACTIVE = "active"
-    PAUSED = "paused"
-    CANCEL_REQUESTED = "cancel_requested"
-
-
-class RolloutState(StrEnum):
-    """Derived on read from status, control and counters."""
-
-    PENDING = "pending"
-    STARTING = "starting"
-    ROLLING = "rolling"
-    VERIFYING = "verifying"
-    STABLE = "stable"
-    BLOCKED = "blocked"
-    DEGRADED = "degraded"
-    FAILED = "failed"
-    ROLLED_BACK = "rolled_back"
-    CANCELLED = "cancelled"
-    SUPERSEDED = "superseded"
-
-
-class Trigger(StrEnum):
-    APPLY = "apply"
-    ROLLBACK = "rollback"
-
-
-class TargetState(StrEnum):
-    """Where one replica slot of a release is."""
-
-    PENDING = "pending"
-    STARTING = "starting"
-    READY = "ready"
-    FAILED = "failed"
-    ROLLED_BACK = "rolled_back"
-    SKIPPED = "skipped"
-    REMOVED = "removed"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (TargetState.READY, TargetState.SKIPPED, TargetState.REMOVED, TargetState.ROLLED_BACK)
-
-
-class Reason(StrEnum):
-    """Why a target is where it is: a fixed vocabulary an operator can search for."""
-
-    START_FAILED = "start_failed"
-    PROCESS_EXITED = "process_exited"
-    READINESS_TIMEOUT = "readiness_timeout"
-    READINESS_FAILED = "readiness_failed"
-    UNSTABLE = "unstable"  # crashed or turned unhealthy inside min_ready
-    IMAGE_PULL_FAILED = "image_pull_failed"
-    CANCELLED_BY_OPERATOR = "cancelled_by_operator"
-    ROLLBACK_FAILED = "rollback_failed"
-    ROLLED_BACK_AFTER_FAILURE = "rolled_back_after_failure"
-    UNCHANGED = "unchanged"
-    SUPERSEDED = "superseded"
-    ENGINE_RESTARTED = "engine_restarted"
+__all__ = [
+    "RELEASE_TRANSITIONS",
+    "TARGET_TRANSITIONS",
+    "TERMINAL_STATUSES",
+    "Control",
+    "Counters",
+    "IllegalTransition",
+    "Reason",
+    "ReleaseStatus",
+    "RolloutState",
+    "TargetState",
+    "Trigger",
+    "check_release_transition",
+    "check_target_transition",
+    "default_message",
+    "derive_rollout_state",
+]
 
 
 RELEASE_TRANSITIONS: frozenset[tuple[ReleaseStatus, ReleaseStatus]] = frozenset(
@@ -216,4 +155,4 @@ def default_message(status: ReleaseStatus, trigger: Trigger, source_release_id: 
     if trigger is Trigger.ROLLBACK:
         target = f" to {source_release_id}" if source_release_id else ""
         return f"rollback{target} {words}"
-    return f"apply {words}"
+    return f"{trigger.value} {words}"

@@ -7,19 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal
 
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.graph import start_order, with_dependencies
-
-
-class Action(StrEnum):
-    CREATE = "create"
-    REPLACE = "replace"
-    UNCHANGED = "unchanged"
-    REMOVE = "remove"
-
+from mooring.vocabulary import Action as Action  # the plan names it; it lives with the vocabulary
 
 Scope = Literal["fresh", "replacement"]
 
@@ -94,8 +86,12 @@ def make_plan(
     snapshot: Mapping[str, Any],
     running: Sequence[RunningInstance],
     selected: Sequence[str] | None = None,
+    force: bool = False,
 ) -> Plan:
-    """Classify every slot: create, replace, unchanged (never restarted) or remove."""
+    """Classify every slot: create, replace, unchanged (never restarted) or remove.
+
+    ``force`` replaces the running instances of the chosen services even when their spec is unchanged
+    (`up --force`, `mooring restart`)."""
     services: Mapping[str, Any] = snapshot.get("service", {})
     edges = {
         name: tuple(d for d in svc.get("depends_on", ()) if d in services) for name, svc in services.items()
@@ -118,7 +114,8 @@ def make_plan(
             if current is None:
                 targets.append(PlannedTarget(name, replica, Action.CREATE, wanted))
             else:
-                action = Action.UNCHANGED if current.spec_hash == wanted else Action.REPLACE
+                same = current.spec_hash == wanted and not force
+                action = Action.UNCHANGED if same else Action.REPLACE
                 targets.append(
                     PlannedTarget(
                         name,

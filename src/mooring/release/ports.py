@@ -7,7 +7,7 @@ core free of imports from the store and the drivers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -94,8 +94,16 @@ class Runtime(Protocol):
         ...
 
     async def wait_ready(
-        self, instance_id: str, timeout: float, min_ready: float, interrupt: asyncio.Event
-    ) -> Readiness: ...
+        self,
+        instance_id: str,
+        timeout: float,
+        min_ready: float,
+        interrupt: asyncio.Event,
+        on_health: Callable[[str, str], None] | None = None,
+    ) -> Readiness:
+        """Wait for the readiness gate; ``on_health(state, detail)`` hears each health change meanwhile.
+        An instance judged unhealthy (``retries`` failures after ``start_period``) fails at once."""
+        ...
 
     async def stop(self, instance_id: str) -> int:
         """Stop and forget an instance (an instance in service is first taken out and drained);

@@ -43,7 +43,12 @@ class InstanceRecord:
     last_log_lines: list[str] = field(default_factory=list)
     limits_applied: bool = True
     limits_note: str = ""
-    container_id: str | None = None  # the container driver's instances only
+    container_id: str | None = None  # the container driver's container; the Swarm driver's service
+    # The Swarm driver's instances only: the running task, its node, and where the edge reaches it.
+    task_id: str | None = None
+    node: str | None = None
+    host: str | None = None
+    host_ports: dict[str, int] = field(default_factory=dict)  # container port -> published port on the node
 
     @classmethod
     def new(cls, spec: InstanceSpec, log_path: str, stdout_fifo: str, stderr_fifo: str) -> InstanceRecord:
@@ -93,6 +98,7 @@ class InstanceRecord:
         values["cgroup_paths"] = list(values.get("cgroup_paths") or [])
         values["last_log_lines"] = list(values.get("last_log_lines") or [])
         values["spec"] = dict(values["spec"])
+        values["host_ports"] = dict(values.get("host_ports") or {})
         return cls(**values)
 
 

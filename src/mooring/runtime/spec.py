@@ -70,6 +70,8 @@ class InstanceSpec:
     ``MOORING_*`` identity variables); nothing of the engine's own environment leaks in.
     """
 
+    driver = "process"
+
     instance_id: str
     app: str
     service: str

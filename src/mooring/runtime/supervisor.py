@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class Supervisor:
     change, before the runtime's next side effect: the engine persists the record there. Without
     ``cgroups`` the host is probed once with :meth:`CgroupHost.detect`.
     """
+
+    name = "process"  # the Driver protocol (runtime/driver.py)
 
     def __init__(
         self,
@@ -92,6 +94,9 @@ class Supervisor:
         for it forever: ``stop()`` hung before the stop signal was even sent.
         """
         self._waiters.wake(instance_id)
+
+    def __contains__(self, instance_id: object) -> bool:
+        return instance_id in self._instances
 
     def _instance(self, instance_id: str) -> Instance:
         try:
@@ -187,3 +192,14 @@ class Supervisor:
         await asyncio.gather(*(instance.detach() for instance in self._instances.values()))
         self._instances.clear()
         self._samplers.clear()
+
+    # --- logs, as the Driver protocol reads them (files under log_dir) ---------------------------
+
+    async def read_log_tail(self, instance_id: str, n: int) -> list[str]:
+        return self.logs.read_tail(instance_id, n)
+
+    async def read_log_since(self, instance_id: str, since: float) -> list[str]:
+        return self.logs.read_since(instance_id, since)
+
+    def follow_log(self, instance_id: str, since: float | None) -> AsyncIterator[str]:
+        return self.logs.follow(instance_id, since=since)

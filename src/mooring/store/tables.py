@@ -23,23 +23,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mooring.store.columns import UTCDateTime, json_column
+from mooring.vocabulary import Action, Control, ReleaseStatus, TargetState, Trigger, values
 
-RELEASE_STATUSES = (
-    "pending",
-    "in_progress",
-    "completed",
-    "partially_failed",
-    "failed",
-    "rolled_back",
-    "cancelled",
-    "superseded",
-)
-RELEASE_CONTROLS = ("active", "paused", "cancel_requested")
-RELEASE_TRIGGERS = ("apply", "rollback")
+# Derived from the one vocabulary (mooring/vocabulary.py); the migrations keep frozen copies.
+RELEASE_STATUSES = values(ReleaseStatus)
+RELEASE_CONTROLS = values(Control)
+RELEASE_TRIGGERS = values(Trigger)
 RELEASE_SCOPES = ("fresh", "replacement")
-TARGET_ACTIONS = ("create", "replace", "unchanged", "remove")
-TARGET_STATES = ("pending", "starting", "ready", "failed", "rolled_back", "skipped", "removed")
-INSTANCE_DRIVERS = ("process", "container")
+TARGET_ACTIONS = values(Action)
+TARGET_STATES = values(TargetState)
+INSTANCE_DRIVERS = ("process", "container", "swarm")
 TOKEN_SCOPES = ("read", "write", "admin", "custom")
 
 # Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.

@@ -16,7 +16,7 @@ import inspect
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine
 from typing import Any, TypeVar
 
 import docker
@@ -46,6 +46,8 @@ FAILURE_LOG_LINES = 20
 
 class ContainerDriver:
     """Owns the container instances of one engine; the engine is reached lazily, on first use."""
+
+    name = "container"  # the Driver protocol (runtime/driver.py)
 
     def __init__(
         self,
@@ -406,6 +408,20 @@ class ContainerDriver:
 
     def facts(self, instance_id: str) -> InstanceFacts:
         return self.facts_cache.facts(self.record(instance_id))
+
+    async def read_log_tail(self, instance_id: str, n: int) -> list[str]:
+        return await self.logs.read_tail(instance_id, n)
+
+    async def read_log_since(self, instance_id: str, since: float) -> list[str]:
+        return await self.logs.read_since(instance_id, since)
+
+    async def follow_log(self, instance_id: str, since: float | None) -> AsyncIterator[str]:
+        # the engine's log API has no "since, then follow" in one stream: the lines since, then new ones
+        if since is not None:
+            for line in await self.logs.read_since(instance_id, since):
+                yield line
+        async for line in self.logs.follow(instance_id):
+            yield line
 
     async def exec_in(self, container: str, command: list[str]) -> tuple[int | None, bytes]:
         """Run a command inside a running container (exec health checks)."""

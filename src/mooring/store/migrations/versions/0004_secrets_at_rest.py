@@ -4,7 +4,7 @@ Existing plaintext rows of ``secret_values`` are encrypted with the keyring (sto
 on first use), the fingerprint bound as associated data.
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0012 (written against 0003; chained after main's 0006 and 0012)
 Create Date: 2026-12-03
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from mooring.store.keyring import is_ciphertext, load_keyring
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,31 +1,33 @@
-"""One entry to instances of both kinds: host processes (Supervisor) and containers (ContainerDriver).
+"""One entry to instances of every kind: host processes (Supervisor) and containers (ContainerDriver).
 
-It has the interface the engine always used of the process Supervisor (start, stop, adopt,
-wait_for, record, facts, forget, detach_all, logs) and dispatches by the instance's driver. The
-container driver is made on first use, so a host without a container engine runs process apps
-exactly as before.
+Both implement the :class:`~mooring.runtime.driver.Driver` protocol; this dispatches each call to the
+driver that runs the instance (a start, by the kind of its spec). The container driver is made on
+first use, so a host without a container engine runs process apps exactly as before. A new driver
+(Swarm) is one more member of :meth:`Drivers.active` and one more case of :meth:`Drivers.start`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable, Collection
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from mooring.health.result import Outcome
-from mooring.runtime import Supervisor
 from mooring.runtime.container import ContainerDriver, ContainerSpec, resolve_address, run_check
+from mooring.runtime.container.errors import ContainerEngineUnreachable
+from mooring.runtime.driver import Driver
 from mooring.runtime.facts import InstanceFacts
 from mooring.runtime.instance import OnChange
 from mooring.runtime.log_reader import interleave, timestamp_of
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.spec import InstanceSpec
 from mooring.runtime.states import InstanceState
-
-Driver = Supervisor | ContainerDriver
+from mooring.runtime.supervisor import Supervisor
+from mooring.runtime.swarm import SwarmDriver, SwarmSpec
+from mooring.runtime.swarm.address import no_cluster_message, resolve_cluster_address
 
 
 class Drivers:
@@ -36,6 +38,8 @@ class Drivers:
         self._on_change = on_change
         self.process = Supervisor(home / "logs", on_change=on_change)
         self._container: ContainerDriver | None = None
+        self._swarm: SwarmDriver | None = None
+        self.node_watchers: list[Callable[[dict[str, Any], str, str], None]] = []
         self.logs = InstanceLogs(self)
 
     @property
@@ -47,38 +51,69 @@ class Drivers:
             )
         return self._container
 
-    def driver_name(self, instance_id: str) -> str:
-        return "container" if self._container is not None and instance_id in self._container else "process"
+    @property
+    def swarm(self) -> SwarmDriver:
+        """The cluster driver; ``ContainerEngineUnreachable`` when no cluster is configured."""
+        if self._swarm is None:
+            address = resolve_cluster_address(self.home)
+            if address is None:
+                raise ContainerEngineUnreachable(no_cluster_message(self.home))
+            self._swarm = SwarmDriver(address, home_label=str(self.home), on_change=self._on_change)
+            for watcher in self.node_watchers:
+                self._swarm.on_node_change(watcher)
+        return self._swarm
 
-    def _of(self, instance_id: str) -> Driver:
-        if self._container is not None and instance_id in self._container:
-            return self._container
+    @property
+    def has_cluster(self) -> bool:
+        return self._swarm is not None or resolve_cluster_address(self.home) is not None
+
+    def active(self) -> list[Driver[Any]]:
+        """The drivers made so far (the container and cluster drivers only once used)."""
+        made: list[Driver[Any]] = [self.process]
+        if self._container is not None:
+            made.append(self._container)
+        if self._swarm is not None:
+            made.append(self._swarm)
+        return made
+
+    def driver_of(self, instance_id: str) -> Driver[Any]:
+        for driver in self.active()[1:]:
+            if instance_id in driver:
+                return driver
         return self.process
 
-    async def start(self, spec: InstanceSpec | ContainerSpec) -> InstanceRecord:
+    def driver_name(self, instance_id: str) -> str:
+        return self.driver_of(instance_id).name
+
+    def _named(self, name: str) -> Driver[Any]:
+        if name == "swarm":
+            return self.swarm
+        return self.container if name == "container" else self.process
+
+    async def start(self, spec: InstanceSpec | ContainerSpec | SwarmSpec) -> InstanceRecord:
+        if isinstance(spec, SwarmSpec):
+            return await self.swarm.start(spec)
         if isinstance(spec, ContainerSpec):
             return await self.container.start(spec)
         return await self.process.start(spec)
 
     async def stop(self, instance_id: str) -> InstanceRecord:
-        return await self._of(instance_id).stop(instance_id)
+        return await self.driver_of(instance_id).stop(instance_id)
 
     async def stop_all(self, instance_ids: Collection[str]) -> list[InstanceRecord]:
         return list(await asyncio.gather(*(self.stop(i) for i in instance_ids)))
 
     async def forget(self, instance_id: str, *, delete_logs: bool = False) -> None:
-        await self._of(instance_id).forget(instance_id, delete_logs=delete_logs)
+        await self.driver_of(instance_id).forget(instance_id, delete_logs=delete_logs)
 
     async def adopt(self, record: InstanceRecord, driver: str = "process") -> InstanceRecord:
-        if driver == "container":
-            return await self.container.adopt(record)
-        return await self.process.adopt(record)
+        return await self._named(driver).adopt(record)
 
     def record(self, instance_id: str) -> InstanceRecord:
-        return self._of(instance_id).record(instance_id)
+        return self.driver_of(instance_id).record(instance_id)
 
     def facts(self, instance_id: str) -> InstanceFacts:
-        return self._of(instance_id).facts(instance_id)
+        return self.driver_of(instance_id).facts(instance_id)
 
     async def wait_for(
         self,
@@ -86,12 +121,11 @@ class Drivers:
         predicate: Callable[[InstanceRecord], bool] | Collection[InstanceState],
         timeout: float,
     ) -> InstanceRecord:
-        return await self._of(instance_id).wait_for(instance_id, predicate, timeout)
+        return await self.driver_of(instance_id).wait_for(instance_id, predicate, timeout)
 
     async def detach_all(self) -> None:
-        await self.process.detach_all()
-        if self._container is not None:
-            await self._container.detach_all()
+        for driver in self.active():
+            await driver.detach_all()
 
     async def run_check(self, container: str, command: tuple[str, ...]) -> Outcome:
         """The prober's hook for exec checks of container instances."""
@@ -105,28 +139,13 @@ class InstanceLogs:
         self._drivers = drivers
 
     async def read_tail(self, instance_id: str, n: int) -> list[str]:
-        if self._drivers.driver_name(instance_id) == "container":
-            return await self._drivers.container.logs.read_tail(instance_id, n)
-        return self._drivers.process.logs.read_tail(instance_id, n)
+        return await self._drivers.driver_of(instance_id).read_log_tail(instance_id, n)
 
     async def read_since(self, instance_id: str, since: float) -> list[str]:
-        if self._drivers.driver_name(instance_id) == "container":
-            return await self._drivers.container.logs.read_since(instance_id, since)
-        return self._drivers.process.logs.read_since(instance_id, since)
+        return await self._drivers.driver_of(instance_id).read_log_since(instance_id, since)
 
-    def _follow(self, instance_id: str, since: float | None) -> AsyncGenerator[str, None] | Any:
-        if self._drivers.driver_name(instance_id) == "container":
-            return self._container_follow(instance_id, since)
-        return self._drivers.process.logs.follow(instance_id, since=since)
-
-    async def _container_follow(self, instance_id: str, since: float | None) -> AsyncGenerator[str, None]:
-        # the engine's log API has no "since, then follow" in one stream: the lines since, then new ones
-        logs = self._drivers.container.logs
-        if since is not None:
-            for line in await logs.read_since(instance_id, since):
-                yield line
-        async for line in logs.follow(instance_id):
-            yield line
+    def _follow(self, instance_id: str, since: float | None) -> AsyncIterator[str]:
+        return self._drivers.driver_of(instance_id).follow_log(instance_id, since)
 
     async def follow_many(
         self, labelled: dict[str, str], *, tail: int = 0, since: float | None = None
@@ -172,3 +191,10 @@ class InstanceLogs:
 def _epoch(stamp: str) -> float:
     """Epoch seconds of a log line's stamp, a microsecond early (a float may round up past it)."""
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - 1e-6
+
+
+def _implements_driver(
+    process: Supervisor, container: ContainerDriver
+) -> tuple[Driver[InstanceSpec], Driver[ContainerSpec]]:
+    """Never called: mypy checks here that both drivers implement the protocol."""
+    return process, container

@@ -1,5 +1,6 @@
-"""``mooring serve``: the engine in the foreground, on a unix socket with mode 0600, and on TCP with
-``--listen`` (bearer tokens, optional TLS; see docs/remote.md).
+"""``mooring serve``: build the engine, the API app, its auth and listeners, and run them in the
+foreground: on a unix socket with mode 0600, and on TCP with ``--listen`` (bearer tokens, optional
+TLS; see docs/remote.md).
 
 SIGTERM or SIGINT stop the API and the engine's own tasks; instances keep running and the next
 engine re-adopts them.
@@ -19,7 +20,12 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
-from mooring.engine.listen import TcpListen, bind_tcp
+from mooring.api.app import create_app
+from mooring.api.auth import BearerAuth
+from mooring.api.guards import AuditTrail, MaskResponses
+from mooring.daemon.backups import start_scheduled_backups
+from mooring.daemon.listen import TcpListen, bind_tcp
+from mooring.engine import Engine
 from mooring.masking import MaskingFilter
 from mooring.paths import ensure_home
 
@@ -74,16 +80,12 @@ def _server(app: ASGIApp, listen: TcpListen | None = None) -> _Server:
 
 async def serve_forever(listen: TcpListen | None = None) -> None:
     """Serve the API on the unix socket and, with ``listen``, on TCP (bearer tokens, optional TLS)."""
-    from mooring.api.app import create_app
-    from mooring.api.auth import BearerAuth
-    from mooring.api.guards import AuditTrail, MaskResponses
-    from mooring.engine.core import Engine
-
     home = ensure_home()
     # Bind the TCP listener before the engine starts: a port in use fails fast, nothing adopted yet.
     tcp_sock = bind_tcp(listen) if listen else None
     engine = Engine(home)
     await engine.start()
+    backups = start_scheduled_backups(home)
     app = create_app(engine)
     sock_path = home / "engine.sock"
     # The unix socket is trusted by its 0600 mode; the TCP listener answers only to a bearer token.
@@ -91,8 +93,8 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     local = AuditTrail(MaskResponses(app), engine.store, "unix")
     servers = [(_server(local), [bind_unix_socket(sock_path)])]
     if listen and tcp_sock:
-        remote = AuditTrail(BearerAuth(MaskResponses(app), engine.store), engine.store, "tcp")
-        servers.append((_server(remote, listen), [tcp_sock]))
+        guarded = BearerAuth(MaskResponses(app), engine.tokens, app_of_release=engine.app_of_release)
+        servers.append((_server(AuditTrail(guarded, engine.store, "tcp"), listen), [tcp_sock]))
 
     def stop(*_: object) -> None:
         for server, _sockets in servers:
@@ -112,6 +114,8 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if backups is not None:
+            backups.cancel()
         await engine.shutdown()
         with contextlib.suppress(FileNotFoundError):
             sock_path.unlink()

@@ -1,0 +1,6 @@
+"""The Swarm driver: an app's container services on a Docker Swarm cluster (docs/cluster.md)."""
+
+from .driver import SwarmDriver
+from .spec import Healthcheck, SwarmSpec
+
+__all__ = ["Healthcheck", "SwarmDriver", "SwarmSpec"]
