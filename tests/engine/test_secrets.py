@@ -166,7 +166,9 @@ def test_a_secret_reaches_only_its_instance_and_rotates_as_a_release(mooring: Mo
     assert listed[0]["updated_by"].startswith("local:")
 
     # a copy of state.db without the key shows ciphertext only, and another key cannot open it
-    copy = mooring.cwd / "copy.db"
+    scratch = mooring.home.parent / "scratch"  # not the manifest's directory: its code is digested
+    scratch.mkdir()
+    copy = scratch / "copy.db"
     ok(
         subprocess.run(
             ["sqlite3", str(mooring.home / "state.db"), f".backup {copy}"], capture_output=True, check=False
@@ -176,7 +178,7 @@ def test_a_secret_reaches_only_its_instance_and_rotates_as_a_release(mooring: Mo
         (cipher,) = db.execute("SELECT ciphertext FROM secret_versions").fetchone()
     assert cipher.startswith("enc1:") and v1 not in cipher
     assert v1.encode() not in copy.read_bytes()
-    stranger = load_keyring(mooring.cwd / "other.key")
+    stranger = load_keyring(scratch / "other.key")
     with pytest.raises(StoreError, match="lacks"):
         stranger.decrypt(cipher, "secret vault/DB_PASSWORD v1")
 
