@@ -129,7 +129,7 @@ def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
         url = f"sqlite:///{tmp_path / 'state.db'}"
     else:
         url = request.getfixturevalue("postgres_shared_url")
-    with open_store(url) as opened:
+    with open_store(url, key_file=tmp_path / "secret.key") as opened:
         if backend == "postgres":
             _empty_every_table(opened)
         yield opened

@@ -129,6 +129,10 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(make_run_router(engine))
 
+    from mooring.api.secret_routes import make_secret_router  # secrets, rotate-key, audit log
+
+    app.include_router(make_secret_router(engine))
+
     releases = engine.releases
 
     def recorded(result: Any) -> Any:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from mooring.engine.tokens import ApiToken, Tokens
+from mooring.errors import UsageError
 
 
 class TokenCreate(BaseModel):
-    scope: Literal["read", "write", "admin"] = Field(
-        description="read: GET routes; write: read + apply, rollout control, rollback, down; admin: everything"
+    scope: Literal["read", "write", "admin"] | None = Field(
+        default=None,
+        description="read: GET routes; write: read + apply, rollout control, rollback, down, secrets; "
+        "admin: everything. Give this or scopes.",
+    )
+    scopes: list[str] | None = Field(
+        default=None,
+        description="resource scopes: apps:read, apps:write, secrets:write, secrets:read, audit:read, tokens:admin",
+    )
+    apps: list[str] | None = Field(default=None, description="limit the token to these apps")
+    ttl_seconds: float | None = Field(
+        default=None, gt=0, le=10 * 365 * 86400, description="expire after this long"
     )
     name: str | None = Field(default=None, description="unique name (default: token-<id>)")
 
@@ -22,8 +33,11 @@ class TokenView(BaseModel):
     id: str
     name: str
     scope: str
+    scopes: list[str] = Field(description="the resource scopes it grants (an old scope's equivalents)")
+    apps: list[str] | None = Field(description="the apps it is limited to; null: every app")
     created_at: datetime
     last_used_at: datetime | None
+    expires_at: datetime | None
     revoked_at: datetime | None
 
 
@@ -36,8 +50,11 @@ def token_view(token: ApiToken) -> dict[str, Any]:
         "id": token.id,
         "name": token.name,
         "scope": token.scope,
+        "scopes": sorted(token.effective_scopes),
+        "apps": list(token.apps) if token.apps is not None else None,
         "created_at": token.created_at,
         "last_used_at": token.last_used_at,
+        "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,
     }
 
@@ -54,7 +71,17 @@ def token_routes(store: Tokens) -> APIRouter:
     @router.post("", status_code=201, response_model=CreatedToken)
     async def create_token(body: TokenCreate) -> dict[str, Any]:
         """Create a token; the answer carries its secret, which cannot be shown again."""
-        token, secret = store.create_token(body.scope, body.name)
+        if (body.scope is None) == (body.scopes is None):
+            raise UsageError(
+                "give scope (read, write, admin) or scopes (apps:read, ...), not both or neither"
+            )
+        token, secret = store.create_token(
+            body.scope or "custom",
+            body.name,
+            scopes=tuple(body.scopes) if body.scopes else None,
+            apps=tuple(body.apps) if body.apps else None,
+            ttl=timedelta(seconds=body.ttl_seconds) if body.ttl_seconds else None,
+        )
         return {**token_view(token), "token": secret}
 
     @router.post("/{id_or_name}/revoke", response_model=TokenView)

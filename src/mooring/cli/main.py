@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "backup_cmds",
     "images_cmd",
     "notify_cmds",
+    "secret_cmds",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {
@@ -50,6 +51,8 @@ COMMAND_HOME = {
     "backup": "backup_cmds",
     "restore": "backup_cmds",
     "images": "images_cmd",
+    "secret": "secret_cmds",
+    "audit": "secret_cmds",
 }
 
 

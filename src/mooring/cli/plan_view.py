@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mooring.cli.output import out
@@ -73,11 +74,18 @@ def plan_lines(plan: dict[str, Any]) -> list[str]:
 
 def _change(c: dict[str, Any]) -> str:
     mark = " (restart)" if c["restart"] else ""
+    rotated = _SECRET_VERSION.match(c["path"])
+    if rotated and c["kind"] == "changed":  # a rotation: versions, never values
+        old, new = (f"v{v}" if v is not None else "(unset)" for v in (c["old"], c["new"]))
+        return f"~ {rotated.group(1)}: secret {rotated.group(2)}: {old} -> {new}{mark}"
     if c["kind"] == "added":
         return f"+ {c['path']}{mark}"
     if c["kind"] == "removed":
         return f"- {c['path']}{mark}"
     return f"~ {c['path']}: {_shown(c['old'])} -> {_shown(c['new'])}{mark}"
+
+
+_SECRET_VERSION = re.compile(r"^((?:service|worker|cron)\.[^.]+)\.secrets\.([^.]+)\.version$")
 
 
 def _shown(value: Any) -> str:

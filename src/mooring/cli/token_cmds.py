@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,12 +16,6 @@ token_app = typer.Typer(
 )
 
 
-class Scope(StrEnum):
-    read = "read"
-    write = "write"
-    admin = "admin"
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(token_app)
 
@@ -30,21 +23,39 @@ def register(app: typer.Typer) -> None:
 @token_app.command("create")
 def create(
     scope: Annotated[
-        Scope,
+        list[str],
         typer.Option(
             "--scope",
-            help="read: status, history, ps, logs; write: also up, rollout, rollback, down; "
-            "admin: also tokens.",
+            help="read: status, history, ps, logs; write: also up, rollout, rollback, down, secrets; "
+            "admin: also tokens, audit, revealing secrets. Or resource scopes, repeated or comma-separated: "
+            "apps:read, apps:write, secrets:write, secrets:read, audit:read, tokens:admin.",
         ),
     ],
     name: Annotated[str | None, typer.Option("--name", help="A unique name (default: token-<id>).")] = None,
+    apps: Annotated[
+        list[str] | None, typer.Option("--app", help="Limit the token to this app (repeat for several).")
+    ] = None,
+    ttl: Annotated[str | None, typer.Option("--ttl", help="Expire after this long, e.g. 12h, 30d.")] = None,
     json_output: JsonFlag = False,
     server: ServerOption = None,
 ) -> int:
     """Create a token and print its secret (only this once: the engine keeps just its sha256)."""
     from mooring.cli.output import err, print_json
+    from mooring.errors import UsageError
+    from mooring.manifest.durations import parse_duration
 
-    created = engine_client(server).post("/v1/tokens", {"scope": scope.value, "name": name})
+    scopes = [one.strip() for item in scope for one in item.split(",") if one.strip()]
+    body: dict[str, object] = {"name": name, "apps": apps or None}
+    if len(scopes) == 1 and scopes[0] in ("read", "write", "admin"):
+        body["scope"] = scopes[0]
+    else:
+        body["scopes"] = scopes
+    if ttl:
+        try:
+            body["ttl_seconds"] = parse_duration(ttl)
+        except ValueError as exc:
+            raise UsageError(f"--ttl: {exc}") from None
+    created = engine_client(server).post("/v1/tokens", body)
     if json_output:
         print_json(created)
         return 0
@@ -81,7 +92,7 @@ def list_tokens(json_output: JsonFlag = False, server: ServerOption = None) -> i
         [
             t["id"],
             t["name"],
-            t["scope"],
+            scope_cell(t),
             when(t["created_at"]),
             when(t["last_used_at"]),
             when(t["revoked_at"]),
@@ -90,6 +101,17 @@ def list_tokens(json_output: JsonFlag = False, server: ServerOption = None) -> i
     ]
     out.print(text_table(["ID", "NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED"], cells), markup=False)
     return 0
+
+
+def scope_cell(token: dict[str, Any]) -> str:
+    """``write``, or ``apps:read,apps:write`` with ``[alpha]`` when limited and ``until ...`` when it expires."""
+    scopes = token.get("scopes") or []
+    text = str(token["scope"]) if token["scope"] != "custom" else ",".join(str(s) for s in scopes)
+    if token.get("apps"):
+        text += f" [{','.join(str(a) for a in token['apps'])}]"
+    if token.get("expires_at"):
+        text += f" until {str(token['expires_at'])[:16].replace('T', ' ')}"
+    return text
 
 
 @token_app.command("revoke")

@@ -22,11 +22,13 @@ from starlette.types import ASGIApp
 
 from mooring.api.app import create_app
 from mooring.api.auth import BearerAuth
+from mooring.api.guards import AuditTrail, MaskResponses
 from mooring.daemon import logsetup
 from mooring.daemon.backups import start_scheduled_backups
 from mooring.daemon.guard import BodyLimit, Gate, Limits, guarded
 from mooring.daemon.listen import TcpListen, bind_tcp
 from mooring.engine import Engine
+from mooring.masking import MaskingFilter
 from mooring.paths import ensure_home, secure_home
 
 log = logging.getLogger("mooring.engine")
@@ -96,9 +98,12 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     app = create_app(engine)
     sock_path = home / "engine.sock"
     # The unix socket is trusted by its 0600 mode; the TCP listener answers only to a bearer token.
-    servers = [(_server(app), [bind_unix_socket(sock_path)])]
+    # Both mask secret values in every answer and audit every change (api/guards.py).
+    local = AuditTrail(MaskResponses(app), engine.store, "unix")
+    servers = [(_server(local), [bind_unix_socket(sock_path)])]
     if listen and tcp_sock:
-        servers.append((_server(BearerAuth(app, engine.tokens), listen), [tcp_sock]))
+        guarded = BearerAuth(MaskResponses(app), engine.tokens, app_of_release=engine.app_of_release)
+        servers.append((_server(AuditTrail(guarded, engine.store, "tcp"), listen), [tcp_sock]))
 
     def stop(*_: object) -> None:
         for server, _sockets in servers:
@@ -128,4 +133,6 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
 
 def run(listen: TcpListen | None = None) -> None:
     logsetup.setup(ensure_home())  # rate-limited, and engine.log rotated by size
+    for handler in logging.getLogger().handlers:  # the engine's log never shows a secret value
+        handler.addFilter(MaskingFilter())
     asyncio.run(serve_forever(listen))

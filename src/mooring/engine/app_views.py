@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.releases import LIVE, not_a_snapshot, with_source_digests
+from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import NotFound, UsageError
 from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
 from mooring.release.plan import PlanError
@@ -106,10 +107,16 @@ class AppViews:
         return rows
 
     def plan(
-        self, app: str, snapshot_text: str, services: Sequence[str] | None, read_sources: bool = True
+        self,
+        app: str,
+        snapshot_text: str,
+        services: Sequence[str] | None,
+        read_sources: bool = True,
+        keep_pinned: bool = False,
     ) -> dict[str, Any]:
         """The dry-run plan against the current release and what actually runs; writes nothing.
-        ``read_sources``: digest the process services' code as an apply would (not for a rollback)."""
+        ``read_sources``: digest the process services' code as an apply would (not for a rollback);
+        ``keep_pinned``: keep the secret versions the snapshot pinned (a rollback), else pin the newest."""
         try:
             decoded = ReleaseSnapshot.decode(snapshot_text)
         except SnapshotError as exc:
@@ -117,6 +124,11 @@ class AppViews:
         if read_sources:
             decoded = ReleaseSnapshot(with_source_digests(decoded.data))
         snapshot = decoded.data
+        try:
+            pin_secret_versions(self.store, app, snapshot, keep_pinned=keep_pinned)
+        except (AttributeError, TypeError) as exc:
+            raise not_a_snapshot(exc) from None
+        decoded = ReleaseSnapshot(snapshot)  # hash over the pinned versions
         current = self.store.latest_release(app)
         observed = [
             ObservedInstance(
@@ -154,5 +166,5 @@ class AppViews:
             "app": app,
             "source_release": self.releases.view(source, with_targets=False),
             "reason": reason,
-            "plan": self.plan(app, source.snapshot, None, read_sources=False),
+            "plan": self.plan(app, source.snapshot, None, read_sources=False, keep_pinned=True),
         }

@@ -7,13 +7,14 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mooring.engine.log_catalog import LogCatalog, LogMeta
 from mooring.health import ProbeSpec
+from mooring.masking import masker
 from mooring.runtime.record import InstanceRecord
 from mooring.store import Instance, Store
 
@@ -73,6 +74,7 @@ class InstanceBook:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.entries: dict[str, BookEntry] = {}
+        self.on_forget: Callable[[str], None] | None = None  # e.g. remove the instance's secret files
         self._pending: dict[str, Instance | None] = {}  # instance id -> row to write, or None to delete
         self._committed: asyncio.Future[None] | None = None
         self.catalog: LogCatalog | None = None  # logs of every process instance ever run
@@ -156,8 +158,12 @@ class InstanceBook:
             ports={str(k): v for k, v in entry.ports.items()},
             restarts=record.restarts,
             exit_code=record.last_exit_code,
-            last_error=record.last_exit_message or None,
-            info={"record": record.to_dict(), "probe": probe_to_dict(entry.probe), "kind": entry.kind},
+            last_error=masker.mask(record.last_exit_message) or None,
+            info={
+                "record": self._sealed_record(instance_id, record.to_dict()),
+                "probe": self._seal(instance_id, "probe", probe_to_dict(entry.probe)),
+                "kind": entry.kind,
+            },
             started_at=started,
         )
 
@@ -166,7 +172,7 @@ class InstanceBook:
         record_data = row.info.get("record")
         if not record_data:
             return None
-        record = InstanceRecord.from_dict(record_data)
+        record = InstanceRecord.from_dict(self._opened_record(row.id, record_data))
         entry = BookEntry(
             app=row.app,
             service=row.service,
@@ -174,18 +180,43 @@ class InstanceBook:
             release_id=row.release_id or "",
             spec_hash=row.spec_hash or "",
             ports={int(k): int(v) for k, v in row.ports.items()},
-            probe=probe_from_dict(row.info.get("probe")),
+            probe=probe_from_dict(self._open(row.id, "probe", row.info.get("probe"))),
             record=record,
             driver=row.driver or "process",
             kind=row.info.get("kind") or "service",
         )
         return entry, record
 
+    # An instance's env holds its secrets: it is written to the store only encrypted (store/keyring.py),
+    # bound to the instance id, and decrypted when a restarted engine adopts the instance.
+
+    def _seal(self, instance_id: str, what: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        if data is None or data.get("env") is None:
+            return data
+        sealed = {k: v for k, v in data.items() if k != "env"}
+        sealed["env_sealed"] = self.store.seal_env(instance_id, what, dict(data["env"]))
+        return sealed
+
+    def _open(self, instance_id: str, what: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        if data is None or "env_sealed" not in data:
+            return data
+        opened = {k: v for k, v in data.items() if k != "env_sealed"}
+        opened["env"] = self.store.open_env(instance_id, what, data["env_sealed"])
+        return opened
+
+    def _sealed_record(self, instance_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "spec": self._seal(instance_id, "spec", dict(data["spec"]))}
+
+    def _opened_record(self, instance_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {**data, "spec": self._open(instance_id, "spec", dict(data["spec"]))}
+
     def of_app(self, app: str) -> dict[str, BookEntry]:
         return {iid: e for iid, e in self.entries.items() if e.app == app}
 
     def forget(self, instance_id: str) -> None:
         entry = self.entries.pop(instance_id, None)
+        if self.on_forget is not None:
+            self.on_forget(instance_id)
         self._queue(instance_id, None)
         if self.catalog is not None and entry is not None and entry.driver == "process":
             try:

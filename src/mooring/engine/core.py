@@ -24,11 +24,12 @@ from mooring.engine.outage import cancel_all, note_stall
 from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
+from mooring.engine.secret_files import remove_secret_files
 from mooring.engine.snapshots import Snapshots
 from mooring.engine.specs import point_probe
 from mooring.engine.stall import StallWatch
 from mooring.engine.tokens import Tokens
-from mooring.errors import NotFound
+from mooring.errors import NotFound, StoreError
 from mooring.health import HealthState, Prober, Transition
 from mooring.network import Edge, PublishError, mappings_of
 from mooring.runtime.dispatch import Drivers
@@ -36,6 +37,7 @@ from mooring.runtime.record import InstanceRecord
 from mooring.runtime.states import InstanceState
 from mooring.runtime.swarm.address import no_cluster_message
 from mooring.store import Event, Release, open_store
+from mooring.store.keyring import key_file_path
 
 log = logging.getLogger("mooring.engine")
 
@@ -48,8 +50,9 @@ class Engine:
     def __init__(self, home: Path, database_url: str | None = None) -> None:
         self.home = home
         self.started_at = time.time()
-        self.store = open_store(database_url) if database_url else open_store()
+        self.store = open_store(database_url, key_file=key_file_path(home))
         self.book = InstanceBook(self.store)
+        self.book.on_forget = lambda iid: remove_secret_files(home, iid)
         # both drivers behind the interface the engine has always used of the process Supervisor
         self.supervisor = Drivers(home, on_change=self._on_record)
         self.supervisor.node_watchers.append(self._on_node_change)
@@ -94,6 +97,8 @@ class Engine:
 
     async def start(self) -> None:
         self.notifier.load()  # a broken [notify] in engine.toml fails the start, with the key path
+        # every stored value is known to the masker before any output of an adopted instance is read
+        self.store.load_all_secrets_for_masking()
         await self.prober.start()
         self.stalls.start()
         self.prober.on_result = self.metrics.observe_probe
@@ -112,7 +117,11 @@ class Engine:
     async def _adopt_instances(self) -> None:
         """Re-attach every instance a previous engine recorded; report the ones that died meanwhile."""
         for row in self.store.list_instances():
-            restored = self.book.restore(row)
+            try:
+                restored = self.book.restore(row)
+            except StoreError as exc:  # its sealed env does not open (wrong key file): leave it be
+                log.error("cannot adopt instance %s: %s; %s", row.id, exc.message, exc.hint or "")
+                continue
             if restored is None:
                 self.store.delete_instance(row.id)
                 continue
@@ -319,6 +328,13 @@ class Engine:
             )
 
     # --- queries --------------------------------------------------------------------------
+
+    def app_of_release(self, release_id: str) -> str | None:
+        """The app a release belongs to; None for an unknown release (its route answers 404)."""
+        try:
+            return self.store.get_release(release_id).app
+        except NotFound:
+            return None
 
     def info(self) -> dict[str, Any]:
         return {

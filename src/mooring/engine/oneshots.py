@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
-from mooring.engine.specs import build_instance
+from mooring.engine.specs import build_instance, new_instance_id
 from mooring.errors import Conflict, NotFound
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
@@ -121,8 +121,20 @@ class OneShots:
         # a one-shot: the supervisor never restarts it (a worker's restart policy is the release's business)
         section.update(replicas=1, ports=[], restart="no", max_restarts=0, health_check=None)
         view = {**snapshot, "service": {**snapshot.get("service", {}), run.name: section}}
-        secrets = runtime.secrets_of(snapshot, run.name, run.kind)
-        planned = build_instance(run.app, run.name, 1, view, secrets, run.release_id, spec_hash(section))
+        iid = run.instance_id = new_instance_id(run.name, 1)  # set first: a failure below forgets it
+        secrets, named, folder = runtime.secret_material(run.app, view, run.name, "service", iid)
+        planned = build_instance(
+            run.app,
+            run.name,
+            1,
+            view,
+            secrets,
+            run.release_id,
+            spec_hash(section),
+            instance_id=iid,
+            named_secrets=named,
+            secrets_dir=folder,
+        )
         if isinstance(planned.spec, ContainerSpec):  # a first run may need the image
             await engine.supervisor.container.ensure_image(planned.spec.image)
         iid = run.instance_id = planned.spec.instance_id

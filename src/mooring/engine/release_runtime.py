@@ -9,8 +9,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
-from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster
+from mooring.engine.secret_files import SecretFileError, remove_secret_files, write_secret_files
+from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster, secret_files
 from mooring.engine.stall import wait_first
+from mooring.errors import MooringError
 from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
@@ -49,6 +51,30 @@ class EngineRuntime:
     def secrets_of(self, snapshot: dict[str, Any], service: str, kind: str = "service") -> dict[str, str]:
         refs = [v for v in snapshot[kind][service].get("env", {}).values() if v.startswith("secret:sha256:")]
         return self.engine.store.get_secrets(refs) if refs else {}
+
+    def named_secrets(self, app: str, section: dict[str, Any]) -> dict[str, str]:
+        """Secret name -> value of the versions a workload's snapshot pinned (engine/secret_pins.py)."""
+        store = self.engine.store
+        return {
+            name: store.secret_value(app, name, int(ref["version"]))
+            for name, ref in (section.get("secrets") or {}).items()
+        }
+
+    def secret_material(
+        self, app: str, snapshot: dict[str, Any], name: str, kind: str, instance_id: str
+    ) -> tuple[dict[str, str], dict[str, str], str | None]:
+        """(fingerprinted env values, named secret values, the instance's secrets dir or None).
+
+        Writes the instance's secret files (tmpfs, engine/secret_files.py) when it asks for any.
+        """
+        section = snapshot[kind][name]
+        named = self.named_secrets(app, section)
+        files = secret_files(section, named)
+        folder = None
+        if files and not (kind == "service" and runs_on_cluster(snapshot, name)):
+            container = bool(section.get("image"))
+            folder = str(write_secret_files(self.engine.home, instance_id, files, container))
+        return self.secrets_of(snapshot, name, kind), named, folder
 
     def new_instance_id(self, service: str, replica: int) -> str:
         return new_instance_id(service, replica)
@@ -112,18 +138,24 @@ class EngineRuntime:
         svc = snapshot["service"][service]
         app = self.engine.store.get_release(release_id).app
         try:
+            legacy, named, folder = self.secret_material(app, snapshot, service, "service", instance_id)
             planned = build_instance(
                 app,
                 service,
                 replica,
                 snapshot,
-                self.secrets_of(snapshot, service),
+                legacy,
                 release_id,
                 spec_hash(svc),
                 instance_id=instance_id,
+                named_secrets=named,
+                secrets_dir=folder,
             )
         except (ValueError, KeyError) as exc:
             return f"cannot build the instance: {exc}"
+        except (MooringError, SecretFileError, OSError) as exc:
+            remove_secret_files(self.engine.home, instance_id)
+            return f"cannot give the instance its secrets: {exc}"
         try:  # bind the published ports before the instance runs: a port in use fails this target only
             await self.engine.proxy.publish(app, service, mappings_of(svc))
         except PublishError as exc:
@@ -293,10 +325,20 @@ class EngineRuntime:
         worker.setdefault("ports", [])
         view = {**snapshot, "service": {**snapshot.get("service", {}), name: worker}}
         app = self.engine.store.get_release(release_id).app
+        iid = new_instance_id(name, 1)
+        legacy, named, folder = self.secret_material(app, view, name, "service", iid)
         planned = build_instance(
-            app, name, 1, view, self.secrets_of(snapshot, name, "worker"), release_id, spec_hash(worker)
+            app,
+            name,
+            1,
+            view,
+            legacy,
+            release_id,
+            spec_hash(worker),
+            instance_id=iid,
+            named_secrets=named,
+            secrets_dir=folder,
         )
-        iid = planned.spec.instance_id
         supervisor = self.engine.supervisor
         entry = BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None)
         entry.driver = planned.spec.driver

@@ -13,6 +13,7 @@ from mooring.engine.app_leases import AppLeases
 from mooring.engine.lineage import NothingToDo, prev_ok, rollback_choice, serving_base
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
+from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import Conflict, LeaseConflict, NotFound, StoreError, UsageError
 from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError, canonical_json, content_hash
 from mooring.manifest.source import SourceError, stamp_sources
@@ -99,6 +100,11 @@ class ReleaseManager(AppLeases):
         snapshot = decoded.data
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
+        try:
+            pin_secret_versions(self.store, app, snapshot, keep_pinned=trigger == "rollback")
+        except (AttributeError, TypeError) as exc:
+            raise not_a_snapshot(exc) from None
+        decoded = ReleaseSnapshot(snapshot)  # text and hash over the pinned versions
         release_id = new_release_id()
         await self.acquire(app, release_id, wait_lock)
         try:

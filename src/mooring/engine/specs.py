@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mooring.engine.accounts import resolve_account
+from mooring.engine.secret_files import CONTAINER_DIR
 from mooring.engine.templates import expand_instance_vars, render_templates
 from mooring.health import ProbeSpec
 from mooring.manifest.durations import parse_duration
@@ -31,6 +32,7 @@ from mooring.runtime.swarm import Healthcheck, SwarmSpec
 # What an instance inherits from the engine's own environment; everything else comes from the manifest.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SECRETS_DIR_ENV = "MOORING_SECRETS_DIR"
 # Defaults the manifest's env may override: Python's block-buffered stdout would hide what an
 # instance prints from its logs until it exits or fills a buffer.
 DEFAULT_ENV = {"PYTHONUNBUFFERED": "1"}
@@ -109,20 +111,46 @@ def build_instance(
     release_id: str,
     spec_hash: str,
     instance_id: str | None = None,
+    named_secrets: Mapping[str, str] | None = None,
+    secrets_dir: str | None = None,
 ) -> InstancePlan:
+    """``named_secrets`` (secret name -> value) are the workload's ``secrets``; their files were
+    written to ``secrets_dir`` (engine/secret_files.py)."""
     service = snapshot["service"][name]
     instance_id = instance_id or new_instance_id(name, replica)
     if runs_on_cluster(snapshot, name):
-        return build_swarm(app, name, replica, snapshot, secret_values, release_id, spec_hash, instance_id)
+        return build_swarm(
+            app,
+            name,
+            replica,
+            snapshot,
+            secret_values,
+            release_id,
+            spec_hash,
+            instance_id,
+            named_secrets or {},
+        )
     if service.get("image"):
         return build_container(
-            app, name, replica, snapshot, secret_values, release_id, spec_hash, instance_id
+            app,
+            name,
+            replica,
+            snapshot,
+            secret_values,
+            release_id,
+            spec_hash,
+            instance_id,
+            named_secrets or {},
+            secrets_dir,
         )
     ports = assign_ports(service)
     env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
     env.setdefault("PATH", DEFAULT_PATH)
     env.update(DEFAULT_ENV)
     env.update(reveal_env(service.get("env", {}), secret_values))
+    env.update(secret_env(service, named_secrets or {}))
+    if secrets_dir:
+        env[SECRETS_DIR_ENV] = secrets_dir
     for declared, actual in ports.items():
         env[f"MOORING_PORT_{declared}"] = str(actual)
     if ports:
@@ -181,6 +209,8 @@ def build_container(
     release_id: str,
     spec_hash: str,
     instance_id: str,
+    named_secrets: Mapping[str, str],
+    secrets_dir: str | None,
 ) -> InstancePlan:
     """A service with ``image``: every declared port is published on an ephemeral 127.0.0.1 port.
 
@@ -191,6 +221,7 @@ def build_container(
     service = snapshot["service"][name]
     ports = {mapping["port"]: free_port() for mapping in service.get("ports", [])}
     env = {**DEFAULT_ENV, **reveal_env(service.get("env", {}), secret_values)}
+    env.update(secret_env(service, named_secrets))
     if ports:
         env.setdefault("PORT", str(next(iter(ports))))
     for dep in service.get("depends_on", []):  # the dependency's published port, as the bridge reaches it
@@ -212,6 +243,12 @@ def build_container(
         else:
             # named volumes are engine volumes prefixed by the app, so two apps' "data" never mix
             mounts.append(Mount("volume", f"{app}_{source}", volume["target"], bool(volume.get("read_only"))))
+    if secrets_dir:
+        env[SECRETS_DIR_ENV] = CONTAINER_DIR
+        for ref in (service.get("secrets") or {}).values():
+            if ref.get("file"):
+                source = f"{secrets_dir}/{ref['file']}"
+                mounts.append(Mount("bind", source, f"{CONTAINER_DIR}/{ref['file']}", True))
     resources = service.get("resources") or {}
     command = service.get("command")
     spec = ContainerSpec(
@@ -246,6 +283,24 @@ def build_container(
     return InstancePlan(spec=spec, ports=ports, probe=probe)
 
 
+def secret_env(workload: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
+    """The variables a workload's ``secrets`` set (names whose value is missing are left out)."""
+    return {
+        ref["env"]: values[name]
+        for name, ref in (workload.get("secrets") or {}).items()
+        if ref.get("env") and name in values
+    }
+
+
+def secret_files(workload: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
+    """File name -> value, for the workload's ``secrets`` that ask for a file."""
+    return {
+        ref["file"]: values[name]
+        for name, ref in (workload.get("secrets") or {}).items()
+        if ref.get("file") and name in values
+    }
+
+
 def runs_on_cluster(snapshot: Mapping[str, Any], name: str) -> bool:
     """A service with an image runs on the Swarm when it says ``cluster = true``, or when its app
     does and the service does not say ``cluster = false``."""
@@ -265,6 +320,7 @@ def build_swarm(
     release_id: str,
     spec_hash: str,
     instance_id: str,
+    named_secrets: Mapping[str, str] | None = None,
 ) -> InstancePlan:
     """A cluster slot: the container of :func:`build_container`, placed by Swarm.
 
@@ -273,9 +329,25 @@ def build_swarm(
     (:func:`point_probe`). An exec check becomes the task's Docker healthcheck: Swarm keeps the task
     ``starting`` until it passes and replaces it when it fails, so no engine-side probe runs.
     """
-    plan = build_container(app, name, replica, snapshot, secret_values, release_id, spec_hash, instance_id)
-    assert isinstance(plan.spec, ContainerSpec)
     service = snapshot["service"][name]
+    if any(ref.get("file") for ref in (service.get("secrets") or {}).values()):
+        # the files live in the engine host's memory, which other nodes cannot mount
+        raise ValueError(
+            f"service.{name}.secrets: a cluster service gets secrets as env only (no file = ...) for now"
+        )
+    plan = build_container(
+        app,
+        name,
+        replica,
+        snapshot,
+        secret_values,
+        release_id,
+        spec_hash,
+        instance_id,
+        named_secrets or {},
+        None,
+    )
+    assert isinstance(plan.spec, ContainerSpec)
     ports = {port: 0 for port in plan.spec.ports}
     container = dataclasses.replace(plan.spec, ports=ports)
     placement = service.get("placement") or {}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol
 
-from mooring.store.tokens import ApiToken
+from mooring.store.tokens import LEGACY_SCOPES, RESOURCE_SCOPES, ApiToken
 
-__all__ = ["ApiToken", "Tokens"]
+__all__ = ["LEGACY_SCOPES", "RESOURCE_SCOPES", "ApiToken", "Tokens"]
 
 
 class Tokens(Protocol):
@@ -18,6 +19,14 @@ class Tokens(Protocol):
 
     def list_tokens(self) -> list[ApiToken]: ...
 
-    def create_token(self, scope: str, name: str | None = None) -> tuple[ApiToken, str]: ...
+    def create_token(
+        self,
+        scope: str,
+        name: str | None = None,
+        *,
+        scopes: tuple[str, ...] | None = None,
+        apps: tuple[str, ...] | None = None,
+        ttl: timedelta | None = None,
+    ) -> tuple[ApiToken, str]: ...
 
     def revoke_token(self, id_or_name: str) -> ApiToken: ...

@@ -9,6 +9,7 @@ from mooring.manifest.fields import PortMapping, check_name
 from mooring.manifest.graph import find_cycle
 from mooring.manifest.models import Manifest
 from mooring.manifest.reach import container_address
+from mooring.manifest.redact import is_secret_key
 from mooring.manifest.workload_checks import account_issues, state_issues
 
 KINDS = ("service", "worker", "cron")
@@ -177,8 +178,29 @@ def _volume_issues(manifest: Manifest, file: str) -> list[Issue]:
     return issues
 
 
+def _secret_env_warnings(manifest: Manifest, file: str) -> list[Issue]:
+    """Secret-looking env values work (encrypted, fingerprinted), but belong in the secret store."""
+    issues = []
+    for kind in ("service", "worker", "cron"):
+        for name, workload in getattr(manifest, kind).items():
+            for key, value in workload.env.items():
+                if value and is_secret_key(key):
+                    issues.append(
+                        Issue(
+                            file,
+                            f"{kind}.{name}.env.{key}",
+                            "looks like a secret written in the manifest (its value travels with every up)",
+                            f"move it into the engine's store: `mooring secret set {key} --app "
+                            f'{manifest.app_name} < value-file`, then secrets = ["{key}"] '
+                            f"in {kind}.{name} instead of env (docs/secrets.md)",
+                            "warning",
+                        )
+                    )
+    return issues
+
+
 def _warnings(manifest: Manifest, file: str) -> list[Issue]:
-    issues = _container_reach_warnings(manifest, file)
+    issues = _container_reach_warnings(manifest, file) + _secret_env_warnings(manifest, file)
     for name, service in manifest.service.items():
         check = service.health_check
         if check is not None and check.timeout > check.interval:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,6 +41,9 @@ class FieldChange:
 
     def render(self) -> str:
         mark = " (restart)" if self.restart else ""
+        rotated = SECRET_VERSION.match(self.path)
+        if rotated and self.kind == "changed":
+            return f"~ {rotated.group(1)}: secret {rotated.group(2)}: {_version(self.old)} -> {_version(self.new)}{mark}"
         if self.kind == "added":
             return f"+ {self.path}{mark}"
         if self.kind == "removed":
@@ -54,6 +58,14 @@ class FieldChange:
             "kind": self.kind,
             "restart": self.restart,
         }
+
+
+# ``service.api.secrets.DB_PASSWORD.version``: a rotation, shown as versions, never values
+SECRET_VERSION = re.compile(r"^((?:service|worker|cron)\.[^.]+)\.secrets\.([^.]+)\.version$")
+
+
+def _version(value: Any) -> str:
+    return "(unset)" if value is None else f"v{value}"
 
 
 def _safe(value: Any) -> Any:

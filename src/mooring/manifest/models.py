@@ -19,6 +19,7 @@ from mooring.manifest.fields import (
     StrList,
     check_name,
 )
+from mooring.manifest.secret_refs import SecretRefs, check_refs
 
 RestartPolicy = Literal["no", "always", "on-failure"]
 
@@ -152,6 +153,7 @@ class Workload(Frozen):
     image: str | None = Field(default=None, min_length=1)
     command: Command | None = None
     env: EnvMap = Field(default_factory=dict)
+    secrets: SecretRefs = Field(default_factory=dict)
     env_file: StrList = ()
     working_dir: str | None = Field(default=None, min_length=1)
     volumes: tuple[Mount, ...] = ()
@@ -179,6 +181,7 @@ class Workload(Frozen):
         destinations = [t.destination for t in self.template]
         if len(set(destinations)) != len(destinations):
             raise ValueError("two templates render to the same destination; give each its own")
+        check_refs(self.secrets, self.env)
         return self
 
     @property

@@ -141,6 +141,9 @@ def _workload(workload: Workload, salt: bytes, secrets: dict[str, str]) -> dict[
         else:
             env[key] = value
     out["env"] = env
+    if not out.get("secrets"):
+        # absent, not {}: a manifest without secret references keeps the spec hash it had before them
+        out.pop("secrets", None)
     if "depends_on" in out:
         out["depends_on"] = sorted(out["depends_on"])
     check = out.get("health_check")

@@ -113,6 +113,9 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
             )
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # Overwrite deleted and replaced content with zeros, so an old (pre-encryption) value or a
+        # removed secret's ciphertext does not linger in free pages of a copied file.
+        cursor.execute("PRAGMA secure_delete = ON")
     finally:
         cursor.close()
 

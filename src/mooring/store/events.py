@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from mooring.errors import StoreError
+from mooring.masking import masker
 from mooring.store.apps import lock_app
 from mooring.store.base import StoreBase
 from mooring.store.columns import utcnow
@@ -43,6 +44,7 @@ class EventRepository(StoreBase):
         """
         if not type:
             raise StoreError("an event needs a type")
+        payload = masker.mask_data(dict(payload))  # probe output, exit messages: never a secret value
         with self._write(f"record a {type!r} event for app {app!r}") as session:
             app_row = lock_app(session, app)
             release_seq: int | None = None

@@ -38,13 +38,20 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade_to_head(engine: Engine) -> None:
+def upgrade_to_head(engine: Engine, key_file: Path | None = None) -> None:
     """Apply pending migrations in one transaction; a second process waits, then finds nothing to do."""
     config = alembic_config()
+    before = current_revision(engine)
     # On SQLite the write option makes the transaction BEGIN IMMEDIATE: the write lock is taken
     # before alembic reads its version table, so two processes cannot both decide to migrate.
     with engine.execution_options(**{WRITE_OPTION: True}).connect() as connection, connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
         config.attributes["connection"] = connection
+        config.attributes["key_file"] = key_file  # for 0004, which encrypts plaintext secrets
         command.upgrade(config, "head")
+    if engine.dialect.name == "sqlite" and before != head_revision():
+        # A migration may have rewritten rows (0004 encrypts plaintext secrets): fold the WAL into
+        # the file and empty it, so the old frames do not stay readable in state.db-wal.
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

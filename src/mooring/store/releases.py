@@ -12,6 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from mooring.errors import NotFound, StoreError
+from mooring.masking import masker
 from mooring.store.apps import lock_app
 from mooring.store.base import StoreBase, as_tuple, check_choice
 from mooring.store.columns import utcnow
@@ -203,6 +204,10 @@ class ReleaseRepository(StoreBase):
 
     def update_release(self, release_id: str, **changes: Unpack[ReleaseChanges]) -> Release:
         """Change only the given fields (the others keep their stored values), commit, return the result."""
+        if isinstance(changes.get("message"), str):
+            changes["message"] = masker.mask(changes["message"])
+        if changes.get("failure") is not None:
+            changes["failure"] = masker.mask_data(changes["failure"])
         unknown = set(changes) - UPDATABLE_FIELDS
         if unknown:
             raise StoreError(

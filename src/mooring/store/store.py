@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from mooring.errors import StoreError
 from mooring.store.apps import AppRepository
+from mooring.store.audit import AuditRepository
 from mooring.store.db import DATABASE_URL_ENV, create_store_engine, database_url, display_url
 from mooring.store.events import EventRepository
 from mooring.store.instances import InstanceRepository
@@ -30,6 +32,7 @@ class Store(
     SecretRepository,
     SettingRepository,
     TokenRepository,
+    AuditRepository,
 ):
     """mooring's state: each method is one short transaction, committed before it returns."""
 
@@ -51,12 +54,15 @@ class Store(
         self.close()
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open the state database at the newest schema: ``url``, else $MOORING_DATABASE_URL, else SQLite."""
+def open_store(url: str | None = None, key_file: Path | None = None) -> Store:
+    """Open the state database at the newest schema: ``url``, else $MOORING_DATABASE_URL, else SQLite.
+
+    ``key_file`` is the keyring of secret values (default: store/keyring.py's ``key_file_path``).
+    """
     resolved = database_url(url)
     engine = create_store_engine(resolved)
     try:
-        upgrade_to_head(engine)
+        upgrade_to_head(engine, key_file)
     except StoreError:
         engine.dispose()
         raise
@@ -67,7 +73,9 @@ def open_store(url: str | None = None) -> Store:
             hint=f"check that the database is reachable and writable (set by {DATABASE_URL_ENV}, "
             "else $MOORING_HOME/state.db)",
         ) from exc
-    return Store(engine)
+    store = Store(engine)
+    store.key_path = key_file
+    return store
 
 
 def _first_line(exc: SQLAlchemyError) -> str:

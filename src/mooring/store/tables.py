@@ -33,7 +33,7 @@ RELEASE_SCOPES = ("fresh", "replacement")
 TARGET_ACTIONS = values(Action)
 TARGET_STATES = values(TargetState)
 INSTANCE_DRIVERS = ("process", "container", "swarm")
-TOKEN_SCOPES = ("read", "write", "admin")
+TOKEN_SCOPES = ("read", "write", "admin", "custom")
 
 # Stable constraint names, so later migrations (and SQLite batch mode) can refer to them.
 NAMING_CONVENTION = {
@@ -204,13 +204,49 @@ class LeaseRow(Base):
 
 
 class SecretValueRow(Base):
-    """A secret env value, addressed by the fingerprint that snapshots carry instead of the value."""
+    """A secret-looking env value of a manifest, addressed by the fingerprint that snapshots carry.
+
+    ``value`` is AES-256-GCM ciphertext (store/keyring.py), the fingerprint bound as associated data.
+    """
 
     __tablename__ = "secret_values"
 
     fingerprint: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class SecretVersionRow(Base):
+    """One version of a named secret of an app (``mooring secret set``), encrypted; versions are kept."""
+
+    __tablename__ = "secret_versions"
+    __table_args__ = (UniqueConstraint("app_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int]
+    ciphertext: Mapped[str] = mapped_column(Text)
+    key_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class AuditRow(Base):
+    """Who changed what through the API, and how it ended: append-only (triggers refuse the rest)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "app"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(200))
+    app: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(32))
+    status: Mapped[int | None]
+    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class SettingRow(Base):
@@ -235,3 +271,7 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # per-resource scopes (api/scopes.py); NULL for a token made before them: derived from ``scope``
+    scopes: Mapped[list[str] | None] = mapped_column(json_column())
+    apps: Mapped[list[str] | None] = mapped_column(json_column())
+    expires_at: Mapped[datetime | None]

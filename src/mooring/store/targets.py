@@ -10,6 +10,7 @@ from typing import Any, TypedDict, Unpack
 from sqlalchemy import insert, select
 
 from mooring.errors import NotFound, StoreError
+from mooring.masking import masker
 from mooring.store.base import StoreBase, check_choice
 from mooring.store.columns import utcnow
 from mooring.store.releases import require_release
@@ -124,6 +125,8 @@ class TargetRepository(StoreBase):
 
     def update_target(self, target_id: int, **changes: Unpack[TargetChanges]) -> Target:
         """Change only the given fields and commit before the caller's next side effect."""
+        if isinstance(changes.get("detail"), str):  # a failure's detail may quote probe output
+            changes["detail"] = masker.mask(changes["detail"])
         unknown = set(changes) - UPDATABLE_FIELDS
         if unknown:
             raise StoreError(

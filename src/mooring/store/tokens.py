@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
@@ -16,6 +16,13 @@ from mooring.store.columns import utcnow
 from mooring.store.tables import TOKEN_SCOPES, ApiTokenRow
 
 TOKEN_PREFIX = "mooring_"
+# Per-resource scopes (docs/remote.md); the old nested scopes are sets of them.
+RESOURCE_SCOPES = ("apps:read", "apps:write", "secrets:write", "secrets:read", "audit:read", "tokens:admin")
+LEGACY_SCOPES: dict[str, tuple[str, ...]] = {
+    "read": ("apps:read",),
+    "write": ("apps:read", "apps:write", "secrets:write"),
+    "admin": RESOURCE_SCOPES,
+}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -29,10 +36,22 @@ class ApiToken:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scopes: tuple[str, ...] = ()
+    apps: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @property
+    def effective_scopes(self) -> frozenset[str]:
+        """What the token may do: its resource scopes, or those its old nested scope stands for."""
+        return frozenset(self.scopes or LEGACY_SCOPES.get(self.scope, ()))
+
+    def describe_scopes(self) -> str:
+        text = self.scope if self.scope != "custom" else " ".join(self.scopes)
+        return text + (f" (apps {', '.join(self.apps)})" if self.apps is not None else "")
 
 
 def secret_digest(secret: str) -> str:
@@ -43,9 +62,29 @@ def secret_digest(secret: str) -> str:
 class TokenRepository(StoreBase):
     """Create, find, list and revoke API tokens."""
 
-    def create_token(self, scope: str, name: str | None = None) -> tuple[ApiToken, str]:
-        """A new token and its secret; the secret is not stored and cannot be shown again."""
+    def create_token(
+        self,
+        scope: str,
+        name: str | None = None,
+        *,
+        scopes: tuple[str, ...] | None = None,
+        apps: tuple[str, ...] | None = None,
+        ttl: timedelta | None = None,
+    ) -> tuple[ApiToken, str]:
+        """A new token and its secret; the secret is not stored and cannot be shown again.
+
+        ``scope`` is read|write|admin, or ``custom`` with ``scopes`` naming resource scopes;
+        ``apps`` limits it to those apps; ``ttl`` makes it expire.
+        """
         check_choice("token scope", scope, TOKEN_SCOPES)
+        if scopes:
+            for one in scopes:
+                check_choice("token scope", one, RESOURCE_SCOPES)
+            scope = "custom"
+        elif scope == "custom":
+            raise UsageError("a custom token needs its scopes", hint="e.g. --scope apps:read")
+        if ttl is not None and ttl.total_seconds() <= 0:
+            raise UsageError("a token's --ttl must be longer than 0s")
         token_id = secrets.token_hex(6)
         name = name or f"token-{token_id}"
         if not NAME_PATTERN.fullmatch(name):
@@ -70,6 +109,9 @@ class TokenRepository(StoreBase):
                 created_at=utcnow(),
                 last_used_at=None,
                 revoked_at=None,
+                scopes=sorted(set(scopes)) if scopes else None,
+                apps=sorted(set(apps)) if apps else None,
+                expires_at=utcnow() + ttl if ttl is not None else None,
             )
             session.add(row)
             session.flush()
@@ -121,4 +163,7 @@ def _record(row: ApiTokenRow) -> ApiToken:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        scopes=tuple(row.scopes or ()),
+        apps=tuple(row.apps) if row.apps is not None else None,
+        expires_at=row.expires_at,
     )
