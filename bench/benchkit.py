@@ -308,3 +308,13 @@ def floor_interpreter_start(samples: int = 5) -> list[float]:
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         runs.append(time.perf_counter() - started)
     return runs
+
+
+def stop_engine_of(home: Path) -> None:
+    """Stop the engine a benchmark started (found by its MOORING_HOME), never another."""
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        with contextlib.suppress(psutil.Error):
+            cmdline = proc.info["cmdline"] or []
+            if "serve" in cmdline and (proc.info["environ"] or {}).get("MOORING_HOME") == str(home):
+                proc.terminate()
+                proc.wait(10)

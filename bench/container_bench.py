@@ -32,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchkit import stop_engine_of  # noqa: E402
 from tests.container.private_dockerd import PrivateDockerd, build_image, private_dockerd, require_tools  # noqa: E402
 
 IMAGE_VERSION = "1"
@@ -164,7 +165,7 @@ def main() -> None:
         finally:
             with contextlib.suppress(Exception):
                 subprocess.run([*mooring_bin(), "down"], cwd=work, env=env, capture_output=True, timeout=120)
-            stop_engine(Path(env["MOORING_HOME"]))
+            stop_engine_of(Path(env["MOORING_HOME"]))
     print(
         f"{'scenario':<26} {'N':>4} {'mooring min':>12} {'median':>8} {'docker run min':>15} {'median':>8} {'ratio':>6}"
     )
@@ -179,18 +180,6 @@ def main() -> None:
         args.json.write_text(
             json.dumps({"bench": "container", "smoke": args.smoke, "scenarios": scenarios}, indent=2)
         )
-
-
-def stop_engine(home: Path) -> None:
-    """Stop the engine this bench started (found by its MOORING_HOME), never another."""
-    import psutil
-
-    for proc in psutil.process_iter(["cmdline", "environ"]):
-        with contextlib.suppress(psutil.Error):
-            cmdline = proc.info["cmdline"] or []
-            if "serve" in cmdline and (proc.info["environ"] or {}).get("MOORING_HOME") == str(home):
-                proc.terminate()
-                proc.wait(10)
 
 
 if __name__ == "__main__":

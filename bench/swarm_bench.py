@@ -33,6 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchkit import stop_engine_of  # noqa: E402
 from tests.swarm.swarm_fixture import Swarm, load_image, swarm_cluster  # noqa: E402
 
 COMMAND = ["httpd", "-f", "-p", "8080", "-h", "/www"]
@@ -170,7 +171,7 @@ def main() -> None:
                     capture_output=True,
                     timeout=300,
                 )
-            stop_engine(Path(env["MOORING_HOME"]))
+            stop_engine_of(Path(env["MOORING_HOME"]))
     print(f"{'scenario':<36} {'N':>4} {'mooring median':>15} {'docker median':>14} {'ratio':>6}")
     for s in scenarios:
         ratio = s["mooring"]["median"] / s["floor"]["median"]
@@ -182,18 +183,6 @@ def main() -> None:
         args.json.write_text(
             json.dumps({"bench": "swarm", "smoke": args.smoke, "scenarios": scenarios}, indent=2)
         )
-
-
-def stop_engine(home: Path) -> None:
-    """Stop the engine this bench started (found by its MOORING_HOME), never another."""
-    import psutil
-
-    for proc in psutil.process_iter(["cmdline", "environ"]):
-        with contextlib.suppress(psutil.Error):
-            cmdline = proc.info["cmdline"] or []
-            if "serve" in cmdline and (proc.info["environ"] or {}).get("MOORING_HOME") == str(home):
-                proc.terminate()
-                proc.wait(10)
 
 
 if __name__ == "__main__":

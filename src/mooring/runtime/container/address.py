@@ -27,8 +27,8 @@ class EngineConfigError(ValueError):
     """``engine.toml`` exists but cannot be read or has a wrong ``[engine] docker_host``."""
 
 
-def configured_docker_host(home: Path | None) -> tuple[str, Path] | None:
-    """``[engine] docker_host`` of ``$MOORING_HOME/engine.toml``, if set."""
+def engine_config_value(home: Path | None, section: str, key: str, example: str) -> tuple[str, Path] | None:
+    """``[section] key`` of ``$MOORING_HOME/engine.toml`` (a non-empty string) and the file, if set."""
     if home is None:
         return None
     path = home / ENGINE_CONFIG
@@ -38,14 +38,17 @@ def configured_docker_host(home: Path | None) -> tuple[str, Path] | None:
         return None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise EngineConfigError(f"{path}: cannot read it: {exc}") from None
-    value = data.get("engine", {}).get("docker_host")
+    value = data.get(section, {}).get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise EngineConfigError(
-            f'{path}: engine.docker_host must be a non-empty string such as "unix:///var/run/docker.sock"'
-        )
+        raise EngineConfigError(f"{path}: {section}.{key} must be a non-empty string such as {example}")
     return value, path
+
+
+def configured_docker_host(home: Path | None) -> tuple[str, Path] | None:
+    """``[engine] docker_host`` of ``$MOORING_HOME/engine.toml``, if set."""
+    return engine_config_value(home, "engine", "docker_host", '"unix:///var/run/docker.sock"')
 
 
 def rootless_podman_socket() -> str | None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
-from mooring.runtime.container.address import ENGINE_CONFIG, EngineAddress, EngineConfigError
+from mooring.runtime.container.address import ENGINE_CONFIG, EngineAddress, engine_config_value
 
 ENV = "MOORING_SWARM_HOST"
 
@@ -16,23 +15,12 @@ def resolve_cluster_address(home: Path | None) -> EngineAddress | None:
     env = os.environ.get(ENV)
     if env:
         return EngineAddress(env, ENV)
-    if home is None:
+    configured = engine_config_value(
+        home, "cluster", "manager", '"tcp://10.0.0.1:2375" (a Swarm manager\'s Docker API address)'
+    )
+    if configured is None:
         return None
-    path = home / ENGINE_CONFIG
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise EngineConfigError(f"{path}: cannot read it: {exc}") from None
-    value = data.get("cluster", {}).get("manager")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise EngineConfigError(
-            f'{path}: cluster.manager must be a Docker API address such as "tcp://10.0.0.1:2375"'
-            ' or "unix:///var/run/docker.sock" of a Swarm manager'
-        )
+    value, path = configured
     return EngineAddress(value, f"{path} [cluster] manager")
 
 
