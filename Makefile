@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= examples/quickstart/mooring.toml
 
-.PHONY: demo test test-unit lint typecheck pytest install install-test clean bench bench-smoke setup-demo setup-test
+.PHONY: demo test test-unit lint typecheck pytest install install-test clean bench bench-smoke setup-demo setup-test chaos chaos-smoke
 
 # Debian packages first (scripts/setup-debian.sh: apt-get as root, else the one command to run).
 setup-demo:
@@ -64,6 +64,16 @@ bench: $(VENV)/.installed-bench
 
 bench-smoke: setup-test $(VENV)/.installed-bench
 	$(BIN)/python bench/suite.py --smoke
+
+# The fault campaign (docs/reliability.md): N randomized trials of engine kills, freezes, instance kills
+# and store locks across rolling, canary, blue_green, rollback and down. CHAOS_N=50 by default.
+CHAOS_N ?= 50
+chaos: install-test
+	$(BIN)/python bench/chaos.py --trials $(CHAOS_N)
+
+# CI's short version (< 3 min): one trial of each engine fault, with a short freeze and lock
+chaos-smoke: install-test
+	$(BIN)/python bench/chaos.py --trials 3 --freeze 5 --lock 6
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,8 @@ if [ "$target" = "test" ]; then
     installed busybox-static || add busybox-static  # the container tests' image
     has ip || add iproute2                   # dockerd's private bridge
     has wrk || add wrk                       # bench/proxy_bench.py (make bench-smoke)
+    has chromium || add chromium             # the dashboard's browser test (tests/observe)
+    has chromedriver || add chromium-driver  # selenium drives chromium through it
 fi
 # both: HAProxy serves published ports (docs/network.md); the quickstart goes through one
 has haproxy || [ -x "$root"/usr/sbin/haproxy ] || add haproxy

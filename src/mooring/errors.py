@@ -60,6 +60,10 @@ class EngineUnreachable(MooringError):
     exit_code = 9
 
 
+class EngineNotAnswering(EngineUnreachable):
+    """The engine accepted the connection but did not answer in time (stopped, frozen, overloaded)."""
+
+
 class Unauthorized(MooringError):
     """A request to the engine's TCP listener without a valid bearer token (HTTP 401)."""
 

@@ -15,7 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "setup-debian.sh"
-EVERYTHING = "postgresql util-linux openssl docker.io busybox-static iproute2 wrk haproxy"
+EVERYTHING = (
+    "postgresql util-linux openssl docker.io busybox-static iproute2 wrk haproxy chromium chromium-driver"
+)
 
 
 @pytest.fixture

@@ -85,7 +85,22 @@ def create_app(engine: Engine) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not_found" if exc.status_code == 404 else "http_error"
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        # keep the exception's headers: a 405 must say which methods are allowed (RFC 9110 15.5.6)
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        # JSON nested deeper than Python's parser recurses (a body or a snapshot): the client's fault
+        return JSONResponse(
+            error_body(
+                "usage_error",
+                "the request's JSON is nested too deeply to parse",
+                "a mooring snapshot nests a few levels; send the one `mooring up` builds",
+            ),
+            status_code=400,
+        )
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
@@ -105,6 +120,10 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(make_router(engine))
     app.include_router(make_node_router(engine))
+
+    from mooring.api.observe_routes import make_observe_router  # /metrics, webhooks' log, dashboard
+
+    app.include_router(make_observe_router(engine))
 
     from mooring.api.run_routes import make_run_router  # worker and cron runs on demand
 

@@ -24,6 +24,9 @@ TOKEN_ROUTES = "/v1/tokens"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POST routes that change nothing: a dry run sends a snapshot in its body, but only reads.
 READ_ONLY_POSTS = re.compile(r"^/v1/apps/[^/]+/plan$")
+# The dashboard's static shell (HTML, JS, CSS: no data) loads without a token so it can ask for one;
+# everything it shows comes from the API, which needs the token.
+PUBLIC_PREFIX = "/ui"
 # Recording last use is a write; once a minute per token is precise enough for `token list`.
 LAST_USED_EVERY = 60.0
 CREATE_HINT = (
@@ -112,6 +115,12 @@ class BearerAuth:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        if scope["method"] in ("GET", "HEAD") and (
+            path == PUBLIC_PREFIX or path.startswith(PUBLIC_PREFIX + "/")
+        ):
+            await self.app(scope, receive, send)
+            return
         header = Headers(scope=scope).get("authorization")
         decision = authorize(header, scope["method"], scope["path"], self.tokens.token_for_secret)
         if isinstance(decision, Refusal):
@@ -120,6 +129,12 @@ class BearerAuth:
             await JSONResponse(body, status_code=decision.status, headers=headers)(scope, receive, send)
             return
         self._mark_used(decision)
+        # what GET /v1/session answers: the dashboard shows the controls only to a write token
+        scope.setdefault("state", {})["token"] = {
+            "id": decision.id,
+            "name": decision.name,
+            "scope": decision.scope,
+        }
         await self.app(scope, receive, send)
 
     def _mark_used(self, token: ApiToken) -> None:

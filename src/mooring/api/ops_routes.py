@@ -90,7 +90,10 @@ def make_router(engine: Engine) -> APIRouter:
         app_name: AppName,
         since: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
         follow: bool = True,
-        last_event_id: Annotated[str | None, Header()] = None,
+        last_event_id: Annotated[
+            str | None,
+            Header(pattern=r"^[0-9]{1,19}$", description="the last event number a reconnecting client saw"),
+        ] = None,
     ) -> StreamingResponse:
         """The app's events as Server-Sent Events; ``id`` is the app_seq. Starts after ``since`` (or the
         ``Last-Event-ID`` header of a reconnecting client); ``follow=false`` ends after the backlog."""

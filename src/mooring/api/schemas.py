@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path
 from pydantic import BaseModel, Field
@@ -23,8 +23,17 @@ class EngineInfo(BaseModel):
     instances: int
 
 
+def snapshot_field() -> Any:
+    """The snapshot: JSON text, so at least ``{}`` (an empty string is refused by the schema, not later)."""
+    return Field(
+        min_length=2,
+        description="canonical snapshot JSON of the manifest",
+        json_schema_extra={"contentMediaType": "application/json"},
+    )
+
+
 class UpRequest(BaseModel):
-    snapshot: str = Field(description="canonical snapshot JSON of the manifest")
+    snapshot: str = snapshot_field()
     secrets: dict[str, str] = Field(default_factory=dict, description="fingerprint -> secret value")
     services: list[str] | None = Field(default=None, description="only these services and their dependencies")
     wait_lock: float | None = Field(
@@ -37,7 +46,7 @@ class UpRequest(BaseModel):
 
 
 class PlanRequest(BaseModel):
-    snapshot: str = Field(description="canonical snapshot JSON of the manifest")
+    snapshot: str = snapshot_field()
     services: list[str] | None = Field(default=None, description="only these services and their dependencies")
 
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "import_cmd",
     "backup_cmds",
     "images_cmd",
+    "notify_cmds",
 )
 # Where the hot commands live, so running them imports one module; any other name loads them all.
 COMMAND_HOME = {

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from mooring.client.http import EngineClient
-from mooring.errors import EngineUnreachable, MooringError
+from mooring.errors import EngineNotAnswering, EngineUnreachable, MooringError
 
 START_DEADLINE = 20.0
 
@@ -24,9 +24,13 @@ def log_path(home: Path) -> Path:
 
 
 def _answers(client: EngineClient) -> bool:
+    """Whether an engine answers; one that accepts but never answers (frozen) is an error, not absent:
+    starting a second engine next to it would only fail."""
     try:
         client.get("/v1/engine")
         return True
+    except EngineNotAnswering:
+        raise
     except EngineUnreachable:
         return False
 
@@ -45,7 +49,8 @@ def local_client(home: Path, autostart: bool = True, notice=None) -> EngineClien
         fcntl.flock(lock, fcntl.LOCK_EX)  # two CLIs never start two engines
         if _answers(client):
             return client
-        with open(log_path(home), "ab") as log:
+        fd = os.open(log_path(home), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "mooring", "serve"],
                 stdin=subprocess.DEVNULL,

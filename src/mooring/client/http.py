@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,10 +13,23 @@ from typing import Any
 import httpx
 
 from mooring.client.remote import CA_ENV, TOKEN_ENV, RemoteEngine
-from mooring.errors import EngineUnreachable, MooringError
+from mooring.errors import EngineNotAnswering, EngineUnreachable, MooringError
 
 # How long a remote client keeps trying to reconnect after it lost an engine it had reached.
 RECONNECT_WITHIN = 60.0
+# How long a call waits for the engine's answer: a frozen engine (SIGSTOP, a VM pause) accepts
+# connections on its socket but never answers, and a CLI must not hang on it. A read waits
+# READ_TIMEOUT plus any wait it asked the engine for; a change (down, rollout control) STEP_TIMEOUT.
+TIMEOUT_ENV = "MOORING_CLIENT_TIMEOUT"
+READ_TIMEOUT = 20.0
+STEP_TIMEOUT = 300.0
+
+
+def read_timeout() -> float:
+    try:
+        return max(1.0, float(os.environ.get(TIMEOUT_ENV, READ_TIMEOUT)))
+    except ValueError:
+        return READ_TIMEOUT
 
 
 def _exit_codes() -> dict[str, int]:
@@ -78,11 +93,30 @@ class EngineClient:
     def close(self) -> None:
         self._http.close()
 
+    def _answer_within(self, method: str, kwargs: dict[str, Any]) -> float:
+        """Seconds to wait for this call's answer: the base plus any wait it asks of the engine."""
+        params = kwargs.get("params") or {}
+        body = kwargs.get("json") if isinstance(kwargs.get("json"), dict) else {}
+        asked = 0.0
+        for value in (params.get("timeout"), (body or {}).get("wait_lock")):
+            with contextlib.suppress(TypeError, ValueError):
+                asked += float(value) if value is not None else 0.0
+        return (read_timeout() if method == "GET" else STEP_TIMEOUT) + asked
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         deadline: float | None = None
+        within = self._answer_within(method, kwargs)
+        kwargs.setdefault("timeout", httpx.Timeout(10.0 if self.remote else 30.0, read=within))
         while True:
             try:
                 response = self._http.request(method, path, **kwargs)
+            except httpx.ReadTimeout:
+                raise EngineNotAnswering(
+                    f"the mooring engine at {self.where} is not answering: no reply to {method} {path} "
+                    f"within {within:.0f}s",
+                    hint="it may be stopped (SIGSTOP), frozen or overloaded: check its process state and "
+                    "its log (engine.log under $MOORING_HOME); the wait is set by " + TIMEOUT_ENV,
+                ) from None
             except httpx.TransportError as exc:
                 # A GET is safe to repeat: once the engine answered, a dropped connection (network
                 # blip, engine restart) is retried until the deadline, so a long rollout is followed to

@@ -22,10 +22,12 @@ from starlette.types import ASGIApp
 
 from mooring.api.app import create_app
 from mooring.api.auth import BearerAuth
+from mooring.daemon import logsetup
 from mooring.daemon.backups import start_scheduled_backups
+from mooring.daemon.guard import BodyLimit, Gate, Limits, guarded
 from mooring.daemon.listen import TcpListen, bind_tcp
 from mooring.engine import Engine
-from mooring.paths import ensure_home
+from mooring.paths import ensure_home, secure_home
 
 log = logging.getLogger("mooring.engine")
 
@@ -64,21 +66,28 @@ class _Server(uvicorn.Server):
 
 
 def _server(app: ASGIApp, listen: TcpListen | None = None) -> _Server:
+    """A server of ``app``; with ``listen`` (TCP, before authentication) its connections are bounded."""
+    limits = Limits()
     config = uvicorn.Config(
-        app,
+        BodyLimit(app, limits.max_body) if listen else app,
         log_level="warning",
         lifespan="off",
         access_log=False,
         timeout_graceful_shutdown=2,
         ssl_certfile=str(listen.tls_cert) if listen and listen.tls_cert else None,
         ssl_keyfile=str(listen.tls_key) if listen and listen.tls_key else None,
+        h11_max_incomplete_event_size=64 * 1024,  # a request head over 64 KiB is refused
     )
+    if listen:
+        config.load()
+        config.http_protocol_class = guarded(config.http_protocol_class, Gate(limits))
     return _Server(config)
 
 
 async def serve_forever(listen: TcpListen | None = None) -> None:
     """Serve the API on the unix socket and, with ``listen``, on TCP (bearer tokens, optional TLS)."""
     home = ensure_home()
+    secure_home(home)  # a pre-created home or logs directory may be 0755: it holds secrets and output
     # Bind the TCP listener before the engine starts: a port in use fails fast, nothing adopted yet.
     tcp_sock = bind_tcp(listen) if listen else None
     engine = Engine(home)
@@ -118,6 +127,5 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
 
 
 def run(listen: TcpListen | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
+    logsetup.setup(ensure_home())  # rate-limited, and engine.log rotated by size
     asyncio.run(serve_forever(listen))

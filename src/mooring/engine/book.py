@@ -15,6 +15,7 @@ from mooring.health import ProbeSpec
 from mooring.runtime.record import InstanceRecord
 from mooring.store import Instance, Store
 
+RETRY = 1.0  # seconds before instance changes the store refused are written again
 log = logging.getLogger(__name__)
 
 
@@ -108,12 +109,19 @@ class InstanceBook:
                     [iid for iid, row in pending.items() if row is None],
                 )
         except Exception as exc:
-            log.exception("could not record %d instance change(s)", len(pending))
-            if committed is not None and not committed.done():
-                committed.set_exception(exc)
-                committed.exception()  # callers that do not wait (health changes) must not warn
             if committed is None:
+                log.exception("could not record %d instance change(s)", len(pending))
                 raise
+            # A store outage: the changes are kept and written again shortly; their waiters keep
+            # waiting (journal before effect), an instance is never left unrecorded (an orphan later).
+            log.error("could not record %d instance change(s), retrying in %gs: %s", len(pending), RETRY, exc)
+            for iid, row in pending.items():
+                self._pending.setdefault(iid, row)  # a change queued meanwhile is newer
+            if self._committed is None:
+                self._committed = committed
+                asyncio.get_running_loop().call_later(RETRY, self.flush)
+            else:  # a flush is already due; settle the older waiters with it
+                self._committed.add_done_callback(lambda done: _settle_like(committed, done))
             return
         if committed is not None and not committed.done():
             committed.set_result(None)
@@ -170,3 +178,13 @@ class InstanceBook:
     def forget(self, instance_id: str) -> None:
         self.entries.pop(instance_id, None)
         self._queue(instance_id, None)
+
+
+def _settle_like(waiter: asyncio.Future[None], done: asyncio.Future[None]) -> None:
+    if waiter.done():
+        return
+    if done.cancelled() or done.exception() is not None:
+        waiter.set_exception(done.exception() or asyncio.CancelledError())
+        waiter.exception()
+    else:
+        waiter.set_result(None)

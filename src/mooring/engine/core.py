@@ -13,11 +13,17 @@ from typing import Any
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.event_hub import EventHub
+from mooring.engine.event_tail import EventTail
 from mooring.engine.lifecycle import Lifecycle
+from mooring.engine.metrics import EngineMetrics
+from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import OneShots
+from mooring.engine.outage import cancel_all, note_stall
+from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.specs import point_probe
+from mooring.engine.stall import StallWatch
 from mooring.engine.tokens import Tokens
 from mooring.errors import NotFound
 from mooring.health import HealthState, Prober, Transition
@@ -53,16 +59,30 @@ class Engine:
         self.releases = ReleaseManager(self)
         self.oneshots = OneShots(self)  # cron and worker runs
         self.schedules = CronScheduler(self)
+        self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
+        self._reconciler: asyncio.Task[None] | None = None
+        # Consumers of the journal's events, fed on the loop after each commit (never by the executor).
+        self.event_tail = EventTail(self.store, self.event_hub)
+        self.metrics = EngineMetrics(self)
+        self.notifier = Notifier(home, self.store)
 
     # --- start-up and shutdown -------------------------------------------------------------
 
     async def start(self) -> None:
+        self.notifier.load()  # a broken [notify] in engine.toml fails the start, with the key path
         await self.prober.start()
+        self.stalls.start()
+        self.prober.on_result = self.metrics.observe_probe
+        self.event_tail.add(self.metrics.observe_event)
+        self.event_tail.add(self.notifier.observe_event)
+        self.event_tail.start()
+        self.notifier.start()
         await self.proxy.start()  # adopts the running HAProxy; nothing changes in it before resume
         await self._adopt_instances()
         await self._restore_proxy()
         await self.proxy.resume()
         self.releases.recover()
+        self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
         self.schedules.start()
 
     async def _adopt_instances(self) -> None:
@@ -150,8 +170,15 @@ class Engine:
         for _, task in list(self.releases.executors.values()):
             task.cancel()
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
+        await cancel_all(self.releases.background)
+        await self.stalls.close()
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            await asyncio.gather(self._reconciler, return_exceptions=True)
         await self.schedules.close()
         await self.oneshots.close()
+        await self.event_tail.close()
+        await self.notifier.close()
         await self.supervisor.detach_all()
         await self.proxy.close()
         await self.prober.close()

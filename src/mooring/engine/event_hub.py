@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 
 class EventHub:
@@ -13,6 +14,13 @@ class EventHub:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signals: dict[str, asyncio.Event] = {}
+        self._subscribers: list[Callable[[str], None]] = []
+
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(app)`` on the loop after each commit (the event tail: metrics, notify)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._subscribers.append(callback)
 
     def signal(self, app: str) -> asyncio.Event:
         """The event the next commit for ``app`` sets; take it before reading the store."""
@@ -29,6 +37,8 @@ class EventHub:
             loop.call_soon_threadsafe(self._wake, app)
 
     def _wake(self, app: str) -> None:
+        for callback in self._subscribers:
+            callback(app)
         fired = self._signals.pop(app, None)
         if fired is not None:
             fired.set()

@@ -30,7 +30,17 @@ async def explain(engine: Engine, app: str) -> dict[str, Any]:
     open_batch = _open_batch(events)
     gate: dict[str, Any] | None = None
     state, control = view["rollout"]["state"], view["rollout"]["control"]
-    if control == "paused" or state == "blocked":
+    parked = (release.failure or {}).get("reason") if control == "paused" else None
+    if parked in ("store_unavailable", "executor_error"):
+        # parked by the engine itself (engine/outage.py), not by the operator: say why
+        gate = {
+            "kind": "operator",  # the operator may resume it; the store case also resumes by itself
+            "batch": None,
+            "service": None,
+            "deadline": None,
+            "detail": release.message or parked,
+        }
+    elif control == "paused" or state == "blocked":
         gate = {
             "kind": "operator",
             "batch": None,

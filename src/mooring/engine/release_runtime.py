@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
 from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster
+from mooring.engine.stall import wait_first
 from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
@@ -192,10 +193,13 @@ class EngineRuntime:
             # fail fast: `retries` counted failures (after start_period) make it unhealthy; when the
             # instance itself answered the last of them (HTTP 500, exit 1) that is a verdict and the
             # gate fails now. No answer at all (refused, timeout) may be a slow start: the deadline decides.
-            healthy = asyncio.ensure_future(prober.wait_until(instance_id, judged, timeout))
-            died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, timeout))
+            # The deadline does not count time the engine did not run (engine/stall.py); the inner
+            # waits get a far deadline of their own, only as a bound.
+            bound = timeout * 4 + 600
+            healthy = asyncio.ensure_future(prober.wait_until(instance_id, judged, bound))
+            died = asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, bound))
             try:
-                done, _ = await asyncio.wait({healthy, died}, return_when=asyncio.FIRST_COMPLETED)
+                done = await wait_first({healthy, died}, timeout)
             finally:
                 for task in (healthy, died):
                     task.cancel()
@@ -204,12 +208,18 @@ class EngineRuntime:
                 record = supervisor.record(instance_id)
                 if record.state in DOWN:
                     return Readiness(False, Reason.PROCESS_EXITED, record.last_exit_message)
-                status = prober.status(instance_id)
-                last = status.last_result.detail if status.last_result else "no probe answered"
-                if status.state is HealthState.UNHEALTHY:
-                    return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
-                return Readiness(False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})")
+                # one fresh probe before failing: the last result may predate a freeze of the engine
+                status = await prober.probe_fresh(instance_id)
+                if status.state is not HealthState.HEALTHY:
+                    last = status.last_result.detail if status.last_result else "no probe answered"
+                    if status.state is HealthState.UNHEALTHY:
+                        return Readiness(False, Reason.READINESS_FAILED, f"unhealthy: {last}")
+                    return Readiness(
+                        False, Reason.READINESS_TIMEOUT, f"not healthy within {timeout:g}s ({last})"
+                    )
             status = prober.status(instance_id)
+            if status.state is HealthState.UNHEALTHY:
+                status = await prober.probe_fresh(instance_id)  # judged on a result from before a freeze?
             if status.state is HealthState.UNHEALTHY:
                 last = status.last_result.detail if status.last_result else "no probe answered"
                 if on_health is not None:

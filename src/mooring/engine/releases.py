@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
-import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
+from mooring.engine import outage, reconcile
+from mooring.engine.app_leases import AppLeases
 from mooring.engine.journal import Journal
 from mooring.engine.lineage import NothingToDo, prev_ok, rollback_choice, serving_base
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
-from mooring.errors import Conflict, LeaseConflict, NotFound, UsageError
+from mooring.errors import Conflict, LeaseConflict, NotFound, StoreError, UsageError
 from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError, canonical_json, content_hash
 from mooring.manifest.source import SourceError, stamp_sources
 from mooring.release.batches import make_batches
@@ -35,8 +31,6 @@ if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
 log = logging.getLogger("mooring.engine")
-LEASE_TTL = timedelta(seconds=30)
-HEARTBEAT = 10.0
 LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
 OPEN_STATUSES = ("pending", "in_progress", "partially_failed", "failed")
 
@@ -61,54 +55,14 @@ def not_a_snapshot(exc: BaseException) -> UsageError:
     )
 
 
-class ReleaseManager:
+class ReleaseManager(AppLeases):
     def __init__(self, engine: Engine) -> None:
+        super().__init__(engine.store)
         self.engine = engine
-        self.store = engine.store
         self.journal = Journal(engine.store, on_event=engine.event_hub.notify)
         self.runtime = EngineRuntime(engine)
         self.executors: dict[str, tuple[ReleaseExecutor, asyncio.Task[Any]]] = {}
-        self.host = socket.gethostname()
-        self._lease_freed = asyncio.Event()
-
-    # --- lease ------------------------------------------------------------------------------
-
-    async def acquire(self, app: str, holder: str, wait_lock: float | None) -> None:
-        deadline = time.monotonic() + (wait_lock or 0.0)
-        while True:
-            try:
-                self.store.acquire_lease(app, holder, self.host, os.getpid(), LEASE_TTL)
-                return
-            except LeaseConflict:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise
-                self._lease_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._lease_freed.wait(), min(remaining, 1.0))
-
-    def release_lease(self, app: str, holder: str) -> None:
-        self.store.release_lease(app, holder)
-        self._lease_freed.set()
-
-    async def _heartbeat(self, app: str, holder: str) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT)
-            try:
-                self.store.renew_lease(app, holder, LEASE_TTL)
-            except LeaseConflict:
-                log.error("release %s lost the lease of app %s", holder, app)
-                return
-
-    def reclaim_dead_leases(self) -> None:
-        """Leases of an engine on this host that is gone: nobody will renew them, take them back now."""
-        for app in self.store.list_apps():
-            lease = self.store.current_lease(app.name)
-            if lease is None or lease.host != self.host or lease.pid == os.getpid():
-                continue
-            if not psutil.pid_exists(lease.pid):
-                self.store.break_lease(app.name, lease.holder)
-                log.warning("reclaimed the lease of app %s from dead engine pid %d", app.name, lease.pid)
+        self.background: set[asyncio.Task[Any]] = set()  # parking and auto-resume after an outage
 
     # --- apply ------------------------------------------------------------------------------
 
@@ -261,33 +215,22 @@ class ReleaseManager:
 
     async def _drive(self, executor: ReleaseExecutor, app: str) -> None:
         heartbeat = asyncio.create_task(self._heartbeat(app, executor.release_id))
+        release_id = executor.release_id
         try:
-            status = await executor.run()
-            log.info(
-                "release %s of %s: %s", executor.release_id, app, status.value
-            )  # an outcome, not a fault
-            self.engine.schedules.refresh(app)  # the release that went live brings its crons
-        except Exception as exc:
-            log.exception("release %s: executor error", executor.release_id)
-            with contextlib.suppress(Exception):  # e.g. the store is gone too: the log has it
-                move_release(
-                    self.journal,
-                    self.store.get_release(executor.release_id),
-                    ReleaseStatus.FAILED,
-                    None,
-                    message=f"internal error: {type(exc).__name__}: {exc}",
-                )
+            await outage.run_supervised(self, executor, app)
         finally:
             heartbeat.cancel()
             try:  # listeners follow the outcome, still under the lease (not when the engine shuts down)
-                task = asyncio.current_task()
-                if task is None or not task.cancelling():
+                current = asyncio.current_task()
+                if current is None or not current.cancelling():
                     await reconcile_listeners(self.engine, app)
             except Exception:
-                log.exception(
-                    "release %s: reconciling the published ports of %s failed", executor.release_id, app
-                )
-            self.release_lease(app, executor.release_id)
+                log.exception("release %s: reconciling the published ports of %s failed", release_id, app)
+            with contextlib.suppress(StoreError):  # an outage: the lease expires or is reclaimed
+                self.release_lease(app, release_id)
+            current = asyncio.current_task()
+            if current is None or not current.cancelling():
+                reconcile.after_release(self.engine, app, self.background)  # no instance left behind
 
     # --- operator control -------------------------------------------------------------------
 
@@ -335,6 +278,8 @@ class ReleaseManager:
                         detail="",
                     )
             self.store.update_release(release.id, control="active", resumed_count=release.resumed_count + 1)
+            if outage.parked_reason(release.failure) is not None:
+                self.store.update_release(release.id, failure=None)  # the cause is gone: nothing failed
             self.journal.append_event(app, "release.resume_requested", {}, release_id=release.id)
             self._launch(release.id, app)
             return self.store.get_release(release.id)
@@ -447,12 +392,16 @@ class ReleaseManager:
         for release in self.store.find_releases(
             status=("pending", "in_progress", "partially_failed", "failed")
         ):
+            if release.control == "paused" and outage.parked_reason(release.failure) in outage.AUTO_RESUMED:
+                # parked by a store outage of the previous engine: resume it like the operator would
+                outage.spawn(outage.resume_when_store_answers(self, release.id, release.app), self.background)
+                continue
             if release.control == "paused":
                 continue
             if release.status in ("partially_failed", "failed") and release.control == "active":
                 continue  # finished
             try:
-                self.store.acquire_lease(release.app, release.id, self.host, os.getpid(), LEASE_TTL)
+                self.take_lease(release.app, release.id)
             except LeaseConflict as exc:
                 log.error("cannot resume release %s: %s", release.id, exc)
                 continue

@@ -23,13 +23,17 @@ import httpx
 from .connections import ConnectionCache
 from .http_probe import http_origin, new_http_clients
 from .probes import ContainerExec, probe_once
-from .result import format_seconds
+from .result import ProbeResult, format_seconds
 from .spec import ProbeSpec
 from .state import HealthState, HealthStatus, InstanceHealth, Transition
 
 OnChange = Callable[[str, Transition], Awaitable[None] | None]
 
 log = logging.getLogger(__name__)
+
+
+# a probe that took this much longer than its timeout ran while the engine was frozen
+FROZEN_SLACK = 2.0
 
 
 class _Registration:
@@ -69,6 +73,8 @@ class Prober:
         # How many registrations use each cached connection, so the last one to go closes it.
         self._connection_users: Counter[tuple[str, str]] = Counter()
         self._closed = False
+        # Told of every current probe result (key, check kind, result): the engine's metrics.
+        self.on_result: Callable[[str, str, ProbeResult], None] | None = None
 
     async def __aenter__(self) -> Prober:
         await self.start()
@@ -237,16 +243,52 @@ class Prober:
     def _is_current(self, registration: _Registration) -> bool:
         return self._registrations.get(registration.key) is registration
 
-    async def _probe(self, registration: _Registration) -> None:
-        """Run one probe, feed its result to the state machine, announce a change, schedule the next."""
+    async def probe_fresh(self, key: str) -> HealthStatus:
+        """Probe ``key`` once now, take the result in, and return the health after it.
+
+        Before a deadline fails an instance: the last result may be older than a freeze of the engine.
+        """
+        registration = self._current(key)
+        result = await self._run_probe(registration)
+        if self._is_current(registration):
+            await self._observe(registration, result)
+        return registration.health.status()
+
+    async def _run_probe(self, registration: _Registration) -> ProbeResult:
         async with self._limit:
             spec = registration.spec
             client = self._http.get(http_origin(spec)) if spec.kind == "http" else None
-            result = await probe_once(
+            return await probe_once(
                 spec, http_client=client, grpc_channels=self._grpc, container_exec=self._container_exec
             )
+
+    async def _probe(self, registration: _Registration) -> None:
+        """Run one probe, feed its result to the state machine, announce a change, schedule the next."""
+        began = time.monotonic()
+        result = await self._run_probe(registration)
         if not self._is_current(registration):
             return  # replaced or removed while probing: this result describes nothing current
+        frozen = time.monotonic() - began > registration.spec.timeout + FROZEN_SLACK
+        if frozen and not result.ok:
+            # the probe outlived its own timeout by far: the engine was frozen (SIGSTOP, VM pause),
+            # not the instance slow. The failure says nothing of the instance: probe again at once.
+            log.info("%s: probe result discarded, the engine was frozen while it ran", registration.key)
+            registration.rerun = True
+        else:
+            if self.on_result is not None:
+                try:
+                    self.on_result(registration.key, registration.spec.kind, result)
+                except Exception:  # an observer's bug must not stop probing
+                    log.exception("probe result observer failed for %s", registration.key)
+            await self._observe(registration, result)
+        registration.probing = False
+        if self._is_current(registration):
+            rerun, registration.rerun = registration.rerun, False
+            delay = 0.0 if rerun else registration.spec.interval
+            self._schedule(registration, time.monotonic() + delay)
+
+    async def _observe(self, registration: _Registration, result: ProbeResult) -> None:
+        """Feed one result to the state machine; wake waiters and announce a change."""
         transition = registration.health.observe(result, time.time())
         # every result wakes the waiters, not only a transition: a gate waits on what the probe saw
         registration.changed, woken = asyncio.Event(), registration.changed
@@ -260,11 +302,6 @@ class Prober:
                 transition.reason,
             )
             await self._announce(registration, transition)
-        registration.probing = False
-        if self._is_current(registration):
-            rerun, registration.rerun = registration.rerun, False
-            delay = 0.0 if rerun else registration.spec.interval
-            self._schedule(registration, time.monotonic() + delay)
 
     async def _announce(self, registration: _Registration, transition: Transition) -> None:
         """Call the registration's ``on_change``; a failing callback is logged, never fatal."""

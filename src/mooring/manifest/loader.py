@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mooring.manifest.checks import semantic_issues
-from mooring.manifest.envfile import parse_env_file
+from mooring.manifest.envfile import parse_env_file, read_env_file
 from mooring.manifest.errors import Issue, ManifestError, did_you_mean
 from mooring.manifest.interpolate import InterpolationError, Interpolator
 from mooring.manifest.models import Manifest, Workload
@@ -74,7 +74,7 @@ def load_manifest_text(
         raise ManifestError([Issue(file, "", f"is not valid TOML: {exc}")]) from None
     except (RecursionError, ValueError) as exc:
         raise ManifestError([Issue(file, "", f"is not valid TOML: {exc}")]) from None
-    issues = _section_issues(raw, file)
+    issues = _section_issues(raw, file) + _nul_issues(raw, (), file)
     interpolator = Interpolator(os.environ if environ is None else environ)
     known = {k: v for k, v in raw.items() if k in SECTIONS}
     expanded = _interpolate(known, (), interpolator, file, issues)
@@ -179,6 +179,27 @@ def _section_issues(raw: dict[str, Any], file: str) -> list[Issue]:
     return issues
 
 
+def _nul_issues(value: Any, loc: tuple[str, ...], file: str) -> list[Issue]:
+    """NUL bytes (TOML's ``\\u0000``) fit no command line, environment variable or path: refuse them now,
+    not at start after a readiness deadline."""
+    if isinstance(value, str):
+        if "\0" not in value:
+            return []
+        return [
+            Issue(file, _path(loc), "contains a NUL byte (\\u0000)", "remove it: no program can receive it")
+        ]
+    if isinstance(value, dict):
+        found = [Issue(file, _path((*loc, k)), "the key contains a NUL byte") for k in value if "\0" in k]
+        return found + [i for k, v in value.items() for i in _nul_issues(v, (*loc, k), file)]
+    if isinstance(value, list):
+        return [i for n, v in enumerate(value) for i in _nul_issues(v, (*loc, f"[{n}]"), file)]
+    return []
+
+
+def _path(loc: tuple[str, ...]) -> str:
+    return ".".join(loc).replace(".[", "[").replace("\0", "\\0")
+
+
 def _interpolate(
     value: Any, loc: tuple[str, ...], interp: Interpolator, file: str, issues: list[Issue]
 ) -> Any:
@@ -215,13 +236,13 @@ def _resolve_workload(workload: Workload, base: Path, where: str, file: str, iss
         env_path = (base / os.path.expanduser(name)).resolve()
         key = f"{where}.env_file" + (f"[{index}]" if len(workload.env_file) > 1 else "")
         try:
-            env.update(parse_env_file(env_path.read_text(encoding="utf-8"), name))
+            env.update(parse_env_file(read_env_file(env_path), name))
         except FileNotFoundError:
             issues.append(
                 Issue(file, key, f"env file {str(env_path)!r} does not exist", "create it or remove it")
             )
-        except (OSError, UnicodeDecodeError) as exc:
-            issues.append(Issue(file, key, f"cannot read env file {str(env_path)!r}: {exc}"))
+        except OSError as exc:
+            issues.append(Issue(file, key, f"cannot read env file {str(env_path)!r}: {exc.strerror or exc}"))
         except ValueError as exc:
             issues.append(Issue(file, key, str(exc)))
     env.update(workload.env)

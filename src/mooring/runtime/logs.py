@@ -79,8 +79,8 @@ class RotatingLog:
 
     def _open(self) -> int:
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._size = os.fstat(self._fd).st_size
         return self._fd
 
@@ -220,8 +220,8 @@ class InstanceLog:
         A FIFO made anew is a new pipe: pumps still reading an old one (adopted through /proc after
         the file was deleted) are detached, so the next :meth:`attach` reads what the child gets.
         """
-        self.paths.log.parent.mkdir(parents=True, exist_ok=True)
-        self.paths.stdout_fifo.parent.mkdir(parents=True, exist_ok=True)
+        self.paths.log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.paths.stdout_fifo.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         for fifo in (self.paths.stdout_fifo, self.paths.stderr_fifo):
             try:
                 if stat.S_ISFIFO(fifo.lstat().st_mode):

@@ -6,13 +6,16 @@ database, typically PostgreSQL for scale-out.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from mooring.errors import StoreError
 from mooring.paths import ensure_home
@@ -20,6 +23,12 @@ from mooring.paths import ensure_home
 DATABASE_URL_ENV = "MOORING_DATABASE_URL"
 STATE_DB_NAME = "state.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long a write keeps waiting for SQLite's write lock (a backup, an `sqlite3` shell, a slow disk)
+# before it gives up with StoreError: the lock is transient, a release must not fail on it.
+WRITE_BUDGET_ENV = "MOORING_STORE_WRITE_BUDGET"
+DEFAULT_WRITE_BUDGET = 45.0
+
+log = logging.getLogger("mooring.store")
 
 # Execution option set on the engine behind write sessions; see `_begin_sqlite_transaction`.
 WRITE_OPTION = "mooring_write"
@@ -109,8 +118,43 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_sqlite_transaction(connection: Any) -> None:
-    """Writes take SQLite's write lock up front, so read-then-write transactions never deadlock."""
-    if connection.get_execution_options().get(WRITE_OPTION):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
+    """Writes take SQLite's write lock up front, so read-then-write transactions never deadlock.
+
+    Taking it is retried with backoff within the write budget: once it is held, nothing else in
+    the transaction waits for another writer (WAL), so retrying the BEGIN retries the whole write.
+    """
+    if not connection.get_execution_options().get(WRITE_OPTION):
         connection.exec_driver_sql("BEGIN")
+        return
+    deadline = time.monotonic() + write_budget()
+    delay = 0.05
+    attempt = 0
+    while True:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if attempt:
+                log.warning("the state database accepted writes again after %d retries", attempt)
+            return
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            if not _busy(exc) or time.monotonic() + delay >= deadline:
+                raise
+            attempt += 1
+            if attempt == 1:
+                log.warning(
+                    "the state database is locked by another process; retrying writes for %gs", write_budget()
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def write_budget() -> float:
+    """Seconds a write may wait for SQLite's write lock in all (``$MOORING_STORE_WRITE_BUDGET``)."""
+    try:
+        return max(0.0, float(os.environ.get(WRITE_BUDGET_ENV, DEFAULT_WRITE_BUDGET)))
+    except ValueError:
+        return DEFAULT_WRITE_BUDGET
+
+
+def _busy(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return "locked" in text or "busy" in text

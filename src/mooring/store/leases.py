@@ -29,6 +29,7 @@ class Lease:
     acquired_at: datetime
     heartbeat_at: datetime
     expires_at: datetime
+    pid_start_time: float | None = None
 
     def expired(self, now: datetime | None = None) -> bool:
         """Whether the holder stopped renewing long enough for another writer to take over."""
@@ -39,7 +40,14 @@ class LeaseRepository(StoreBase):
     """Acquire, renew, release and reclaim per-app leases."""
 
     def acquire_lease(
-        self, app: str, holder: str, host: str, pid: int, ttl: timedelta, now: datetime | None = None
+        self,
+        app: str,
+        holder: str,
+        host: str,
+        pid: int,
+        ttl: timedelta,
+        now: datetime | None = None,
+        pid_start_time: float | None = None,
     ) -> Lease:
         """Take the app's lease if free or expired (the same holder just refreshes it); else LeaseConflict."""
         now = now or utcnow()
@@ -52,6 +60,7 @@ class LeaseRepository(StoreBase):
                     holder=holder,
                     host=host,
                     pid=pid,
+                    pid_start_time=pid_start_time,
                     acquired_at=now,
                     heartbeat_at=now,
                     expires_at=now + ttl,
@@ -74,6 +83,7 @@ class LeaseRepository(StoreBase):
                     holder=holder,
                     host=host,
                     pid=pid,
+                    pid_start_time=pid_start_time,
                     acquired_at=acquired_at,
                     heartbeat_at=now,
                     expires_at=now + ttl,
@@ -83,7 +93,7 @@ class LeaseRepository(StoreBase):
             if getattr(swapped, "rowcount", 0) != 1:
                 session.expire_all()
                 raise _conflict(_reload(session, app_id, app), now)
-            return Lease(app, holder, host, pid, acquired_at, now, now + ttl)
+            return Lease(app, holder, host, pid, acquired_at, now, now + ttl, pid_start_time)
 
     def renew_lease(self, app: str, holder: str, ttl: timedelta, now: datetime | None = None) -> Lease:
         """Extend the holder's lease; LeaseConflict if it was lost (taken over, released or broken)."""
@@ -175,4 +185,5 @@ def _record(row: LeaseRow, app: str) -> Lease:
         acquired_at=row.acquired_at,
         heartbeat_at=row.heartbeat_at,
         expires_at=row.expires_at,
+        pid_start_time=row.pid_start_time,
     )

@@ -182,6 +182,16 @@ class ReleaseRepository(StoreBase):
             query = query.order_by(AppRow.name, ReleaseRow.number)
             return [_record(row, name) for row, name in session.execute(query)]
 
+    def release_counts(self) -> dict[tuple[str, str], int]:
+        """How many releases each (app, status) has: the metrics' gauge, one grouped query."""
+        with self._read("count releases") as session:
+            query = (
+                select(AppRow.name, ReleaseRow.status, func.count())
+                .join(AppRow, AppRow.id == ReleaseRow.app_id)
+                .group_by(AppRow.name, ReleaseRow.status)
+            )
+            return {(app, status): int(n) for app, status, n in session.execute(query)}
+
     def last_successful_release(self, app: str, before_number: int | None = None) -> Release | None:
         """The newest `completed` release below ``before_number``: what a rollback restores."""
         with self._read(f"find the last successful release of app {app!r}") as session:

@@ -196,6 +196,8 @@ class LeaseRow(Base):
     holder: Mapped[str] = mapped_column(String(200))
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int]
+    # the holder process's start time (seconds since the epoch): a pid alone can be reused
+    pid_start_time: Mapped[float | None] = mapped_column(Double)
     acquired_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     expires_at: Mapped[datetime]

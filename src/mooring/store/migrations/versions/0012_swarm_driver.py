@@ -1,7 +1,7 @@
 """Instances may run on the Swarm driver: ``swarm`` joins the driver vocabulary.
 
 Revision ID: 0012
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
