@@ -288,7 +288,7 @@ def test_engine_restart_keeps_serving_from_adopted_instances(mooring: Mooring) -
     assert wait_until(answer, what="the published port to answer after the engine restart") == "1"
     svc = proxy_view(mooring)
     assert {i["id"] for i in svc["instances"]} == {r["id"] for r in rows}
-    assert release(mooring, up(mooring)[1]["id"])["status"] == "completed"  # and it can still roll out
+    assert release(mooring, up(mooring, V="2")[1]["id"])["status"] == "completed"  # and it can still roll out
 
 
 def test_a_removed_service_frees_its_published_port(mooring: Mooring) -> None:

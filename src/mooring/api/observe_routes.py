@@ -31,6 +31,7 @@ def make_observe_router(engine: Engine) -> APIRouter:
     @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
     async def metrics() -> Response:
         """Prometheus metrics in the text exposition format (names: docs/metrics.md)."""
+        await engine.proxy.refresh()  # the edge's counters, from HAProxy
         return Response(engine.metrics.exposition(), media_type=CONTENT_TYPE)
 
     @router.get("/v1/session")

@@ -252,6 +252,8 @@ class HAProxyProcess:
             if _alive(pid, self._child):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+                while _alive(pid, self._child) and time.monotonic() < deadline + 2.0:
+                    await asyncio.sleep(0.01)  # and reaped, when the engine is its parent
             self.pid = None
             self.pid_path.unlink(missing_ok=True)
         finally:
@@ -265,4 +267,7 @@ def _alive(pid: int, child: subprocess.Popen[bytes] | None) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+    except OSError:
+        return False
