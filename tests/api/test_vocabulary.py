@@ -43,3 +43,12 @@ def test_the_migrations_froze_the_same_values() -> None:
     for vocabulary in (ReleaseStatus, Control, Trigger, TargetState, Action):
         for value in values(vocabulary):
             assert f'"{value}"' in frozen, (vocabulary.__name__, value)
+
+
+def test_token_resource_scopes_of_the_api_are_the_store_s() -> None:
+    from typing import get_args
+
+    from mooring.api.tokens import ResourceScope
+    from mooring.store.tokens import RESOURCE_SCOPES
+
+    assert get_args(ResourceScope) == RESOURCE_SCOPES

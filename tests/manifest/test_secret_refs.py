@@ -61,7 +61,7 @@ def test_a_secret_looking_env_value_warns_how_to_move_it_into_the_store() -> Non
 def test_an_env_file_line_that_does_not_parse_is_not_echoed() -> None:
     with pytest.raises(ValueError) as raised:
         parse_env_file("OK=1\nthis is the-password-itself\n", "app.env")
-    assert "app.env:2" in str(raised.value) and "the-password-itself" not in str(raised.value)
+    assert "app.env: line 2" in str(raised.value) and "the-password-itself" not in str(raised.value)
 
 
 def test_a_rotation_renders_as_versions() -> None:

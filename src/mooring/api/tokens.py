@@ -11,6 +11,11 @@ from pydantic import BaseModel, Field
 from mooring.engine.tokens import ApiToken, Tokens
 from mooring.errors import UsageError
 
+# The store's vocabulary (store/tokens.py RESOURCE_SCOPES), declared here so a bad scope is a 422, not a 500.
+ResourceScope = Literal[
+    "apps:read", "apps:write", "secrets:write", "secrets:read", "audit:read", "tokens:admin"
+]
+
 
 class TokenCreate(BaseModel):
     scope: Literal["read", "write", "admin"] | None = Field(
@@ -18,8 +23,9 @@ class TokenCreate(BaseModel):
         description="read: GET routes; write: read + apply, rollout control, rollback, down, secrets; "
         "admin: everything. Give this or scopes.",
     )
-    scopes: list[str] | None = Field(
+    scopes: list[ResourceScope] | None = Field(
         default=None,
+        min_length=1,
         description="resource scopes: apps:read, apps:write, secrets:write, secrets:read, audit:read, tokens:admin",
     )
     apps: list[str] | None = Field(default=None, description="limit the token to these apps")

@@ -55,6 +55,7 @@ class LogCatalog:
         path = self._path(meta.instance_id)
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_text(json.dumps(asdict(meta)))
+        os.chmod(temporary, 0o600)  # beside the logs, as private as they are
         os.replace(temporary, path)
 
     def read(self, instance_id: str) -> LogMeta | None:

@@ -106,6 +106,9 @@ class SwarmDriver:
     async def poll_once(self) -> None:
         """Read every task and node once and move each record to what its tasks say."""
         client = await self.client()
+        # Only services known before the reads can be judged by them: one created meanwhile is
+        # missing from this listing and must not be taken for gone.
+        known = {iid: r.container_id for iid, r in self._records.items()}
         tasks, nodes, services = await asyncio.gather(
             asyncio.to_thread(cluster_api.tasks, client),
             asyncio.to_thread(cluster_api.nodes, client),
@@ -119,6 +122,8 @@ class SwarmDriver:
         for instance_id, record in list(self._records.items()):
             if record.container_id is None or record.state in RESTING_STATES or instance_id in self._stopping:
                 continue
+            if known.get(instance_id) != record.container_id:
+                continue  # created after the reads began: the next tick judges it
             lock = self._lock(instance_id)
             if lock.locked():
                 continue  # a start or stop is moving it; the next tick sees the result
