@@ -168,7 +168,7 @@ def test_run_worker_exits_with_the_runs_exit_code(mooring: Mooring) -> None:
 
 
 def test_a_run_going_across_an_engine_restart_is_watched_not_overlapped(mooring: Mooring) -> None:
-    up(mooring, manifest('[cron.long]\ncommand = "sleep 4"\nschedule = "* * * * * *"\n'))
+    up(mooring, manifest('[cron.long]\ncommand = "sleep 10"\nschedule = "* * * * * *"\n'))
     (first,) = wait_until(lambda: of(events(mooring), "cron.started", "long"), what="a run of long")
     restart_engine(mooring)
     finished = wait_until(

@@ -43,6 +43,9 @@ def _plant_orphan(mooring: Mooring) -> tuple[str, subprocess.Popen[bytes]]:
         record = dict(web1.info["record"])
         record.update(instance_id=orphan_id, pid=proc.pid, pid_start_ticks=_start_ticks(proc.pid))
         record["cgroup_paths"] = []
+        # web-1's environment is sealed to web-1's id (store/keyring.py): the planted copy carries none
+        spec = {k: v for k, v in record["spec"].items() if k != "env_sealed"}
+        record["spec"] = {**spec, "env": {"PATH": "/usr/bin:/bin"}}
         info = {**web1.info, "record": record}
         store.upsert_instance(
             dataclasses.replace(
