@@ -111,7 +111,11 @@ class Edge:
         self.process.detach()
 
     async def stop(self) -> None:
-        """Stop HAProxy (explicitly, or once no app publishes a port any more)."""
+        """Stop HAProxy explicitly: no pending retry may start it again (``resume`` undoes this)."""
+        self._held = True  # a sync under way finishes; none starts after it
+        if self._task is not None and self._task is not asyncio.current_task():
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=15.0)
         async with self._lock:
             await self._stop()
 
@@ -311,7 +315,7 @@ class Edge:
     def _kick(self) -> None:
         """Sync soon, from synchronous callers; syncs requested meanwhile fold into one."""
         self._dirty = True
-        if self._held or (self._task is not None and not self._task.done()):
+        if self._held or self._closed_loop() or (self._task is not None and not self._task.done()):
             return
         self._task = asyncio.get_running_loop().create_task(self._background())
 
@@ -323,6 +327,13 @@ class Edge:
             except (EdgeError, RuntimeApiError) as exc:
                 log.error("the edge: %s", exc)
                 self._retry_later()
+
+    @staticmethod
+    def _closed_loop() -> bool:
+        try:
+            return asyncio.get_running_loop().is_closed()
+        except RuntimeError:  # a retry timer firing with no running loop: nothing to sync on
+            return True
 
     def _retry_later(self) -> None:
         asyncio.get_running_loop().call_later(RETRY_AFTER, self._kick)
