@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import stop_engine_of  # noqa: E402
+from benchkit import figure, stop_engine_of  # noqa: E402
 from tests.swarm.swarm_fixture import Swarm, load_image, swarm_cluster  # noqa: E402
 
 COMMAND = ["httpd", "-f", "-p", "8080", "-h", "/www"]
@@ -110,14 +109,6 @@ def time_docker(swarm: Swarm, n: int, docker: str) -> float:
     return elapsed
 
 
-def summary(runs: list[float]) -> dict[str, Any]:
-    return {
-        "min": round(min(runs), 4),
-        "median": round(statistics.median(runs), 4),
-        "runs": [round(r, 4) for r in runs],
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,12 +145,12 @@ def main() -> None:
                         "n": n,
                         "unit": "s",
                         "better": "lower",
-                        "mooring": summary(ours),
+                        "mooring": figure(ours),
                         "floor": {
                             "label": "docker service update (same change, parallelism, order)",
-                            **summary(peer),
+                            **figure(peer),
                         },
-                        "peers": {"docker service update": summary(peer)},
+                        "peers": {"docker service update": figure(peer)},
                     }
                 )
         finally:
