@@ -32,6 +32,7 @@ UNIT_FILES = (
     "runtime/test_driver_protocol.py",
     "container/test_pure.py",
     "engine/test_cron_times.py",
+    "engine/test_first_error.py",
     "api/test_schemas_shipped.py",
     "api/test_vocabulary.py",
 )

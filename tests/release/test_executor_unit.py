@@ -387,9 +387,14 @@ def test_blue_green_cuts_the_whole_set_over_at_once() -> None:
     r2 = bench.apply(snapshot(web=service("v2", replicas=3, strategy="blue_green")))
     first = len(bench.runtime.calls)
     assert go(lambda: bench.run(r2)) is ReleaseStatus.COMPLETED
-    whats = [what for what, _ in bench.runtime.calls[first:]]
-    assert whats.index("serve") > max(i for i, w in enumerate(whats) if w == "wait_ready")
-    assert whats.index("stop") > max(i for i, w in enumerate(whats) if w == "serve")
+    calls = bench.runtime.calls[first:]
+    whats = [what for what, _ in calls]
+    # one switch, after every slot passed its gate, and the old set stops only after it
+    assert whats.count("switch") == 1 and "serve" not in whats
+    assert whats.index("switch") > max(i for i, w in enumerate(whats) if w == "wait_ready")
+    assert whats.index("stop") > whats.index("switch")
+    served, _, retired = calls[whats.index("switch")][1].partition(" <- ")
+    assert len(served.split()) == 3 and len(retired.split()) == 3
 
 
 def test_blue_green_withdraws_the_whole_set_when_one_slot_fails_whatever_the_budget() -> None:

@@ -306,6 +306,7 @@ class ExplainTarget(Strict):
     probe: ProbeView | None
     exit: ExitView | None
     logs: list[str]
+    first_error: str | None  # the first line of the instance's output that names an error
 
 
 class Explain(Strict):

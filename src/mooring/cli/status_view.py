@@ -145,6 +145,8 @@ def render_explain(data: dict[str, Any]) -> None:
             _p(f"  last probe: {probe['health']}, {said}")
         if t["exit"] is not None and t["exit"]["message"]:
             _p(f"  process: {t['exit']['state']}, {t['exit']['message']}")
+        if t.get("first_error"):
+            _p(f"  first error: {t['first_error']}")
         if t["logs"]:
             _p(f"  last {len(t['logs'])} log lines:")
             for line in t["logs"]:

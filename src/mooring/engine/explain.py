@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,13 @@ if TYPE_CHECKING:
     from mooring.engine.core import Engine
 
 LOG_LINES = 20  # enough for the end of a traceback
+ERROR_SCAN_LINES = 400  # how far back the first error line is looked for
+# The line that names what went wrong: a Python/Java exception (``RuntimeError: boom``), a Go panic,
+# a FATAL/ERROR-levelled log line. Only the first one counts: what follows it is usually its fallout
+# (a gunicorn arbiter's own HaltServer traceback after a worker's boot error).
+ERROR_LINE = re.compile(
+    r"(?:^|\s)(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit)(?::|$)|panic:|fatal error:|FATAL\b|ERROR\b|\[error\])"
+)
 
 
 async def explain(engine: Engine, app: str) -> dict[str, Any]:
@@ -86,9 +94,12 @@ async def explain(engine: Engine, app: str) -> dict[str, Any]:
             "probe": _probe(engine, iid),
             "exit": _exit(engine, iid),
             "logs": [],
+            "first_error": None,
         }
         if t["state"] in ("failed", "rolled_back") and iid:
-            entry["logs"] = await _log_tail(engine, iid)  # ended instances' logs are kept (log_catalog)
+            scanned = await _log_tail(engine, iid)  # ended instances' logs are kept (log_catalog)
+            entry["logs"] = scanned[-LOG_LINES:]
+            entry["first_error"] = first_error(scanned)
         targets.append(entry)
     return {
         "release": view,
@@ -143,9 +154,21 @@ def _exit(engine: Engine, instance_id: str | None) -> dict[str, Any] | None:
     }
 
 
+def first_error(lines: list[str]) -> str | None:
+    """The first line of the last run's output that names an error, without its timestamp."""
+    for line in lines:
+        text = line.split(" ", 1)[1] if line[:4].isdigit() and " " in line else line
+        stream, _, rest = text.partition(" ")
+        if stream == "mooring":  # the engine's own lines (exit code, giving up) are in `process` already
+            continue
+        if ERROR_LINE.search(rest if stream in ("stdout", "stderr") else text):
+            return text
+    return None
+
+
 async def _log_tail(engine: Engine, instance_id: str) -> list[str]:
     try:  # a container's logs come from its engine, so reading them is asynchronous
-        return await engine.supervisor.logs.read_tail(instance_id, LOG_LINES)
+        return await engine.supervisor.logs.read_tail(instance_id, ERROR_SCAN_LINES)
     except (OSError, KeyError, ValueError):
         return []
 

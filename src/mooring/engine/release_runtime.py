@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
@@ -91,6 +91,14 @@ class EngineRuntime:
             self.engine.admit(instance_id, entry)
         except PublishError as exc:  # start() published the ports; only a concurrent down unpublishes them
             log.error("cannot cut over to %s: %s", instance_id, exc)
+
+    async def switch(self, serve: Sequence[str], retire: Sequence[str]) -> None:
+        """blue_green's cut-over in one edge sync: the new set in, the old set draining, together."""
+        for instance_id in serve:
+            self.serve(instance_id)
+        for instance_id in retire:
+            self.engine.proxy.retire(instance_id)
+        await self.engine.proxy.sync_soon()
 
     async def prepare(self, service: str, release_id: str) -> str | None:
         """Pull the service's image if the container engine lacks it; the error text if that fails."""

@@ -213,6 +213,17 @@ class Edge:
         upstream = self.upstream(instance_id)
         return upstream is not None and upstream.serving
 
+    def retire(self, instance_id: str) -> None:
+        """No new connection for this instance from the next sync on; it keeps its open ones."""
+        upstream = self.upstream(instance_id)
+        if upstream is not None and upstream.serving:
+            upstream.serving = False
+            self._kick()
+
+    async def sync_soon(self) -> None:
+        """Apply what changed now, logging (and retrying later) when HAProxy cannot take it."""
+        await self._sync_or_log()
+
     async def withdraw(self, instance_id: str, drain_timeout: float) -> int:
         """Drain the instance (no new connections) and wait for its sessions up to ``drain_timeout``.
 
@@ -298,6 +309,7 @@ class Edge:
     async def _apply_servers(self, config: EdgeConfig) -> None:
         api = self.process.api
         live = {(s.backend, s.name): s for s in await api.show_servers()}
+        changes: list[tuple[str, str, str]] = []
         for backend in config.backends.values():
             for s in backend.servers.values():
                 current = live.pop((backend.name, s.name), None)
@@ -305,9 +317,15 @@ class Edge:
                     await api.delete_server(backend.name, s.name)
                     current = None
                 if current is None:
-                    await api.add_server(backend.name, s.name, s.address, s.port, s.state)
+                    await api.add_server(backend.name, s.name, s.address, s.port)  # in maintenance
+                    if s.state != "maint":
+                        changes.append((backend.name, s.name, s.state))
                 elif current.admin != s.state:
-                    await api.set_state(backend.name, s.name, s.state)
+                    changes.append((backend.name, s.name, s.state))
+        # One command line: servers coming in and servers draining change in the same instant (a
+        # blue_green cut-over never sends a new connection to the old set after one went to the new),
+        # and those coming in go first, so a backend is never left with none taking connections.
+        await api.set_states(sorted(changes, key=lambda c: c[2] != "ready"))
         for (backend_, name), _ in live.items():
             if not await api.delete_server(backend_, name):
                 self._retry_later()  # its last connections are still closing

@@ -90,13 +90,17 @@ class RuntimeApi:
             rows.append(ServerState(f[1], f[3], f[4], int(f[18]), ServerState.admin_of(int(f[6]))))
         return rows
 
-    async def add_server(self, backend: str, name: str, address: str, port: int, state: str) -> None:
-        """A dynamic server starts in maintenance; it is then set to ``state``."""
+    async def add_server(self, backend: str, name: str, address: str, port: int) -> None:
+        """A dynamic server starts in maintenance (``set_states`` brings it in)."""
         await self.expect(f"add server {backend}/{name} {address}:{port}", "New server registered")
-        await self.set_state(backend, name, state)
 
     async def set_state(self, backend: str, name: str, state: str) -> None:
         await self.expect(f"set server {backend}/{name} state {state}")
+
+    async def set_states(self, changes: list[tuple[str, str, str]]) -> None:
+        """(backend, server, state) changes in one command line, applied in order by one CLI session."""
+        if changes:
+            await self.expect("; ".join(f"set server {b}/{n} state {s}" for b, n, s in changes))
 
     async def delete_server(self, backend: str, name: str) -> bool:
         """Maintenance, cut what is left, delete; False while connections still close (try again)."""

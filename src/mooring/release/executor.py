@@ -274,10 +274,11 @@ class ReleaseExecutor:
         """blue_green: switch every slot at once when the whole new set passed its gate, else none."""
         gated = [t for t in self._targets() if TargetState(t.state) is TargetState.STARTING]
         if together_outcome(results) == "cut_over":
-            for target in gated:  # the whole new set takes traffic first, then the old set drains
-                if target.instance_id:
-                    self.runtime.serve(target.instance_id)
             old = [t.previous_instance_id for t in gated if t.previous_instance_id]
+            # one change of the proxy: the new set takes every new connection from that instant on
+            await self.runtime.switch(
+                [t.instance_id for t in gated if t.instance_id], [i for i in old if self.runtime.exists(i)]
+            )
             # stopped together: the old set leaves the proxy at once, not one drain after another
             await asyncio.gather(*(self.runtime.stop(i) for i in old if self.runtime.exists(i)))
             for target in gated:

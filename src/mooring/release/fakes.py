@@ -218,6 +218,13 @@ class FakeRuntime:
         self._call("serve", instance_id)
         self.served.append(instance_id)
 
+    async def switch(self, serve: Sequence[str], retire: Sequence[str]) -> None:
+        self._call("switch", " ".join([*serve, "<-", *retire]))
+        self.served.extend(serve)
+        for instance_id in retire:
+            if instance_id in self.served:
+                self.served.remove(instance_id)
+
     async def run_worker(self, name: str, release_id: str) -> str | None:
         self._call("run_worker", name)
         return self.workers.get(name)

@@ -117,6 +117,12 @@ class Runtime(Protocol):
         """Cut over to a gated instance: the proxy may now send it new connections."""
         ...
 
+    async def switch(self, serve: Sequence[str], retire: Sequence[str]) -> None:
+        """blue_green's cut-over: ``serve`` take new connections and ``retire`` stop taking them in
+        one change of the proxy, so no new connection reaches the old set after one reached the new.
+        The retired instances keep running (and their open connections) until ``stop``."""
+        ...
+
     async def run_worker(self, name: str, release_id: str) -> str | None:
         """Run a worker to completion; an error text when it fails."""
         ...
