@@ -9,7 +9,6 @@ import signal
 from tests.container.kit import manifest, served, target_states, up
 from tests.container.private_dockerd import PrivateDockerd
 from tests.engine.conftest import Mooring, wait_until
-from tests.engine.releases_kit import events
 
 
 def containers(dockerd: PrivateDockerd, mooring: Mooring) -> dict[str, dict]:
