@@ -18,6 +18,7 @@ import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mooring.engine import Engine
+from mooring.engine.cluster import PEER_HEADER, sign_peer, verify_peer
 
 log = logging.getLogger("mooring.engine")
 
@@ -34,9 +35,11 @@ READY_WAIT = 60.0  # a new leader recovering: requests wait this long for it
 class LeaderForward:
     """ASGI middleware: pass through on the leader (or a lone engine), forward on a follower."""
 
-    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+    def __init__(self, app: ASGIApp, engine: Engine, *, trusted: bool = False) -> None:
         self.app = app
         self.engine = engine
+        # the unix socket: its requests carry no token, the follower vouches for them (PeerAuth)
+        self.trusted = trusted
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -83,9 +86,16 @@ class LeaderForward:
         url = address.rstrip("/") + scope["path"]
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
-        forwarded = [(k, v) for k, v in headers if k not in HOP_HEADERS]
-        assert self.engine.campaign is not None
-        forwarded.append((FORWARDED_BY, self.engine.campaign.me.id))
+        forwarded = [(k, v) for k, v in headers if k not in HOP_HEADERS and k != PEER_HEADER]
+        campaign = self.engine.campaign
+        assert campaign is not None
+        forwarded.append((FORWARDED_BY, campaign.me.id))
+        if self.trusted and not any(k == "authorization" for k, _ in forwarded):
+            target = url[len(address.rstrip("/")) :]
+            signed = await asyncio.to_thread(
+                sign_peer, self.engine.store, campaign.me.id, scope["method"], target
+            )
+            forwarded.append((PEER_HEADER, signed))
         request = self.client.build_request(scope["method"], url, headers=forwarded, content=body)
         try:
             response = await self.client.send(request, stream=True)
@@ -120,3 +130,39 @@ async def _error(send: Send, status: int, message: str, hint: str) -> None:
     }
     await send(start)
     await send({"type": "http.response.body", "body": body})
+
+
+class PeerAuth:
+    """On the TCP listener: a request another engine of the cluster forwarded for an operator on its
+    unix socket, signed with the cluster's key, is served as a local one; any other goes through
+    bearer authentication (``authenticated``)."""
+
+    def __init__(self, authenticated: ASGIApp, trusted: ASGIApp, engine: Engine) -> None:
+        self.authenticated = authenticated
+        self.trusted = trusted
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        value = None
+        if scope["type"] == "http" and self.engine.campaign is not None:
+            value = next(
+                (v.decode("latin-1") for k, v in scope["headers"] if k.lower() == PEER_HEADER.encode()), None
+            )
+        if value is None:
+            await self.authenticated(scope, receive, send)
+            return
+        target = scope["path"] + (
+            f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else ""
+        )
+        peer = await asyncio.to_thread(verify_peer, self.engine.store, value, scope["method"], target)
+        if peer is None:
+            await _error(
+                send,
+                401,
+                "the request claims to come from an engine of the cluster, and its signature "
+                "does not verify (or is older than 30 s)",
+                "check that the engines' clocks agree",
+            )
+            return
+        scope.setdefault("state", {})["mooring_actor"] = f"engine:{peer}"
+        await self.trusted(scope, receive, send)

@@ -25,7 +25,7 @@ from mooring.api.auth import BearerAuth
 from mooring.api.guards import AuditTrail, MaskResponses
 from mooring.daemon import logsetup
 from mooring.daemon.backups import start_scheduled_backups
-from mooring.daemon.forward import LeaderForward
+from mooring.daemon.forward import LeaderForward, PeerAuth
 from mooring.daemon.guard import BodyLimit, Gate, Limits, guarded
 from mooring.daemon.listen import TcpListen, bind_tcp
 from mooring.engine import Engine
@@ -106,12 +106,17 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     # The unix socket is trusted by its 0600 mode; the TCP listener answers only to a bearer token.
     # Both mask secret values in every answer and audit every change (api/guards.py). A follower
     # forwards what it does not answer itself to the leader, before auditing (the leader audits).
-    local = LeaderForward(AuditTrail(MaskResponses(app), engine.store, "unix"), engine)
+    local = LeaderForward(AuditTrail(MaskResponses(app), engine.store, "unix"), engine, trusted=True)
     servers = [(_server(local), [bind_unix_socket(sock_path)])]
     if listen and tcp_sock:
         guarded = BearerAuth(MaskResponses(app), engine.tokens, app_of_release=engine.app_of_release)
-        remote = LeaderForward(AuditTrail(guarded, engine.store, "tcp"), engine)
-        servers.append((_server(remote, listen), [tcp_sock]))
+        # in a cluster, a follower forwards its unix socket's requests here, signed (daemon/forward.py)
+        peers = PeerAuth(
+            AuditTrail(guarded, engine.store, "tcp"),
+            AuditTrail(MaskResponses(app), engine.store, "tcp"),
+            engine,
+        )
+        servers.append((_server(LeaderForward(peers, engine), listen), [tcp_sock]))
 
     def stop(*_: object) -> None:
         for server, _sockets in servers:

@@ -10,9 +10,13 @@ deposed leader stops at once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import os
+import secrets
 import socket
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,3 +184,42 @@ class Campaign:
             "leader_since": reign.since.isoformat() if reign else None,
             "engines": rows,
         }
+
+
+# --- engine-to-engine requests ---------------------------------------------------------------
+# A follower forwards what an operator asked over its unix socket (trusted by its 0600 mode, no
+# token) to the leader's TCP listener, which wants a credential: the follower signs the request
+# with a key kept in the shared database, which only engines read.
+
+PEER_HEADER = "x-mooring-peer"
+PEER_KEY_SETTING = "cluster_peer_key"
+PEER_SKEW = 30.0  # seconds a signature stays valid (clocks of the engines' hosts may differ a little)
+
+
+def _peer_key(store: Store) -> bytes:
+    return store.get_or_create_setting(PEER_KEY_SETTING, lambda: secrets.token_urlsafe(32)).encode()
+
+
+def _peer_digest(key: bytes, engine_id: str, stamp: str, method: str, target: str) -> str:
+    message = f"{engine_id}\n{stamp}\n{method}\n{target}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def sign_peer(store: Store, engine_id: str, method: str, target: str) -> str:
+    """The value of ``x-mooring-peer`` for a request (``target``: path and query) this engine forwards."""
+    stamp = f"{time.time():.3f}"
+    return f"{engine_id}:{stamp}:{_peer_digest(_peer_key(store), engine_id, stamp, method, target)}"
+
+
+def verify_peer(store: Store, value: str, method: str, target: str) -> str | None:
+    """The forwarding engine's id when ``value`` signs this request and is fresh; None otherwise."""
+    engine_id, _, rest = value.partition(":")
+    stamp, _, digest = rest.partition(":")
+    try:
+        age = abs(time.time() - float(stamp))
+    except ValueError:
+        return None
+    if age > PEER_SKEW:
+        return None
+    expected = _peer_digest(_peer_key(store), engine_id, stamp, method, target)
+    return engine_id if hmac.compare_digest(expected, digest) else None
