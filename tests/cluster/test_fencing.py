@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 from tests.cluster.ha_kit import Cluster, up_json, wait_leader
 from tests.engine.releases_kit import APP_SCRIPT, manifest
@@ -48,6 +49,7 @@ def test_paused_leader_is_fenced_out_when_it_wakes(cluster: Cluster) -> None:
             what="the first target of the update to be ready",
         )
         cluster.a.signal(signal.SIGSTOP)
+        paused_at = time.time()
         wait_until(lambda: cluster.b.role() == "leader", timeout=30, what="b to take over from the paused a")
         release_id = cluster.b.get("/v1/apps/rel/releases")[0]["id"]
         assert release_id != first_release
@@ -71,6 +73,8 @@ def test_paused_leader_is_fenced_out_when_it_wakes(cluster: Cluster) -> None:
     assert epochs == sorted(epochs) and set(epochs) == {1, 2}, epochs  # one run of epochs per leader
     changed = [e for e in events if e["type"] == "engine.leader_changed"]
     assert [e["payload"]["epoch"] for e in changed] == [2], changed
+    # the lease (3 s) bounds how long a paused leader keeps the lock
+    print(f"takeover after SIGSTOP: {changed[0]['created_at'].timestamp() - paused_at:.2f}s")
     assert "no longer leads" in cluster.a.log_text()
     ready = sorted(
         e["payload"]["target"]
