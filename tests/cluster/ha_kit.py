@@ -195,3 +195,19 @@ def wait_leader(cluster: Cluster, node: EngineNode, timeout: float = 30) -> None
 
 def now() -> float:
     return time.time()
+
+
+# Where the leader dies in a 3-batch rolling update (the MOORING_FAULT hook: os._exit right after
+# the event commits): before, inside and between batches, and at the last target.
+FAULT_POINTS = [
+    "release.created#1",
+    "release.started#1",
+    "batch.started#1",
+    "target.starting#1",
+    "instance.stopped#1",
+    "target.ready#1",
+    "batch.completed#1",
+    "target.starting#2",
+    "batch.started#3",
+    "target.ready#3",
+]

@@ -18,23 +18,11 @@ import urllib.request
 
 import pytest
 
-from tests.cluster.ha_kit import Cluster, EngineNode, up_json, wait_leader
+from tests.cluster.ha_kit import FAULT_POINTS, Cluster, EngineNode, up_json, wait_leader
 from tests.engine.releases_kit import APP_SCRIPT, manifest
 from tests.kit import wait_until
 
 TAKEOVER_BUDGET = 5.0
-FAULT_POINTS = [
-    "release.created#1",
-    "release.started#1",
-    "batch.started#1",
-    "target.starting#1",
-    "instance.stopped#1",
-    "target.ready#1",
-    "batch.completed#1",
-    "target.starting#2",
-    "batch.started#3",
-    "target.ready#3",
-]
 
 
 def _first_up(cluster: Cluster) -> EngineNode:

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.ha_kit import CLUSTER, Cluster, EngineNode, make_cluster, up_json, wait_leader
+from tests.cluster.ha_kit import (
+    CLUSTER,
+    FAULT_POINTS,
+    Cluster,
+    EngineNode,
+    make_cluster,
+    up_json,
+    wait_leader,
+)
 from tests.kit import wait_until
 from tests.store.conftest import PostgresServer
 from tests.store.conftest import postgres_server as postgres_server  # the session's PostgreSQL
@@ -75,20 +83,6 @@ start_period = "2s"
 parallelism = 1
 health_check_timeout = "60s"
 """
-
-
-FAULT_POINTS = [
-    "release.created#1",
-    "release.started#1",
-    "batch.started#1",
-    "target.starting#1",
-    "instance.stopped#1",
-    "target.ready#1",
-    "batch.completed#1",
-    "target.starting#2",
-    "batch.started#3",
-    "target.ready#3",
-]
 
 
 def _first_up(c: Cluster) -> dict[str, object]:
