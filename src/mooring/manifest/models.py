@@ -19,6 +19,7 @@ from mooring.manifest.fields import (
     StrList,
     check_name,
 )
+from mooring.manifest.routes import HttpRoute
 from mooring.manifest.secret_refs import SecretRefs, check_refs
 
 RestartPolicy = Literal["no", "always", "on-failure"]
@@ -193,6 +194,8 @@ class Service(Workload):
     """A long-running workload with replicas, health and a rollout policy."""
 
     ports: tuple[Port, ...] = ()
+    # HTTP routes on the edge's shared HTTP(S) listener ([[service.NAME.route]], manifest/routes.py)
+    route: tuple[HttpRoute, ...] = ()
     depends_on: tuple[str, ...] = ()
     replicas: int = Field(default=1, ge=1, le=1000)
     restart: RestartPolicy = "always"

@@ -29,6 +29,17 @@ from mooring.network.haproxy_config import (
     render,
 )
 from mooring.network.haproxy_process import EdgeError, HAProxyProcess
+from mooring.network.http_routes import (
+    HTTP_FRONTEND,
+    HttpRule,
+    RouteClash,
+    backend_lines,
+    clashes,
+    fixed_backends,
+    frontend_lines,
+    http_backend_name,
+    listen_addresses,
+)
 from mooring.network.mappings import PortMapping, PublishError, check_free
 from mooring.network.runtime_api import RuntimeApiError
 
@@ -62,6 +73,12 @@ class Route:
     service: str
     listeners: set[PortMapping] = field(default_factory=set)
     members: dict[str, Upstream] = field(default_factory=dict)
+    http: list[HttpRule] = field(default_factory=list)  # its HTTP routes on the shared listener
+
+    def backends(self, ports: Iterable[int]) -> set[str]:
+        """The names of the backends this service's instances serve in (published ports and routes)."""
+        names = {backend_name(self.app, self.service, p) for p in ports}
+        return names | {r.backend for r in self.http}
 
 
 class Edge:
@@ -82,6 +99,8 @@ class Edge:
         self.restarts = 0
         self.on_restart: Callable[[int], None] | None = None
         self._state_path = self.process.dir / "state.json"
+        self.maintenance: dict[str, str] = {}  # app -> the message its routes answer with (503)
+        self._http_listen: tuple[PortMapping, PortMapping] | None = None
 
     # --- start-up, shutdown -------------------------------------------------------------------
 
@@ -169,6 +188,58 @@ class Edge:
             await self._sync_or_log()
         return gone
 
+    def http_listen(self) -> tuple[PortMapping, PortMapping]:
+        """The shared HTTP and HTTPS listeners (read once: changing them takes an engine restart)."""
+        if self._http_listen is None:
+            self._http_listen = listen_addresses(self.process.dir.parent)
+        return self._http_listen
+
+    async def route_http(self, app: str, service: str, rules: Iterable[HttpRule]) -> None:
+        """Serve the service's HTTP routes (replacing the ones it had); all or nothing.
+
+        A host and path another service already routes is refused (RouteClash names both): the
+        engine checks an apply before anything changes, this is the last line for a race between two.
+        """
+        route = self.route(app, service)
+        wanted = list(dict.fromkeys(rules))
+        if wanted == route.http:
+            return
+        others = [r for key, other in self.routes.items() if key != (app, service) for r in other.http]
+        for new, old in clashes(wanted, others):
+            raise RouteClash(
+                f"cannot route host {new.host} path {new.path} to service {service} (app {app}): "
+                f"already routed to service {old.service} of app {old.app}; change "
+                f"service.{service}.route in mooring.toml or take the route out of app {old.app}"
+            )
+        if wanted:
+            http, https = self.http_listen()
+            listeners = [http] + ([https] if any(r.tls for r in wanted) else [])
+            for mapping in listeners:
+                if mapping not in self._live:
+                    check_free(mapping, app, service)
+        before, route.http = route.http, wanted
+        if self._held:
+            return
+        try:
+            await self.sync()
+        except (EdgeError, RuntimeApiError) as exc:
+            route.http = before
+            self._retry_later()
+            raise PublishError(
+                f"cannot serve the HTTP routes of service {service} (app {app}): {exc}"
+            ) from None
+
+    def http_rules(self) -> list[HttpRule]:
+        return [r for _, route in sorted(self.routes.items()) for r in route.http]
+
+    async def set_maintenance(self, app: str, message: str | None) -> None:
+        """Answer the app's routes with a 503 page (``message``), or serve them again (None)."""
+        if message is None:
+            self.maintenance.pop(app, None)
+        else:
+            self.maintenance[app] = message
+        await self._sync_or_log()
+
     async def unpublish(self, app: str, service: str) -> None:
         """Close the service's listeners and forget its instances (``down``)."""
         route = self.routes.pop((app, service), None)
@@ -253,7 +324,7 @@ class Edge:
             await self._sync_or_log()
 
     async def _sessions(self, route: Route, upstream: Upstream) -> int:
-        names = {backend_name(route.app, route.service, p) for p in upstream.ports}
+        names = route.backends(upstream.ports)
         rows = await self.process.api.show_stat()
         return sum(
             Counters.of(r).active
@@ -265,6 +336,7 @@ class Edge:
 
     def desired(self) -> EdgeConfig:
         config = EdgeConfig(self.process.api.stats_socket)
+        self._desired_http(config)
         for (app, service), route in sorted(self.routes.items()):
             if not route.listeners:
                 continue
@@ -276,12 +348,29 @@ class Edge:
                     servers[iid] = Server(iid, u.host, u.ports.get(mapping.port, mapping.port), u.state)
         return config
 
+    def _desired_http(self, config: EdgeConfig) -> None:
+        """The shared HTTP frontend (HTTPS too when a route has TLS), a backend per routed port."""
+        rules = self.http_rules()
+        if not rules:
+            return
+        http, _ = self.http_listen()
+        config.listeners.append(http)
+        config.http += frontend_lines(HTTP_FRONTEND, http.bind, rules, tls=False, acme=False)
+        for (app, service), route in sorted(self.routes.items()):
+            for port in sorted({r.port for r in route.http}):
+                name = http_backend_name(app, service, port)
+                backend = Backend(name, head=backend_lines(name, self.maintenance.get(app)))
+                for iid, u in route.members.items():
+                    backend.servers[iid] = Server(iid, u.host, u.ports.get(port, port), u.state)
+                config.backends[name] = backend
+        config.http += fixed_backends(None)
+
     async def sync(self) -> None:
         async with self._lock:
             if self._held:
                 return
             config = self.desired()
-            if not config.frontends:
+            if config.empty:
                 if self.process.pid is not None:
                     log.warning("no published port left: stopping HAProxy")
                     await self._stop()
@@ -299,7 +388,7 @@ class Edge:
 
     def _applied(self, config: EdgeConfig) -> None:
         self._structure = config.structure()
-        self._live = {f.mapping for f in config.frontends}
+        self._live = {f.mapping for f in config.frontends} | set(config.listeners)
         state = {
             "structure": self._structure,
             "listeners": [[m.host, m.host_port, m.port] for m in self._live],
@@ -389,8 +478,8 @@ class Edge:
 
     def _counters(self, route: Route, name: str) -> Counters:
         total = Counters()
-        for port in sorted({m.port for m in route.listeners}):
-            total.add(self._stats.get((backend_name(route.app, route.service, port), name), Counters()))
+        for backend in sorted(route.backends({m.port for m in route.listeners})):
+            total.add(self._stats.get((backend, name), Counters()))
         return total
 
     def instance_counters(self, instance_id: str) -> dict[str, Any] | None:
@@ -410,6 +499,7 @@ class Edge:
             "listeners": [
                 {"address": m.label, "port": m.port} for m in sorted(route.listeners, key=lambda m: m.label)
             ],
+            "routes": [r.to_dict() for r in route.http],
             "balance": "least_connections",
             "counters": self._counters(route, "BACKEND").to_dict(),
             "instances": [
@@ -433,4 +523,5 @@ class Edge:
             "restarts": self.restarts,
             "config": str(self.process.config_path),
             "listeners": sorted(m.label for m in self._live),
+            "maintenance": sorted(self.maintenance),
         }

@@ -33,6 +33,10 @@ class Server:
 class Backend:
     name: str
     servers: dict[str, Server] = field(default_factory=dict)
+    head: list[str] = field(default_factory=list)  # an HTTP backend's own lines; empty: TCP
+
+    def lines(self) -> list[str]:
+        return self.head or [f"backend {self.name}", "    balance leastconn"]
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,23 @@ class EdgeConfig:
     stats_socket: Path
     frontends: list[Frontend] = field(default_factory=list)
     backends: dict[str, Backend] = field(default_factory=dict)
+    http: list[str] = field(default_factory=list)  # the shared HTTP(S) frontends (http_routes.py)
+    listeners: list[PortMapping] = field(default_factory=list)  # the HTTP(S) ones
 
     def structure(self) -> list[str]:
-        """What only a reload can change: listeners and backends (never servers)."""
-        return sorted(
-            [f"frontend {f.name} {f.mapping.bind} {f.backend}" for f in self.frontends]
-            + [f"backend {b}" for b in self.backends]
+        """What only a reload can change: listeners, routes and backends (never servers)."""
+        return (
+            sorted(
+                [f"frontend {f.name} {f.mapping.bind} {f.backend}" for f in self.frontends]
+                + [f"backend {b.name}" for b in self.backends.values() if not b.head]
+            )
+            + [line for b in self.backends.values() for line in b.head]
+            + self.http
         )
+
+    @property
+    def empty(self) -> bool:
+        return not self.frontends and not self.http
 
 
 def backend_name(app: str, service: str, port: int) -> str:
@@ -88,8 +102,9 @@ def render(config: EdgeConfig) -> str:
     ]
     for f in sorted(config.frontends, key=lambda f: f.name):
         lines += [f"frontend {f.name}", f"    bind {f.mapping.bind}", f"    default_backend {f.backend}", ""]
+    lines += config.http
     for name in sorted(config.backends):
-        lines += [f"backend {name}", "    balance leastconn"]
+        lines += config.backends[name].lines()
         for s in sorted(config.backends[name].servers.values(), key=lambda s: s.name):
             if s.state == "ready":  # the others are added at runtime in their state
                 lines.append(f"    server {s.name} {s.address}:{s.port}")
