@@ -16,7 +16,7 @@ from mooring.errors import MooringError
 from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
-from mooring.network import PublishError, mappings_of
+from mooring.network import PublishError, mappings_of, rules_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness
 from mooring.runtime.container import ImagePullFailed
@@ -166,6 +166,7 @@ class EngineRuntime:
             return f"cannot give the instance its secrets: {exc}"
         try:  # bind the published ports before the instance runs: a port in use fails this target only
             await self.engine.proxy.publish(app, service, mappings_of(svc))
+            await self.engine.proxy.route_http(app, service, rules_of(app, service, svc))
         except PublishError as exc:
             return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)

@@ -1,0 +1,188 @@
+"""HTTP routes through the engine: apps sharing one listener by Host and path, a route claimed by two
+apps refused before anything changes, and 0 failed requests under load (tests/engine/test_zero_downtime.py's
+clients, with a Host header) across a rolling update, a route added for another app and an engine
+kill -9; maintenance mode, which survives an engine restart."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.engine.conftest import Mooring, free_port, haproxy_pid, wait_until
+from tests.engine.releases_kit import _get
+from tests.engine.test_edge_survival import answers_more, assert_no_failures, restart_engine
+from tests.engine.test_zero_downtime import APP, assert_no_failures_and_switch, clients, stop
+
+
+@pytest.fixture
+def http_port(mooring: Mooring) -> int:
+    port = free_port()
+    mooring.env["MOORING_HTTP_LISTEN"] = f"127.0.0.1:{port}"  # the engine the CLI starts inherits it
+    return port
+
+
+def app_manifest(name: str, routes: str, replicas: int = 2) -> str:
+    return f"""
+[app]
+name = "{name}"
+
+[service.web]
+command = ["python3", "keepalive.py"]
+ports = ["8000"]
+replicas = {replicas}
+env = {{ V = "${{V:-1}}" }}
+
+[service.web.health_check]
+type = "http"
+path = "/health"
+interval = "200ms"
+timeout = "500ms"
+retries = 2
+
+[service.web.rollout]
+health_check_timeout = "10s"
+drain_timeout = "2s"
+{routes}"""
+
+
+def route(host: str, path: str = "/") -> str:
+    return f'\n[[service.web.route]]\nhost = "{host}"\npath = "{path}"\n'
+
+
+def write_app(mooring: Mooring, name: str, text: str) -> str:
+    folder = mooring.cwd / name
+    folder.mkdir(exist_ok=True)
+    shutil.copy(APP, folder / "keepalive.py")
+    (folder / "mooring.toml").write_text(text)
+    return f"{name}/mooring.toml"
+
+
+def up(mooring: Mooring, file: str, *args: str, **env: str) -> tuple[int, dict[str, Any], str]:
+    saved = dict(mooring.env)
+    mooring.env.update(env)
+    try:
+        result = mooring.run("up", "-f", file, "--json", *args)
+    finally:
+        mooring.env.clear()
+        mooring.env.update(saved)
+    body = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+    return result.returncode, body, result.stderr
+
+
+def fetch(port: int, host: str, path: str = "/") -> tuple[int, dict[str, str], str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        reply = conn.getresponse()
+        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read().decode()
+    finally:
+        conn.close()
+
+
+def test_two_apps_on_one_listener_by_host_and_by_path(mooring: Mooring, http_port: int) -> None:
+    shop = write_app(mooring, "shop", app_manifest("shop", route("shop.example.com")))
+    blog = write_app(
+        mooring, "blog", app_manifest("blog", route("blog.example.com") + route("shop.example.com", "/blog"))
+    )
+    assert up(mooring, shop, V="shop")[0] == 0
+    assert up(mooring, blog, V="blog")[0] == 0
+    answers = {
+        (host, path): fetch(http_port, host, path)
+        for host, path in [
+            ("shop.example.com", "/"),
+            ("shop.example.com", "/cart"),
+            ("shop.example.com", "/blog"),
+            ("shop.example.com", "/blog/2026/post"),
+            ("blog.example.com", "/"),
+        ]
+    }
+    assert {k: (status, body) for k, (status, _, body) in answers.items()} == {
+        ("shop.example.com", "/"): (200, "shop"),
+        ("shop.example.com", "/cart"): (200, "shop"),
+        ("shop.example.com", "/blog"): (200, "blog"),
+        ("shop.example.com", "/blog/2026/post"): (200, "blog"),
+        ("blog.example.com", "/"): (200, "blog"),
+    }
+    assert fetch(http_port, "nobody.example.com")[0] == 404
+    routes = _get(mooring, "/v1/apps/blog/proxy")["services"][0]["routes"]
+    assert [(r["host"], r["path"], r["port"]) for r in routes] == [
+        ("blog.example.com", "/", 8000),
+        ("shop.example.com", "/blog", 8000),
+    ]
+    assert _get(mooring, "/v1/edge")["listeners"] == [f"127.0.0.1:{http_port}"]
+
+
+def test_a_route_another_app_serves_is_refused_at_plan_and_up_naming_both(
+    mooring: Mooring, http_port: int
+) -> None:
+    shop = write_app(mooring, "shop", app_manifest("shop", route("shop.example.com")))
+    assert up(mooring, shop)[0] == 0
+    blog = write_app(mooring, "blog", app_manifest("blog", route("www.example.com") + route("shop.example.com")))
+    for args in (("--dry-run",), ()):
+        code, _, stderr = up(mooring, blog, *args)
+        assert code == 2, stderr
+        assert "app blog: service.web.route[1] (host shop.example.com, path /)" in stderr
+        assert "already routed to app shop, service web" in stderr
+    assert "blog" not in {a["app"] for a in _get(mooring, "/v1/apps")}  # nothing was recorded
+    assert fetch(http_port, "www.example.com")[0] == 404
+    assert fetch(http_port, "shop.example.com")[2] == "1"
+
+
+def test_every_request_succeeds_through_a_route_across_update_new_route_and_engine_kill(
+    mooring: Mooring, http_port: int
+) -> None:
+    shop = write_app(mooring, "shop", app_manifest("shop", route("shop.example.com"), replicas=3))
+    assert up(mooring, shop, V="1")[0] == 0
+    edge_pid = haproxy_pid(mooring.home)
+    running = clients(http_port, host="shop.example.com")
+    try:
+        code, rel, stderr = up(mooring, shop, V="2")  # rolling, one at a time, through the route
+        assert code == 0, stderr
+        wait_until(lambda: all(c.switched() for c in running), what="both clients to see only v2")
+        blog = write_app(mooring, "blog", app_manifest("blog", route("blog.example.com"), replicas=1))
+        assert up(mooring, blog, V="blog")[0] == 0  # a reload of the shared frontend
+        assert fetch(http_port, "blog.example.com")[2] == "blog"
+        answers_more(running)
+        restart_engine(mooring, signal.SIGKILL)
+        answers_more(running)  # no engine: HAProxy serves the routes on
+        assert len(mooring.ps("shop")) == 3  # a new engine adopts them
+        answers_more(running)
+    finally:
+        stop(running)
+    assert_no_failures_and_switch(running)
+    assert haproxy_pid(mooring.home) == edge_pid  # reloaded, adopted, never restarted
+    svc = _get(mooring, "/v1/apps/shop/proxy")["services"][0]
+    assert len(svc["instances"]) == 3 and all(i["serving"] for i in svc["instances"])
+    assert svc["counters"]["connections"] > 100
+
+
+def test_maintenance_answers_503_and_survives_an_engine_restart(mooring: Mooring, http_port: int) -> None:
+    shop = write_app(mooring, "shop", app_manifest("shop", route("shop.example.com"), replicas=1))
+    blog = write_app(mooring, "blog", app_manifest("blog", route("blog.example.com"), replicas=1))
+    assert up(mooring, shop, V="shop")[0] == 0
+    assert up(mooring, blog, V="blog")[0] == 0
+    on = mooring.run("maintenance", "on", "--app", "shop", "--message", "Back at 10:00 UTC", check=True)
+    assert "maintenance" in on.stdout
+    for _ in range(2):
+        status, headers, body = fetch(http_port, "shop.example.com", "/cart")
+        assert status == 503 and headers["retry-after"] == "120" and "Back at 10:00 UTC" in body
+        assert fetch(http_port, "blog.example.com")[2] == "blog"  # other apps serve on
+        restart_engine(mooring, signal.SIGKILL)
+        assert mooring.ps("shop")  # a new engine, which keeps the page up
+    assert _get(mooring, "/v1/apps/shop/maintenance") == {
+        "app": "shop",
+        "maintenance": True,
+        "message": "Back at 10:00 UTC",
+    }
+    mooring.run("maintenance", "off", "--app", "shop", check=True)
+    assert fetch(http_port, "shop.example.com")[2] == "shop"
+    lines = mooring.run("events", "--app", "shop", "--json", check=True).stdout.splitlines()
+    types = [json.loads(line)["type"] for line in lines if line.strip()]
+    assert types.count("maintenance.on") == 1 and types.count("maintenance.off") == 1
+    assert mooring.run("maintenance", "on", "--app", "nope").returncode == 10
