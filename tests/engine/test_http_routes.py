@@ -9,14 +9,13 @@ import http.client
 import json
 import shutil
 import signal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.engine.conftest import Mooring, free_port, haproxy_pid, wait_until
 from tests.engine.releases_kit import _get
-from tests.engine.test_edge_survival import answers_more, assert_no_failures, restart_engine
+from tests.engine.test_edge_survival import answers_more, restart_engine
 from tests.engine.test_zero_downtime import APP, assert_no_failures_and_switch, clients, stop
 
 
@@ -123,7 +122,9 @@ def test_a_route_another_app_serves_is_refused_at_plan_and_up_naming_both(
 ) -> None:
     shop = write_app(mooring, "shop", app_manifest("shop", route("shop.example.com")))
     assert up(mooring, shop)[0] == 0
-    blog = write_app(mooring, "blog", app_manifest("blog", route("www.example.com") + route("shop.example.com")))
+    blog = write_app(
+        mooring, "blog", app_manifest("blog", route("www.example.com") + route("shop.example.com"))
+    )
     for args in (("--dry-run",), ()):
         code, _, stderr = up(mooring, blog, *args)
         assert code == 2, stderr
@@ -142,7 +143,7 @@ def test_every_request_succeeds_through_a_route_across_update_new_route_and_engi
     edge_pid = haproxy_pid(mooring.home)
     running = clients(http_port, host="shop.example.com")
     try:
-        code, rel, stderr = up(mooring, shop, V="2")  # rolling, one at a time, through the route
+        code, _, stderr = up(mooring, shop, V="2")  # rolling, one at a time, through the route
         assert code == 0, stderr
         wait_until(lambda: all(c.switched() for c in running), what="both clients to see only v2")
         blog = write_app(mooring, "blog", app_manifest("blog", route("blog.example.com"), replicas=1))
