@@ -42,6 +42,8 @@ def snapshot_images(snapshot: str) -> frozenset[str]:
         for workload in (data.get(section) or {}).values():
             if isinstance(workload, dict) and workload.get("image"):
                 found.add(str(workload["image"]))
+                if workload.get("image_id"):  # what the release runs, whatever the tag names now
+                    found.add(str(workload["image_id"]))
     return frozenset(found)
 
 

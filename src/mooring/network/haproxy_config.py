@@ -55,6 +55,8 @@ class EdgeConfig:
     backends: dict[str, Backend] = field(default_factory=dict)
     http: list[str] = field(default_factory=list)  # the shared HTTP(S) frontends (http_routes.py)
     listeners: list[PortMapping] = field(default_factory=list)  # the HTTP(S) ones
+    # listeners HAProxy's master inherited as open sockets (network/held_sockets.py): ``bind fd@N``
+    inherited: dict[PortMapping, int] = field(default_factory=dict)
 
     def structure(self) -> list[str]:
         """What only a reload can change: listeners, routes and backends (never servers)."""
@@ -80,6 +82,16 @@ def frontend_name(app: str, service: str, mapping: PortMapping) -> str:
     return safe(f"{app}.{service}.{mapping.host or 'any'}_{mapping.host_port}")
 
 
+def _inherit(line: str, config: EdgeConfig) -> str:
+    """An HTTP(S) frontend's ``bind ADDRESS [ssl ...]`` as ``bind fd@N [ssl ...]`` when inherited."""
+    words = line.split(" ")
+    if line.startswith("    bind "):
+        for m in config.listeners:
+            if words[5] == m.bind and m in config.inherited:
+                return " ".join([*words[:5], f"fd@{config.inherited[m]}", *words[6:]])
+    return line
+
+
 def render(config: EdgeConfig) -> str:
     lines = [
         "# Written by the mooring engine; changes here are overwritten (docs/network.md).",
@@ -101,8 +113,10 @@ def render(config: EdgeConfig) -> str:
         "",
     ]
     for f in sorted(config.frontends, key=lambda f: f.name):
-        lines += [f"frontend {f.name}", f"    bind {f.mapping.bind}", f"    default_backend {f.backend}", ""]
-    lines += config.http
+        fd = config.inherited.get(f.mapping)
+        bind = f.mapping.bind if fd is None else f"fd@{fd}"
+        lines += [f"frontend {f.name}", f"    bind {bind}", f"    default_backend {f.backend}", ""]
+    lines += [_inherit(line, config) for line in config.http]
     for name in sorted(config.backends):
         lines += config.backends[name].lines()
         for s in sorted(config.backends[name].servers.values(), key=lambda s: s.name):
