@@ -31,6 +31,7 @@ from mooring.network.haproxy_config import (
 from mooring.network.haproxy_process import EdgeError, HAProxyProcess
 from mooring.network.http_routes import (
     HTTP_FRONTEND,
+    HTTPS_FRONTEND,
     HttpRule,
     RouteClash,
     backend_lines,
@@ -42,6 +43,7 @@ from mooring.network.http_routes import (
 )
 from mooring.network.mappings import PortMapping, PublishError, check_free
 from mooring.network.runtime_api import RuntimeApiError
+from mooring.network.tls import EdgeTls
 
 log = logging.getLogger("mooring.network")
 DRAIN_POLL = 0.1  # HAProxy has no push for "this server has no session left"
@@ -101,6 +103,7 @@ class Edge:
         self._state_path = self.process.dir / "state.json"
         self.maintenance: dict[str, str] = {}  # app -> the message its routes answer with (503)
         self._http_listen: tuple[PortMapping, PortMapping] | None = None
+        self.tls = EdgeTls(home, self.process.api, self._kick)
 
     # --- start-up, shutdown -------------------------------------------------------------------
 
@@ -130,6 +133,7 @@ class Edge:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
+        await self.tls.close()
         self.process.detach()
 
     async def stop(self) -> None:
@@ -138,6 +142,7 @@ class Edge:
         if self._task is not None and self._task is not asyncio.current_task():
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=15.0)
+        await self.tls.close()
         async with self._lock:
             await self._stop()
 
@@ -221,12 +226,18 @@ class Edge:
                 if mapping not in self._live:
                     check_free(mapping, app, service)
         before, route.http = route.http, wanted
+        try:
+            self.tls.use(self.http_rules())
+        except PublishError:
+            route.http = before
+            raise
         if self._held:
             return
         try:
             await self.sync()
         except (EdgeError, RuntimeApiError) as exc:
             route.http = before
+            self.tls.use(self.http_rules())
             self._retry_later()
             raise PublishError(
                 f"cannot serve the HTTP routes of service {service} (app {app}): {exc}"
@@ -356,9 +367,19 @@ class Edge:
         rules = self.http_rules()
         if not rules:
             return
-        http, _ = self.http_listen()
+        http, https = self.http_listen()
+        self.tls.prepare()
+        ready = self.tls.ready()
         config.listeners.append(http)
-        config.http += frontend_lines(HTTP_FRONTEND, http.bind, rules, tls=False, acme=False)
+        config.http += frontend_lines(HTTP_FRONTEND, http.bind, rules, False, self.tls.challenges, ready)
+        secure = [r for r in rules if r.tls]
+        if secure:
+            # the fallback first (HAProxy's default certificate), then one per host that has one
+            self.tls.store.write_list(sorted(ready))
+            bind = f"{https.bind} ssl crt {self.tls.fallback} crt-list {self.tls.store.crt_list}"
+            config.listeners.append(https)
+            config.http += [f"# certificates: {' '.join(sorted(ready))}"]  # a new one: a reload
+            config.http += frontend_lines(HTTPS_FRONTEND, bind, secure, True, None, ready)
         for (app, service), route in sorted(self.routes.items()):
             for port in sorted({r.port for r in route.http}):
                 name = http_backend_name(app, service, port)
@@ -366,7 +387,7 @@ class Edge:
                 for iid, u in route.members.items():
                     backend.servers[iid] = Server(iid, u.host, u.ports.get(port, port), u.state)
                 config.backends[name] = backend
-        config.http += fixed_backends(None)
+        config.http += fixed_backends()
 
     async def sync(self) -> None:
         async with self._lock:
@@ -508,7 +529,7 @@ class Edge:
             "listeners": [
                 {"address": m.label, "port": m.port} for m in sorted(route.listeners, key=lambda m: m.label)
             ],
-            "routes": [r.to_dict() for r in route.http],
+            "routes": [{**r.to_dict(), "certificate": self.tls.status(r.host)} for r in route.http],
             "balance": "least_connections",
             "counters": self._counters(route, "BACKEND").to_dict(),
             "instances": [
@@ -533,4 +554,5 @@ class Edge:
             "config": str(self.process.config_path),
             "listeners": sorted(m.label for m in self._live),
             "maintenance": sorted(self.maintenance),
+            "certificates": self.tls.view(),
         }

@@ -21,11 +21,9 @@ from mooring.network.mappings import PortMapping, PublishError
 HTTP_FRONTEND = "mooring-http"
 HTTPS_FRONTEND = "mooring-https"
 NO_ROUTE = "mooring-no-route"
-ACME_BACKEND = "mooring-acme"
 ACME_PREFIX = "/.well-known/acme-challenge/"
 HTTP_ENV, HTTPS_ENV = "MOORING_HTTP_LISTEN", "MOORING_HTTPS_LISTEN"
 DEFAULT_HTTP, DEFAULT_HTTPS = ":80", ":443"
-# Set on a request when it matched a route; a backend's maintenance rule looks no further.
 RETRY_AFTER = 120
 
 
@@ -167,8 +165,14 @@ def page(message: str) -> str:
     return "'" + body + "'"
 
 
-def frontend_lines(name: str, bind: str, rules: list[HttpRule], tls: bool, acme: bool) -> list[str]:
-    """The shared frontend: forwarded headers, the ACME responder, redirects, then the routes."""
+def frontend_lines(
+    name: str, bind: str, rules: list[HttpRule], tls: bool, challenges: Path | None, ready: set[str]
+) -> list[str]:
+    """A shared frontend: forwarded headers, ACME answers (HTTP), redirects to HTTPS, then the routes.
+
+    ``ready``: hosts with a certificate; a redirect to HTTPS waits for one (a client would get the
+    self-signed fallback before), so a route whose certificate cannot be had serves plain HTTP.
+    """
     lines = [
         f"frontend {name}",
         "    mode http",
@@ -182,14 +186,16 @@ def frontend_lines(name: str, bind: str, rules: list[HttpRule], tls: bool, acme:
         f"    http-request set-header X-Forwarded-Proto {'https' if tls else 'http'}",
         "    http-request set-header X-Forwarded-Host %[req.hdr(host)]",
     ]
-    if acme:
-        lines.append(f"    use_backend {ACME_BACKEND} if {{ path_beg {ACME_PREFIX} }}")
+    if challenges is not None:  # HTTP-01 answers, put in the map through the runtime API (tls.py)
+        lines += [
+            f"    http-request set-var(txn.acme) path,field(4,/),map({challenges}) if {{ path_beg {ACME_PREFIX} }}",
+            '    http-request return status 200 content-type text/plain lf-string "%[var(txn.acme)]" '
+            "if { var(txn.acme) -m found }",
+        ]
     if not tls:
-        for rule in ordered([r for r in rules if r.https_redirect]):
+        for rule in ordered([r for r in rules if r.https_redirect and r.host in ready]):
             for cond in _conditions(rule):
-                lines.append(
-                    f"    http-request redirect scheme https code 308 if {cond} !{{ path_beg {ACME_PREFIX} }}"
-                )
+                lines.append(f"    http-request redirect scheme https code 308 if {cond}")
     for rule in ordered(rules):
         lines.append(f"    use_backend {rule.backend} if {' or '.join(_conditions(rule))}")
     lines += [f"    default_backend {NO_ROUTE}", ""]
@@ -212,14 +218,11 @@ def backend_lines(name: str, maintenance: str | None) -> list[str]:
     return lines
 
 
-def fixed_backends(acme: tuple[str, int] | None) -> list[str]:
-    lines = [
+def fixed_backends() -> list[str]:
+    return [
         f"backend {NO_ROUTE}",
         "    mode http",
         "    http-request return status 404 content-type text/plain "
         "string 'no route for this host and path on this server (mooring)'",
         "",
     ]
-    if acme is not None:
-        lines += [f"backend {ACME_BACKEND}", "    mode http", f"    server responder {acme[0]}:{acme[1]}", ""]
-    return lines
