@@ -105,6 +105,8 @@ class AcmeIssuer:
         order = await asyncio.to_thread(acme.new_order, csr)
         answered: list[tuple[messages.ChallengeBody, challenges.ChallengeResponse, str]] = []
         for authz in order.authorizations:
+            if authz.body.status == messages.STATUS_VALID:
+                continue  # the server reuses a recent validation of this name: nothing to answer
             challb = next((c for c in authz.body.challenges if isinstance(c.chall, challenges.HTTP01)), None)
             if challb is None:
                 raise AcmeError(f"the ACME server offers no http-01 challenge for {host}")

@@ -414,6 +414,7 @@ class Edge:
                 config.inherited = self.process.inherited
                 self.process.write(render(config))
             await self._apply_servers(config)
+            self.tls.serving()
 
     def _applied(self, config: EdgeConfig) -> None:
         self._structure = config.structure()

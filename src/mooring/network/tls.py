@@ -67,9 +67,7 @@ class EdgeTls:
             if rule.tls == "files" and rule.cert and rule.key:
                 self._install_files(rule)
         self.rules = rules
-        if any(r.tls == "acme" for r in rules):
-            self._wake.set()
-            self._ensure_loop()
+        self._wake.set()  # a new ACME host is tried at once (the loop runs once HAProxy serves)
 
     def _install_files(self, rule: HttpRule) -> None:
         assert rule.cert is not None and rule.key is not None
@@ -122,8 +120,9 @@ class EdgeTls:
 
     # --- the ACME loop ------------------------------------------------------------------------
 
-    def _ensure_loop(self) -> None:
-        if self._task is None or self._task.done():
+    def serving(self) -> None:
+        """HAProxy runs the current config: challenges can be answered, the loop may run."""
+        if any(r.tls == "acme" for r in self.rules) and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="acme")
 
     async def close(self) -> None:
@@ -142,22 +141,23 @@ class EdgeTls:
                 for host in self._acme_hosts():
                     self.store.failed(host, "acme", str(exc))
                 return
-            for host in self._acme_hosts():
-                await self._renew_if_due(host, settings)
+            ok = [await self._renew_if_due(host, settings) for host in self._acme_hosts()]
+            pause = settings.check_every if all(ok) else min(settings.check_every, settings.retry_after)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=settings.check_every)
+                await asyncio.wait_for(self._wake.wait(), timeout=pause)
 
     def _acme_hosts(self) -> list[str]:
         return sorted({r.host for r in self.rules if r.tls == "acme"})
 
-    async def _renew_if_due(self, host: str, settings: AcmeSettings) -> None:
+    async def _renew_if_due(self, host: str, settings: AcmeSettings) -> bool:
+        """False when an attempt failed (or waits to be retried)."""
         expiry = self.store.not_after(host)
         if expiry is not None and (expiry - now()).total_seconds() > settings.renew_before:
-            return
+            return True
         loop = asyncio.get_running_loop()
         failed = self._failed_at.get(host)
         if failed is not None and loop.time() - failed < settings.retry_after:
-            return
+            return False
         issuer = AcmeIssuer(self.store.dir, settings, self.answer)
         log.info(
             "ACME: %s a certificate for %s from %s",
@@ -172,9 +172,10 @@ class EdgeTls:
             self._failed_at[host] = loop.time()
             self.store.failed(host, "acme", str(exc))
             log.error("ACME: no certificate for %s: %s (the route serves on as it did)", host, exc)
-            return
+            return False
         self._failed_at.pop(host, None)
         await self.swap(host, pem)
+        return True
 
     # --- views --------------------------------------------------------------------------------
 
