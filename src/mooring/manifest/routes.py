@@ -94,6 +94,15 @@ def route_issues(file: str, services: dict[str, Any]) -> list[Issue]:
                         'add tls = "acme" or tls = { cert = "...", key = "..." } to the route',
                     )
                 )
+            if route.tls == "acme" and route.host.startswith("*."):
+                issues.append(
+                    Issue(
+                        file,
+                        f"{where}.tls",
+                        "a wildcard name cannot get a certificate over ACME HTTP-01 (only DNS-01 can)",
+                        'give the certificate as files: tls = { cert = "...", key = "..." }',
+                    )
+                )
             key = (route.host, route.path)
             if key in owner:
                 issues.append(
