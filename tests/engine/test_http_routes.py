@@ -115,6 +115,10 @@ def test_two_apps_on_one_listener_by_host_and_by_path(mooring: Mooring, http_por
         ("shop.example.com", "/blog", 8000),
     ]
     assert _get(mooring, "/v1/edge")["listeners"] == [f"127.0.0.1:{http_port}"]
+    assert routes[1]["counters"]["http_2xx"] >= 2 and routes[1]["counters"]["requests"] >= 2
+    status = mooring.run("status", "--app", "blog", check=True).stdout
+    table = status[status.index("routes:") :]
+    assert "shop.example.com" in table and "/blog" in table and "web:8000" in table
 
 
 def test_a_route_another_app_serves_is_refused_at_plan_and_up_naming_both(

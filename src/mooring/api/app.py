@@ -214,7 +214,11 @@ def create_app(engine: Engine) -> FastAPI:
     async def proxy(app_name: str) -> dict[str, Any]:
         """The app's published ports: listeners, balance, counters per service and per instance."""
         await engine.proxy.refresh()
-        return {"app": app_name, "services": engine.proxy.view(app_name)}
+        return {
+            "app": app_name,
+            "services": engine.proxy.view(app_name),
+            "maintenance": engine.maintenance.state(app_name),
+        }
 
     @app.get("/v1/edge")
     async def edge() -> dict[str, Any]:

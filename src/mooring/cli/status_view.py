@@ -257,3 +257,30 @@ def print_proxy(services: list[dict[str, Any]]) -> None:
         text_table(["SERVICE/INSTANCE", "ADDRESS", "CONNS", "ACTIVE", "IN", "OUT", "ERRORS"], cells),
         markup=False,
     )
+
+
+def print_routes(services: list[dict[str, Any]], maintenance: dict[str, Any]) -> None:
+    """The HTTP routes: where each goes, its requests, and its host's certificate (issuer, expiry, error)."""
+    from mooring.cli.output import out
+    from mooring.cli.tables import text_table
+
+    routes = [(svc["service"], r) for svc in services for r in svc.get("routes", [])]
+    if not routes:
+        return
+    if maintenance.get("maintenance"):
+        out.print(f"maintenance: on, routes answer 503 ({maintenance.get('message')})", markup=False)
+    cells = []
+    for service, r in routes:
+        cert = r.get("certificate") or {}
+        if not r["tls"]:
+            tls = "-"
+        elif cert.get("not_after"):
+            tls = f"{r['tls']}: {cert.get('issuer')}, expires {cert['not_after']}"
+        else:
+            tls = f"{r['tls']}: none yet"
+        if cert.get("last_error"):
+            tls += f"; last error: {cert['last_error']}"
+        c = r.get("counters") or {}
+        cells.append([r["host"], r["path"], f"{service}:{r['port']}", str(c.get("requests", 0)), tls])
+    out.print("routes:", markup=False)
+    out.print(text_table(["HOST", "PATH", "SERVICE:PORT", "REQUESTS", "TLS"], cells), markup=False)

@@ -25,6 +25,11 @@ class Counters:
     bytes_in: int = 0
     bytes_out: int = 0
     errors: int = 0
+    # HTTP routes only (0 on published TCP ports): requests and the responses by class
+    requests: int = 0
+    http_2xx: int = 0
+    http_4xx: int = 0
+    http_5xx: int = 0
 
     @staticmethod
     def of(row: dict[str, str]) -> Counters:
@@ -42,6 +47,16 @@ class Counters:
             bytes_in=_int(row, "bin"),
             bytes_out=_int(row, "bout"),
             errors=errors,
+            requests=_int(row, "req_tot")
+            or _int(row, "hrsp_1xx")
+            + _int(row, "hrsp_2xx")
+            + _int(row, "hrsp_3xx")
+            + _int(row, "hrsp_4xx")
+            + _int(row, "hrsp_5xx")
+            + _int(row, "hrsp_other"),
+            http_2xx=_int(row, "hrsp_2xx"),
+            http_4xx=_int(row, "hrsp_4xx"),
+            http_5xx=_int(row, "hrsp_5xx"),
         )
 
     def add(self, other: Counters) -> None:
@@ -50,6 +65,10 @@ class Counters:
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
         self.errors += other.errors
+        self.requests += other.requests
+        self.http_2xx += other.http_2xx
+        self.http_4xx += other.http_4xx
+        self.http_5xx += other.http_5xx
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -530,7 +530,14 @@ class Edge:
             "listeners": [
                 {"address": m.label, "port": m.port} for m in sorted(route.listeners, key=lambda m: m.label)
             ],
-            "routes": [{**r.to_dict(), "certificate": self.tls.status(r.host)} for r in route.http],
+            "routes": [
+                {
+                    **r.to_dict(),
+                    "certificate": self.tls.status(r.host),
+                    "counters": self._stats.get((r.backend, "BACKEND"), Counters()).to_dict(),
+                }
+                for r in route.http
+            ],
             "balance": "least_connections",
             "counters": self._counters(route, "BACKEND").to_dict(),
             "instances": [
