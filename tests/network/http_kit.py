@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import http.client
 import json
 from typing import Any
@@ -29,8 +31,11 @@ class HttpBackend:
                 _, path, _ = lines[0].split(" ", 2)
                 headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}
                 if headers.get("upgrade", "").lower() == "websocket":
+                    key = headers.get("sec-websocket-key", "") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+                    accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()  # RFC 6455 4.2.2
                     writer.write(
-                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+                        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        + f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
                     )
                     await writer.drain()
                     while data := await reader.read(1024):  # an echo, as long as the client holds it

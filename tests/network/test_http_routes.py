@@ -3,6 +3,7 @@ forwarded headers, a clash between apps, maintenance pages and websockets across
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -91,6 +92,36 @@ def test_maintenance_answers_503_with_a_page_and_retry_after(tmp_path: Path, htt
             assert served_by(await aget(http_port, "blog.example.com")) == "blog"
             await edge.set_maintenance("shop", None)
             assert served_by(await aget(http_port, "shop.example.com")) == "shop"
+        finally:
+            await edge.stop()
+
+    run(body)
+
+
+def test_a_websocket_stays_open_across_a_drain_until_it_closes(tmp_path: Path, http_port: int) -> None:
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            old, new = await HttpBackend("old").start(), await HttpBackend("new").start()
+            await routed(edge, "shop", "web", old, ("shop.example.com", "/"))
+            reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+            writer.write(
+                b"GET /live HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\r\n"
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 101")
+            edge.admit("shop", "web", new.name, "127.0.0.1", {80: new.port})  # the cut-over
+            edge.retire(old.name)
+            await edge.sync()  # as blue_green switches: the new one in and the old one draining at once
+            draining = asyncio.create_task(edge.withdraw(old.name, drain_timeout=30))
+            for i in range(3):  # the old instance is draining; its websocket carries on
+                writer.write(f"ping {i}".encode())
+                assert await asyncio.wait_for(reader.readexactly(6), 10) == f"ping {i}".encode()
+                assert served_by(await aget(http_port, "shop.example.com")) == "new"
+            assert not draining.done()
+            writer.close()
+            assert await asyncio.wait_for(draining, 20) == 0  # drained when the websocket closed
         finally:
             await edge.stop()
 
