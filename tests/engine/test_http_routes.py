@@ -26,7 +26,7 @@ def http_port(mooring: Mooring) -> int:
     return port
 
 
-def app_manifest(name: str, routes: str, replicas: int = 2) -> str:
+def app_manifest(name: str, routes: str, replicas: int = 2, rollout: str = "") -> str:
     return f"""
 [app]
 name = "{name}"
@@ -47,6 +47,7 @@ retries = 2
 [service.web.rollout]
 health_check_timeout = "10s"
 drain_timeout = "2s"
+{rollout}
 {routes}"""
 
 
@@ -191,3 +192,24 @@ def test_maintenance_answers_503_and_survives_an_engine_restart(mooring: Mooring
     types = [json.loads(line)["type"] for line in lines if line.strip()]
     assert types.count("maintenance.on") == 1 and types.count("maintenance.off") == 1
     assert mooring.run("maintenance", "on", "--app", "nope").returncode == 10
+
+
+@pytest.mark.parametrize(
+    "rollout", ['strategy = "canary"\nparallelism = 2', 'strategy = "blue_green"'], ids=str
+)
+def test_every_request_succeeds_through_a_route_during_a_canary_and_a_blue_green(
+    mooring: Mooring, http_port: int, rollout: str
+) -> None:
+    shop = write_app(mooring, "shop", app_manifest("shop", route("shop.example.com"), 3, rollout))
+    assert up(mooring, shop, V="1")[0] == 0
+    running = clients(http_port, host="shop.example.com")
+    try:
+        code, _, stderr = up(mooring, shop, V="2")
+        assert code == 0, stderr
+        wait_until(lambda: all(c.switched() for c in running), what="both clients to see only v2")
+    finally:
+        stop(running)
+    assert_no_failures_and_switch(running)
+    if "blue_green" in rollout:  # one switch: a new request never goes back to v1
+        per_request = running[1].versions
+        assert "1" not in per_request[per_request.index("2") :]
