@@ -9,6 +9,8 @@ import http.client
 import json
 import shutil
 import signal
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,8 @@ from tests.engine.conftest import Mooring, free_port, haproxy_pid, wait_until
 from tests.engine.releases_kit import _get
 from tests.engine.test_edge_survival import answers_more, restart_engine
 from tests.engine.test_zero_downtime import APP, assert_no_failures_and_switch, clients, stop
+from tests.network.pebble_kit import pebble
+from tests.network.test_tls import https_get, trusting
 
 
 @pytest.fixture
@@ -213,3 +217,44 @@ def test_every_request_succeeds_through_a_route_during_a_canary_and_a_blue_green
     if "blue_green" in rollout:  # one switch: a new request never goes back to v1
         per_request = running[1].versions
         assert "1" not in per_request[per_request.index("2") :]
+
+
+def test_an_acme_route_through_the_engine_gets_a_certificate_that_status_shows(
+    mooring: Mooring, http_port: int, tmp_path: Path
+) -> None:
+    https_port = free_port()
+    with pebble(tmp_path / "pebble", http_port) as acme:
+        mooring.env.update(
+            MOORING_HTTPS_LISTEN=f"127.0.0.1:{https_port}",
+            MOORING_ACME_DIRECTORY=acme.directory,
+            MOORING_ACME_CA_BUNDLE=str(acme.ca_bundle),
+            MOORING_ACME_RETRY_AFTER="1s",
+        )
+        text = app_manifest("shop", route("shop.example.com") + 'tls = "acme"\nhttps_redirect = true\n', 1)
+        assert up(mooring, write_app(mooring, "shop", text), V="shop")[0] == 0
+
+        def certificate() -> dict[str, Any] | None:
+            certs = _get(mooring, "/v1/edge")["certificates"]
+            return certs[0] if certs and certs[0]["not_after"] else None
+
+        cert = wait_until(certificate, timeout=60, what="a certificate from pebble")
+        assert "Pebble" in cert["issuer"] and cert["last_error"] is None
+        context = trusting(acme.root())
+        wait_until(
+            lambda: serial_of(https_port, context) == cert["serial"], what="HAProxy to serve the certificate"
+        )
+        code, body, _ = https_get(https_port, context)
+        assert (code, body) == (200, "shop")
+        wait_until(lambda: fetch(http_port, "shop.example.com")[0] == 308, what="the redirect to HTTPS")
+        status = mooring.run("status", "--app", "shop", check=True).stdout
+        assert "acme: CN=Pebble" in status and "expires" in status
+        home_certs = mooring.home / "certs"
+        assert all(p.stat().st_mode & 0o077 == 0 for p in home_certs.glob("*.pem"))
+        assert "PRIVATE KEY" not in json.dumps(_get(mooring, "/v1/apps/shop/proxy"))
+
+
+def serial_of(port: int, context: ssl.SSLContext) -> str | None:
+    try:
+        return format(https_get(port, context)[2], "x")
+    except (ssl.SSLError, OSError):
+        return None
