@@ -18,7 +18,7 @@ from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
 from mooring.network import PublishError, mappings_of, rules_of
 from mooring.release.model import Reason
-from mooring.release.ports import Readiness
+from mooring.release.ports import Readiness, Traffic
 from mooring.runtime.container import ImagePullFailed
 from mooring.runtime.states import InstanceState
 
@@ -99,6 +99,17 @@ class EngineRuntime:
         for instance_id in retire:
             self.engine.proxy.retire(instance_id)
         await self.engine.proxy.sync_soon()
+
+    async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
+        """The edge's HTTP counters of each instance, read from HAProxy now (rollout.analysis)."""
+        await self.engine.proxy.refresh()
+        found = {}
+        for instance_id in instance_ids:
+            c = self.engine.proxy.instance_counters(instance_id) or {}
+            found[instance_id] = Traffic(
+                c.get("requests", 0), c.get("http_5xx", 0), c.get("response_ms", 0.0)
+            )
+        return found
 
     async def prepare(self, service: str, release_id: str) -> str | None:
         """Pull the service's image if the container engine lacks it; the error text if that fails."""

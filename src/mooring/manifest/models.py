@@ -76,6 +76,21 @@ class HealthCheck(Frozen):
         return self
 
 
+class Analysis(Frozen):
+    """A batch is judged on the live traffic its new instances serve through the edge's HTTP routes."""
+
+    window: Duration = 30.0  # watched this long after each batch is cut over
+    min_requests: int = Field(default=20, ge=1, le=10_000_000)  # fewer in the window: inconclusive, passes
+    max_5xx_ratio: float = Field(default=0.05, ge=0.0, le=1.0)  # of the new instances' responses
+    max_response_time: Duration | None = None  # the new instances' mean response time
+
+    @model_validator(mode="after")
+    def _window_positive(self) -> Analysis:
+        if self.window < 1:
+            raise ValueError("window must be at least 1s: the gate judges the traffic seen in it")
+        return self
+
+
 class Rollout(Frozen):
     """How a change reaches the instances of a service."""
 
@@ -88,6 +103,7 @@ class Rollout(Frozen):
     failure_action: Literal["pause", "rollback"] = "pause"
     max_failure_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     drain_timeout: Duration = 10.0
+    analysis: Analysis | None = None  # gate each batch on its live traffic (docs/releases.md)
 
 
 class Resources(Frozen):

@@ -30,6 +30,7 @@ class Counters:
     http_2xx: int = 0
     http_4xx: int = 0
     http_5xx: int = 0
+    response_ms: float = 0.0  # mean response time of the last 1024 requests (HAProxy's rtime)
 
     @staticmethod
     def of(row: dict[str, str]) -> Counters:
@@ -57,9 +58,16 @@ class Counters:
             http_2xx=_int(row, "hrsp_2xx"),
             http_4xx=_int(row, "hrsp_4xx"),
             http_5xx=_int(row, "hrsp_5xx"),
+            response_ms=float(_int(row, "rtime")),
         )
 
     def add(self, other: Counters) -> None:
+        if self.requests + other.requests:
+            self.response_ms = round(
+                (self.response_ms * self.requests + other.response_ms * other.requests)
+                / (self.requests + other.requests),
+                1,
+            )
         self.connections += other.connections
         self.active += other.active
         self.bytes_in += other.bytes_in
