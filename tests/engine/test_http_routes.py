@@ -39,7 +39,7 @@ name = "{name}"
 command = ["python3", "keepalive.py"]
 ports = ["8000"]
 replicas = {replicas}
-env = {{ V = "${{V:-1}}" }}
+env = {{ V = "${{V:-1}}", BEHAVIOR = "${{BEHAVIOR:-ok}}" }}
 
 [service.web.health_check]
 type = "http"
@@ -258,3 +258,42 @@ def serial_of(port: int, context: ssl.SSLContext) -> str | None:
         return format(https_get(port, context)[2], "x")
     except (ssl.SSLError, OSError):
         return None
+
+
+ANALYSIS = """failure_action = "rollback"
+
+[service.web.rollout.analysis]
+window = "3s"
+min_requests = 20
+max_5xx_ratio = 0.05
+"""
+
+
+@pytest.mark.parametrize("behavior", ["errors", "ok"])
+def test_the_analysis_gate_rolls_back_a_v2_answering_5xx_and_passes_a_healthy_one(
+    mooring: Mooring, http_port: int, behavior: str
+) -> None:
+    shop = write_app(mooring, "shop", app_manifest("shop", route("shop.example.com"), 3, ANALYSIS))
+    assert up(mooring, shop, V="1")[0] == 0
+    running = clients(http_port, host="shop.example.com")
+    try:
+        code, rel, stderr = up(mooring, shop, V="2", BEHAVIOR=behavior)
+    finally:
+        stop(running)
+    lines = mooring.run("events", "--app", "shop", "--json", check=True).stdout.splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    mine = [e for e in events if e.get("release_id") == rel["id"]]
+    if behavior == "ok":
+        assert code == 0, stderr
+        assert [e["type"] for e in mine].count("analysis.passed") == 3
+        return
+    assert code == 5, [e for e in mine if e["type"].startswith("analysis")]  # rolled back
+    assert rel["failure"]["reason"] == "analysis_failed"
+    figures = rel["failure"]["figures"]
+    assert 0.1 < figures["ratio_5xx"] < 0.3 and figures["requests"] >= 20, figures
+    failed = [e for e in mine if e["type"] == "analysis.failed"]
+    assert len(failed) == 1 and failed[0]["batch"] == 1
+    started = [e for e in mine if e["type"] == "batch.started"]
+    assert len(started) == 1  # stopped before its second batch
+    assert {r["id"]: r for r in mooring.ps("shop")}  # v1 serves again
+    assert fetch(http_port, "shop.example.com")[2] == "1"

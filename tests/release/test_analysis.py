@@ -11,7 +11,7 @@ from mooring.release.model import ReleaseStatus
 from mooring.release.ports import Traffic
 from tests.release.executor_kit import Bench, service, snapshot
 
-GATE = {"window": "1s", "min_requests": 20, "max_5xx_ratio": 0.05}
+GATE = {"window": "100ms", "min_requests": 20, "max_5xx_ratio": 0.05}
 
 
 def test_the_judgement_compares_the_5xx_ratio_and_response_time_to_the_limits() -> None:

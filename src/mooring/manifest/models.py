@@ -86,8 +86,8 @@ class Analysis(Frozen):
 
     @model_validator(mode="after")
     def _window_positive(self) -> Analysis:
-        if self.window < 1:
-            raise ValueError("window must be at least 1s: the gate judges the traffic seen in it")
+        if self.window < 0.1:
+            raise ValueError("window must be at least 100ms: the gate judges the traffic seen in it")
         return self
 
 
