@@ -142,6 +142,8 @@ def test_a_route_another_app_serves_is_refused_at_plan_and_up_naming_both(
     assert "blog" not in {a["app"] for a in _get(mooring, "/v1/apps")}  # nothing was recorded
     assert fetch(http_port, "www.example.com")[0] == 404
     assert fetch(http_port, "shop.example.com")[2] == "1"
+    explain = mooring.run("status", "--app", "shop", "--explain", check=True).stdout
+    assert "analysis_failed at batch 1 (web): 5xx ratio" in explain and "new instances:" in explain
 
 
 def test_every_request_succeeds_through_a_route_across_update_new_route_and_engine_kill(
@@ -297,3 +299,5 @@ def test_the_analysis_gate_rolls_back_a_v2_answering_5xx_and_passes_a_healthy_on
     assert len(started) == 1  # stopped before its second batch
     assert {r["id"]: r for r in mooring.ps("shop")}  # v1 serves again
     assert fetch(http_port, "shop.example.com")[2] == "1"
+    explain = mooring.run("status", "--app", "shop", "--explain", check=True).stdout
+    assert "analysis_failed at batch 1 (web): 5xx ratio" in explain and "new instances:" in explain
