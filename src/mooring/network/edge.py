@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,58 +28,21 @@ from mooring.network.haproxy_config import (
     render,
 )
 from mooring.network.haproxy_process import EdgeError, HAProxyProcess
+from mooring.network.http_config import http_config
 from mooring.network.http_routes import (
-    HTTP_FRONTEND,
-    HTTPS_FRONTEND,
     HttpRule,
     RouteClash,
-    backend_lines,
     clashes,
-    fixed_backends,
-    frontend_lines,
-    http_backend_name,
     listen_addresses,
 )
 from mooring.network.mappings import PortMapping, PublishError, check_free
 from mooring.network.runtime_api import RuntimeApiError
 from mooring.network.tls import EdgeTls
+from mooring.network.upstreams import Route, Upstream
 
 log = logging.getLogger("mooring.network")
 DRAIN_POLL = 0.1  # HAProxy has no push for "this server has no session left"
 RETRY_AFTER = 1.0
-
-
-@dataclass
-class Upstream:
-    """One instance as the edge sees it: where it listens, whether it may take new connections."""
-
-    instance_id: str
-    host: str
-    ports: dict[int, int]  # declared instance port -> the port this instance actually listens on
-    serving: bool = True  # admitted by the executor; False once it is being drained
-    available: bool = True  # process running and not unhealthy (set by the engine)
-
-    @property
-    def state(self) -> str:
-        if not self.serving:
-            return "drain"
-        return "ready" if self.available else "maint"
-
-
-@dataclass
-class Route:
-    """A service's published ports and the instances they forward to."""
-
-    app: str
-    service: str
-    listeners: set[PortMapping] = field(default_factory=set)
-    members: dict[str, Upstream] = field(default_factory=dict)
-    http: list[HttpRule] = field(default_factory=list)  # its HTTP routes on the shared listener
-
-    def backends(self, ports: Iterable[int]) -> set[str]:
-        """The names of the backends this service's instances serve in (published ports and routes)."""
-        names = {backend_name(self.app, self.service, p) for p in ports}
-        return names | {r.backend for r in self.http}
 
 
 class Edge:
@@ -364,30 +326,12 @@ class Edge:
 
     def _desired_http(self, config: EdgeConfig) -> None:
         """The shared HTTP frontend (HTTPS too when a route has TLS), a backend per routed port."""
-        rules = self.http_rules()
-        if not rules:
+        if not self.http_rules():
             return
-        http, https = self.http_listen()
         self.tls.prepare()
         ready = self.tls.ready()
-        config.listeners.append(http)
-        config.http += frontend_lines(HTTP_FRONTEND, http.bind, rules, False, self.tls.challenges, ready)
-        secure = [r for r in rules if r.tls]
-        if secure:
-            # the fallback first (HAProxy's default certificate), then one per host that has one
-            self.tls.store.write_list(sorted(ready))
-            bind = f"{https.bind} ssl crt {self.tls.fallback} crt-list {self.tls.store.crt_list}"
-            config.listeners.append(https)
-            config.http += [f"# certificates: {' '.join(sorted(ready))}"]  # a new one: a reload
-            config.http += frontend_lines(HTTPS_FRONTEND, bind, secure, True, None, ready)
-        for (app, service), route in sorted(self.routes.items()):
-            for port in sorted({r.port for r in route.http}):
-                name = http_backend_name(app, service, port)
-                backend = Backend(name, head=backend_lines(name, self.maintenance.get(app)))
-                for iid, u in route.members.items():
-                    backend.servers[iid] = Server(iid, u.host, u.ports.get(port, port), u.state)
-                config.backends[name] = backend
-        config.http += fixed_backends()
+        self.tls.store.write_list(sorted(ready))  # the crt-list HAProxy reads at start and reload
+        http_config(config, self.routes, self.maintenance, self.http_listen(), self.tls.files(), ready)
 
     async def sync(self) -> None:
         async with self._lock:

@@ -57,6 +57,10 @@ class EdgeTls:
             self.challenges.parent.mkdir(parents=True, exist_ok=True)
             self.challenges.write_text("")
 
+    def files(self) -> tuple[Path, Path, Path]:
+        """What HAProxy's config names: the challenge map, the fallback certificate, the crt-list."""
+        return self.challenges, self.fallback, self.store.crt_list
+
     def ready(self) -> set[str]:
         """Hosts whose certificate is on disk (an HTTPS redirect only for those)."""
         return {r.host for r in self.rules if r.tls and self.store.has(r.host)}
