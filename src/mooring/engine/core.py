@@ -20,7 +20,7 @@ from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
 from mooring.engine.metrics import EngineMetrics
 from mooring.engine.notify import Notifier
-from mooring.engine.oneshots import OneShots
+from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
 from mooring.engine.published import live_rules
 from mooring.engine.reconcile import reconcile_forever
@@ -77,6 +77,7 @@ class Engine:
         self.schedules = CronScheduler(self)
         self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
         self._reconciler: asyncio.Task[None] | None = None
+        self._drained_for_node: set[str] = set()  # withdrawn for a node drain, until their task moves
         # Consumers of the journal's events, fed on the loop after each commit (never by the executor).
         self.event_tail = EventTail(self.store, self.event_hub)
         self.metrics = EngineMetrics(self)
@@ -136,6 +137,8 @@ class Engine:
             except Exception:
                 log.exception("could not adopt instance %s; leaving its process alone", row.id)
                 continue
+            if entry.kind != "service" and record.state not in ENDED and adopted.state in ENDED:
+                self.oneshots.ended_while_away.add(row.id)  # its end is still to be recorded
             log.warning("adopted instance %s: %s (pid %s)", row.id, adopted.state, adopted.pid)
             self.watch_health(row.id)
 
@@ -288,6 +291,8 @@ class Engine:
         self.watch_health(instance_id)
         if self.proxy.upstream(instance_id) is not None:
             self.proxy.reaim(instance_id, *self.upstream_address(entry))
+        if instance_id in self._drained_for_node:  # it left a drained node: it serves where it runs now
+            self._serve_again(instance_id)
 
     def _on_health(self, instance_id: str, transition: Transition) -> None:
         entry = self.book.entries.get(instance_id)
@@ -314,9 +319,36 @@ class Engine:
         if not match:
             names = ", ".join(n["name"] for n in rows)
             raise NotFound(f"no node {node!r} in the cluster (nodes: {names})")
+        if availability == "drain":
+            await self._drain_node_traffic(str(match[0]["name"]))
         await self.supervisor.swarm.set_availability(match[0]["id"], availability)
+        if availability == "active":  # a drain called off: what still runs there serves again
+            for instance_id in sorted(self._drained_for_node):
+                self._serve_again(instance_id)
         after = {n["id"]: n for n in await self.nodes()}
         return after[match[0]["id"]]
+
+    async def _drain_node_traffic(self, node: str) -> None:
+        """Before Swarm stops a node's tasks: no new connection to them, and their sessions end
+        (up to each one's ``drain_timeout``), so a drain under load fails no request. Each one
+        takes connections again once its task runs elsewhere (``_follow_moved_task``)."""
+        on_node = [
+            iid
+            for iid, e in self.book.entries.items()
+            if e.driver == "swarm"
+            and e.record is not None
+            and e.record.node == node
+            and self.proxy.upstream(iid) is not None
+        ]
+        self._drained_for_node.update(on_node)
+        timeouts = [self.releases.runtime.drain_timeout(iid) for iid in on_node]
+        await asyncio.gather(*(self.proxy.withdraw(iid, t) for iid, t in zip(on_node, timeouts, strict=True)))
+
+    def _serve_again(self, instance_id: str) -> None:
+        self._drained_for_node.discard(instance_id)
+        entry = self.book.entries.get(instance_id)
+        if entry is not None and self.proxy.upstream(instance_id) is not None:
+            self.proxy.admit(entry.app, entry.service, instance_id, *self.upstream_address(entry))
 
     def _on_node_change(self, node: dict[str, Any], old: str, new: str) -> None:
         """A node went down or came back: an event in each app with instances on it."""
