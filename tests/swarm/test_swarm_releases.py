@@ -74,7 +74,7 @@ path = "{health_path}"
 interval = "300ms"
 timeout = "2s"
 retries = 2
-start_period = "2s"
+start_period = "10s"  # fail-fast readiness: a task slow to listen on a busy machine is not a failure
 
 [service.web.rollout]
 strategy = "{strategy}"
@@ -253,3 +253,65 @@ def test_node_drain_under_load_fails_no_request_on_the_published_port(
         "moves are events"
     )
     m.run("down", "--app", "shop", check=True, timeout=300)
+
+
+def set_secret(m: Mooring, name: str, value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mooring", "secret", "set", name, "--app", "shop"],
+        input=value,
+        capture_output=True,
+        text=True,
+        env=m.env,
+        cwd=m.cwd,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def in_task(swarm: Swarm, instance_id: str, *command: str) -> str:
+    """Run ``command`` in the running container of the instance's task, wherever Swarm placed it."""
+    for node in swarm.nodes:
+        for container in node.client().containers.list(filters={"label": f"mooring.instance={instance_id}"}):
+            code, out = container.exec_run(list(command))
+            assert code == 0, out
+            return str(out.decode())
+    raise AssertionError(f"no running container of {instance_id} on any node")
+
+
+def test_file_secrets_are_swarm_secrets_and_a_new_version_replaces_the_tasks(
+    smooring: Mooring, swarm: Swarm
+) -> None:
+    m = smooring
+    set_secret(m, "TOKEN", "first-value")
+    text = manifest().replace(
+        "replicas = 6", 'replicas = 2\nsecrets = { TOKEN = { env = "TOKEN", file = "token" } }'
+    )
+    m.write("mooring.toml", text)
+    code, first = up(m)
+    assert code == 0, json.dumps(first, indent=1)[:3000]
+    ids = [r["id"] for r in m.ps("shop")]
+    assert len(ids) == 2
+    for iid in ids:  # on whichever node runs it: the file Swarm mounted, the env, where the files are
+        assert in_task(swarm, iid, "cat", "/run/secrets/token") == "first-value"
+        assert in_task(swarm, iid, "sh", "-c", "echo $TOKEN $MOORING_SECRETS_DIR").split() == [
+            "first-value",
+            "/run/secrets",
+        ]
+    manager = swarm.manager.client()
+    names = [s.name for s in manager.secrets.list(filters={"label": "mooring.app=shop"})]
+    assert len(names) == 1 and "-TOKEN-v1-" in names[0], names
+    assert not any("first-value" in json.dumps(r) for r in m.ps("shop")), "a value reached ps"
+
+    set_secret(m, "TOKEN", "second-value")
+    code, second = up(m)
+    assert code == 0, json.dumps(second, indent=1)[:3000]
+    assert all(t["action"] == "replace" for t in second["targets"]), second["targets"]
+    for row in m.ps("shop"):
+        assert in_task(swarm, row["id"], "cat", "/run/secrets/token") == "second-value"
+
+    m.run("down", "--app", "shop", check=True, timeout=300)
+    wait_until(
+        lambda: not manager.secrets.list(filters={"label": "mooring.app=shop"}),
+        timeout=60,
+        what="down to remove the app's Swarm secrets",
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
+from mooring.engine.cluster import Campaign, ClusterConfig
 from mooring.engine.event_hub import EventHub
 from mooring.engine.event_tail import EventTail
 from mooring.engine.http_routes import Maintenance
@@ -49,14 +50,32 @@ class Engine:
 
     version = __version__
 
-    def __init__(self, home: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        database_url: str | None = None,
+        cluster: ClusterConfig | None = None,
+        address: str | None = None,
+    ) -> None:
         self.home = home
         self.started_at = time.time()
         self.store = open_store(database_url, key_file=key_file_path(home))
+        # With a cluster, this engine leads only once elected; until then the store refuses its writes.
+        self.campaign: Campaign | None = None
+        if cluster is not None:
+            try:
+                self.campaign = Campaign(self.store, cluster, home, address)
+            except Exception:
+                self.store.close()
+                raise
+        self.started = asyncio.Event()  # set once it leads and recovered (always, on a lone engine)
         self.book = InstanceBook(self.store)
         self.book.on_forget = lambda iid: remove_secret_files(home, iid)
-        # both drivers behind the interface the engine has always used of the process Supervisor
-        self.supervisor = Drivers(home, on_change=self._on_record)
+        # both drivers behind the interface the engine has always used of the process Supervisor;
+        # the cluster's workloads are labelled with the cluster, so any engine of it adopts them
+        self.supervisor = Drivers(
+            home, on_change=self._on_record, cluster_label=f"cluster:{cluster.name}" if cluster else None
+        )
         self.supervisor.node_watchers.append(self._on_node_change)
         self.prober = Prober(container_exec=self.supervisor.run_check)
         self.book.catalog = LogCatalog(home / "logs", self.supervisor.process.logs.files, self._log_retention)
@@ -98,6 +117,34 @@ class Engine:
         return int(retention.get("keep", DEFAULT_KEEP)), int(retention.get("max_size", DEFAULT_MAX_SIZE))
 
     # --- start-up and shutdown -------------------------------------------------------------
+
+    async def lead(self) -> None:
+        """Start as the leader: at once on a lone engine; in a cluster once elected, then exactly as
+        a restarted engine (adopt, recover every release in flight) after voiding the old leases."""
+        campaign = self.campaign
+        if campaign is not None:
+            campaign.start()
+            await campaign.won.wait()
+            campaign.void_old_leases()
+            for app in self.store.list_apps():
+                self.journal.append_event(
+                    app.name,
+                    "engine.leader_changed",
+                    {
+                        "cluster": campaign.config.name,
+                        "epoch": campaign.fence.epoch,
+                        "leader": campaign.me.id,
+                        "host": campaign.me.host,
+                        "address": campaign.me.address,
+                    },
+                )
+        await self.start()
+        self.started.set()
+
+    @property
+    def following(self) -> bool:
+        """A cluster engine not (yet) leading: it answers reads and forwards the rest."""
+        return self.campaign is not None and not self.started.is_set()
 
     async def start(self) -> None:
         self.notifier.load()  # a broken [notify] in engine.toml fails the start, with the key path
@@ -210,6 +257,10 @@ class Engine:
         Release executors stop where they are; their releases stay in_progress and resume in place
         when the next engine starts.
         """
+        if self.campaign is not None and not self.started.is_set():  # a follower: nothing of its own runs
+            self.campaign.stop()
+            self.store.close()
+            return
         for _, task in list(self.releases.executors.values()):
             task.cancel()
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
@@ -226,6 +277,8 @@ class Engine:
         await self.proxy.close()
         await self.prober.close()
         self.book.flush()  # changes of the last loop turn
+        if self.campaign is not None:
+            self.campaign.stop()  # the lock is free at once: a follower takes over
         self.store.close()
 
     # --- wiring between runtime, prober and store ---------------------------------------------
@@ -376,13 +429,21 @@ class Engine:
             return None
 
     def info(self) -> dict[str, Any]:
-        return {
+        info: dict[str, Any] = {
             "version": self.version,
             "pid": os.getpid(),
             "home": str(self.home),
             "started_at": self.started_at,
             "instances": len(self.book.entries),
         }
+        if self.campaign is not None:
+            info["cluster"] = self.campaign.status()
+            info["role"] = "leader" if self.campaign.leading else "follower"
+        return info
+
+    def leader_address(self) -> str | None:
+        """Where a follower forwards what it does not answer itself; None while nobody else leads."""
+        return self.campaign.leader_address() if self.campaign is not None else None
 
     def release(self, release_id: str) -> Release:
         return self.store.get_release(release_id)

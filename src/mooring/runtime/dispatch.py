@@ -33,8 +33,11 @@ from mooring.runtime.swarm.address import no_cluster_message, resolve_cluster_ad
 class Drivers:
     """Dispatches each call to the driver that runs the instance."""
 
-    def __init__(self, home: Path, on_change: OnChange) -> None:
+    def __init__(self, home: Path, on_change: OnChange, cluster_label: str | None = None) -> None:
         self.home = home
+        # What marks this engine's Swarm services: its home alone, or a cluster of engines that
+        # adopt each other's (``cluster:<name>``). Host containers stay the home's.
+        self.cluster_label = cluster_label or str(home)
         self._on_change = on_change
         self.process = Supervisor(home / "logs", on_change=on_change)
         self._container: ContainerDriver | None = None
@@ -63,7 +66,7 @@ class Drivers:
             address = resolve_cluster_address(self.home)
             if address is None:
                 raise ContainerEngineUnreachable(no_cluster_message(self.home))
-            self._swarm = SwarmDriver(address, home_label=str(self.home), on_change=self._on_change)
+            self._swarm = SwarmDriver(address, home_label=self.cluster_label, on_change=self._on_change)
             for watcher in self.node_watchers:
                 self._swarm.on_node_change(watcher)
         return self._swarm
