@@ -31,6 +31,7 @@ if [ "$target" = "test" ]; then
     has nginx || [ -x "$root"/usr/sbin/nginx ] || add nginx-light  # tests/workloads: nginx from a rendered template
     has chromium || add chromium             # the dashboard's browser test (tests/observe)
     has chromedriver || add chromium-driver  # selenium drives chromium through it
+    has pebble || add pebble                 # tests/network: Let's Encrypt's test ACME server on loopback
 fi
 # both: HAProxy serves published ports (docs/network.md); the quickstart goes through one
 has haproxy || [ -x "$root"/usr/sbin/haproxy ] || add haproxy

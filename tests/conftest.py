@@ -24,6 +24,7 @@ UNIT_FILES = (
     "manifest/test_interpolate.py",
     "manifest/test_loader.py",
     "manifest/test_reach.py",
+    "manifest/test_routes.py",
     "manifest/test_snapshot.py",
     "manifest/test_snapshot_compat.py",
     "health/test_health_state.py",

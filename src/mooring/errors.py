@@ -48,6 +48,13 @@ class Conflict(MooringError):
     exit_code = 1
 
 
+class RouteConflict(MooringError):
+    """An HTTP route's host and path is already routed by another app; nothing was changed."""
+
+    code = "route_conflict"
+    exit_code = 2  # the manifest cannot be applied as written, like an invalid one
+
+
 class LeaseConflict(MooringError):
     """Another apply or rollback holds the app's lease."""
 

@@ -101,6 +101,7 @@ class Reason(StrEnum):
     UNCHANGED = "unchanged"
     SUPERSEDED = "superseded"
     ENGINE_RESTARTED = "engine_restarted"
+    ANALYSIS_FAILED = "analysis_failed"  # the new instances' live traffic failed rollout.analysis
 
 
 class Action(StrEnum):

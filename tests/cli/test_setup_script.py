@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "setup-debian.sh"
 EVERYTHING = (
     "postgresql util-linux openssl docker.io busybox-static iproute2 wrk redis-server nginx-light chromium"
-    " chromium-driver haproxy"
+    " chromium-driver pebble haproxy"
 )
 
 

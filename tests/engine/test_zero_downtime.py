@@ -66,6 +66,7 @@ class Client(threading.Thread):
 
     port: int
     keep_alive: bool
+    host: str | None = None  # a Host header (an HTTP route); None: http.client's own
     versions: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     stale_retries: int = 0
@@ -81,7 +82,10 @@ class Client(threading.Thread):
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
             try:
-                conn.request("GET", "/", headers={} if self.keep_alive else {"Connection": "close"})
+                headers = {} if self.keep_alive else {"Connection": "close"}
+                if self.host is not None:
+                    headers["Host"] = self.host
+                conn.request("GET", "/", headers=headers)
                 reply = conn.getresponse()
                 body = reply.read().decode()
                 if reply.status != 200:
@@ -127,8 +131,8 @@ def up(mooring: Mooring, **env: str) -> tuple[int, dict[str, Any]]:
     return result.returncode, json.loads(result.stdout)
 
 
-def clients(port: int) -> list[Client]:
-    started = [Client(port, keep_alive=True), Client(port, keep_alive=False)]
+def clients(port: int, host: str | None = None) -> list[Client]:
+    started = [Client(port, keep_alive=True, host=host), Client(port, keep_alive=False, host=host)]
     for c in started:
         c.start()
     wait_until(

@@ -24,6 +24,7 @@ from mooring.api.schemas import (
     DownRequest,
     EngineInfo,
     InstanceView,
+    MaintenanceRequest,
     RollbackRequest,
     UpRequest,
 )
@@ -39,6 +40,7 @@ STATUS_BY_CODE = {
     "invalid_manifest": 422,
     "usage_error": 400,
     "lease_conflict": 409,
+    "route_conflict": 409,
     "conflict": 409,
     "unauthorized": 401,
     "forbidden": 403,
@@ -186,6 +188,16 @@ def create_app(engine: Engine) -> FastAPI:
         body = body or DownRequest()
         return recorded(await releases.restart(app_name, body.services, body.wait_lock))
 
+    @app.post("/v1/apps/{app_name}/maintenance")
+    async def maintenance_set(app_name: AppName, body: MaintenanceRequest) -> dict[str, Any]:
+        """Maintenance mode on or off: the app's HTTP routes answer 503 with a page and Retry-After."""
+        return await engine.maintenance.set(app_name, body.on, body.message)
+
+    @app.get("/v1/apps/{app_name}/maintenance")
+    async def maintenance_get(app_name: AppName) -> dict[str, Any]:
+        """Whether the app is in maintenance mode, and its page's message."""
+        return engine.maintenance.state(app_name)
+
     @app.post("/v1/apps/{app_name}/down")
     async def down(app_name: AppName, body: DownRequest | None = None) -> dict[str, Any]:
         """Stop the app's instances in reverse dependency order."""
@@ -202,7 +214,11 @@ def create_app(engine: Engine) -> FastAPI:
     async def proxy(app_name: str) -> dict[str, Any]:
         """The app's published ports: listeners, balance, counters per service and per instance."""
         await engine.proxy.refresh()
-        return {"app": app_name, "services": engine.proxy.view(app_name)}
+        return {
+            "app": app_name,
+            "services": engine.proxy.view(app_name),
+            "maintenance": engine.maintenance.state(app_name),
+        }
 
     @app.get("/v1/edge")
     async def edge() -> dict[str, Any]:

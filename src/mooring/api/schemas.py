@@ -58,6 +58,13 @@ class DownRequest(BaseModel):
     wait_lock: float | None = Field(default=None, ge=0)
 
 
+class MaintenanceRequest(BaseModel):
+    on: bool = Field(
+        description="true: the app's HTTP routes answer 503 with a page; false: they serve again"
+    )
+    message: str | None = Field(default=None, max_length=2000, description="the page's text (on only)")
+
+
 class RollbackRequest(BaseModel):
     release_id: str | None = Field(
         default=None, description="the release to restore (default: previous successful)"

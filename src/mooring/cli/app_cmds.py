@@ -113,7 +113,7 @@ def status(
 ) -> int:
     """The app's current release, its rollout, targets and instances; --explain says why it waits."""
     from mooring.cli.output import print_json
-    from mooring.cli.status_view import print_proxy, render_explain, render_status
+    from mooring.cli.status_view import print_proxy, print_routes, render_explain, render_status
 
     name = resolve_app(app, file)
     client = engine_client(server)
@@ -125,7 +125,9 @@ def status(
         render_explain(data)
     else:
         render_status(data)
-        print_proxy(client.get(f"/v1/apps/{name}/proxy")["services"])
+        proxy = client.get(f"/v1/apps/{name}/proxy")
+        print_proxy(proxy["services"])
+        print_routes(proxy["services"], proxy.get("maintenance") or {})
     return 0
 
 

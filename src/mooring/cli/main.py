@@ -52,6 +52,7 @@ COMMAND_HOME = {
     "restore": "backup_cmds",
     "images": "images_cmd",
     "secret": "secret_cmds",
+    "maintenance": "release_cmds",
     "audit": "secret_cmds",
 }
 

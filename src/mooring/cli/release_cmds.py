@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command()(rollout)
     app.command()(rollback)
     app.command()(restart)
+    app.command()(maintenance)
 
 
 def rollout(
@@ -125,3 +126,36 @@ def restart(
     if not json_output:
         out.print(plan_summary(created), markup=False)
     return follow_to_outcome(client, created, json_output)
+
+
+def maintenance(
+    action: Annotated[str, typer.Argument(help="on or off")],
+    app: AppOption = None,
+    file: FileOption = "mooring.toml",
+    message: Annotated[
+        str | None, typer.Option("--message", help="on: the text of the 503 page (default: a generic one).")
+    ] = None,
+    json_output: JsonFlag = False,
+    server: ServerOption = None,
+) -> int:
+    """Maintenance mode: the app's HTTP routes answer 503 with a page and Retry-After (workers run on)."""
+    from mooring.cli.output import out, print_json
+    from mooring.errors import UsageError
+
+    if action not in ("on", "off"):
+        raise UsageError(
+            f"unknown maintenance action {action!r}", hint="use: mooring maintenance on|off --app APP"
+        )
+    if message is not None and action == "off":
+        raise UsageError("--message goes with `maintenance on`", hint="mooring maintenance off --app APP")
+    name = resolve_app(app, file)
+    state = engine_client(server).post(
+        f"/v1/apps/{name}/maintenance", {"on": action == "on", "message": message}
+    )
+    if json_output:
+        print_json(state)
+    elif state["maintenance"]:
+        out.print(f"app {name} is in maintenance: its routes answer 503 ({state['message']})", markup=False)
+    else:
+        out.print(f"app {name} serves its routes again", markup=False)
+    return 0

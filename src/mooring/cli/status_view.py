@@ -121,6 +121,8 @@ def render_explain(data: dict[str, Any]) -> None:
             f"waiting on: the readiness gate of batch {gate['batch']} ({gate['service']}), deadline {gate['deadline']}"
         )
         _p(f"  {gate['detail']}")
+    for line in analysis_lines(rel.get("failure") or {}):
+        _p(line)
     for t in data["targets"]:
         _p()
         _p(
@@ -257,3 +259,50 @@ def print_proxy(services: list[dict[str, Any]]) -> None:
         text_table(["SERVICE/INSTANCE", "ADDRESS", "CONNS", "ACTIVE", "IN", "OUT", "ERRORS"], cells),
         markup=False,
     )
+
+
+def print_routes(services: list[dict[str, Any]], maintenance: dict[str, Any]) -> None:
+    """The HTTP routes: where each goes, its requests, and its host's certificate (issuer, expiry, error)."""
+    from mooring.cli.output import out
+    from mooring.cli.tables import text_table
+
+    routes = [(svc["service"], r) for svc in services for r in svc.get("routes", [])]
+    if not routes:
+        return
+    if maintenance.get("maintenance"):
+        out.print(f"maintenance: on, routes answer 503 ({maintenance.get('message')})", markup=False)
+    cells = []
+    for service, r in routes:
+        cert = r.get("certificate") or {}
+        if not r["tls"]:
+            tls = "-"
+        elif cert.get("not_after"):
+            tls = f"{r['tls']}: {cert.get('issuer')}, expires {cert['not_after']}"
+        else:
+            tls = f"{r['tls']}: none yet"
+        if cert.get("last_error"):
+            tls += f"; last error: {cert['last_error']}"
+        c = r.get("counters") or {}
+        cells.append([r["host"], r["path"], f"{service}:{r['port']}", str(c.get("requests", 0)), tls])
+    out.print("routes:", markup=False)
+    out.print(text_table(["HOST", "PATH", "SERVICE:PORT", "REQUESTS", "TLS"], cells), markup=False)
+
+
+def analysis_lines(failure: dict[str, Any]) -> list[str]:
+    """The figures of a failed rollout.analysis gate (new instances against the old ones)."""
+    if failure.get("reason") != "analysis_failed":
+        return []
+    f = failure.get("figures") or {}
+    old_ratio = f.get("old_ratio_5xx")
+    old = (
+        "no requests"
+        if not f.get("old_requests")
+        else (f"{f['old_requests']} requests, 5xx {old_ratio:.1%}, mean {f.get('old_response_ms')} ms")
+    )
+    return [
+        f"analysis_failed at batch {failure.get('batch')} ({failure.get('service')}): "
+        + "; ".join(f.get("failures") or []),
+        f"  new instances: {f.get('requests')} requests, {f.get('errors_5xx')} 5xx "
+        f"({f.get('ratio_5xx', 0):.1%}), mean {f.get('response_ms')} ms",
+        f"  old instances: {old}",
+    ]

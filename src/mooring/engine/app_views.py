@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mooring.engine.http_routes import check_claims
 from mooring.engine.image_pins import pin_images
 from mooring.engine.releases import LIVE, not_a_snapshot, with_source_digests
 from mooring.engine.secret_pins import pin_secret_versions
@@ -123,6 +124,10 @@ class AppViews:
             decoded = ReleaseSnapshot.decode(snapshot_text)
         except SnapshotError as exc:
             raise UsageError(str(exc)) from None
+        try:
+            check_claims(self.engine, app, decoded.data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise not_a_snapshot(exc) from None
         if read_sources:
             decoded = ReleaseSnapshot(with_source_digests(decoded.data))
         snapshot = decoded.data

@@ -15,6 +15,7 @@ from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.cluster import Campaign, ClusterConfig
 from mooring.engine.event_hub import EventHub
 from mooring.engine.event_tail import EventTail
+from mooring.engine.http_routes import Maintenance
 from mooring.engine.journal import Journal
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
@@ -22,6 +23,7 @@ from mooring.engine.metrics import EngineMetrics
 from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
+from mooring.engine.published import live_rules
 from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
@@ -79,6 +81,7 @@ class Engine:
         self.book.catalog = LogCatalog(home / "logs", self.supervisor.process.logs.files, self._log_retention)
         self.proxy = Edge(home)  # the published ports: one HAProxy, which outlives the engine
         self.proxy.on_restart = self._edge_restarted
+        self.maintenance = Maintenance(self)
         self.tokens: Tokens = self.store  # the API's auth and token routes see only this port
         self.event_hub = EventHub()
         # one journal (the store, waking event-stream followers) and one snapshot cache, handed to
@@ -157,6 +160,7 @@ class Engine:
         await self.proxy.start()  # adopts the running HAProxy; nothing changes in it before resume
         await self._adopt_instances()
         await self._restore_proxy()
+        self.maintenance.restore()
         await self.proxy.resume()
         self.releases.recover()
         self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
@@ -205,6 +209,9 @@ class Engine:
                 continue
             try:
                 await self.proxy.publish(entry.app, entry.service, self.published(entry))
+                await self.proxy.route_http(
+                    entry.app, entry.service, live_rules(self, entry.app, entry.service)
+                )
                 self.admit(iid, entry)
             except PublishError as exc:  # the engine still starts: the operator sees it in the log
                 log.error("after the restart: %s", exc)
@@ -219,9 +226,9 @@ class Engine:
     def admit(self, instance_id: str, entry: BookEntry) -> None:
         """Put an instance behind its service's published ports (binding them if needed)."""
         mappings = self.published(entry)
-        if not mappings:
-            return
         route = self.proxy.route(entry.app, entry.service)
+        if not mappings and not route.http:
+            return
         if not all(m in route.listeners for m in mappings):
             raise PublishError(
                 f"ports of service {entry.service} are not published; cannot admit {instance_id}"

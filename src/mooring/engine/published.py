@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from mooring.network import PublishError, mappings_of
+from mooring.network import HttpRule, PublishError, mappings_of, rules_of
 
 if TYPE_CHECKING:
     from mooring.engine.core import Engine
@@ -30,6 +30,14 @@ def serving_snapshot(engine: Engine, app: str) -> tuple[str, dict[str, Any]] | N
     return None
 
 
+def live_rules(engine: Engine, app: str, service: str) -> list[HttpRule]:
+    """The HTTP routes of a service in the app's live snapshot (a route-only change restarts no
+    instance, so an instance's own release may be older than the routes it serves)."""
+    live = serving_snapshot(engine, app)
+    svc = live[1].get("service", {}).get(service) if live is not None else None
+    return rules_of(app, service, svc) if svc else []
+
+
 async def reconcile_listeners(engine: Engine, app: str) -> None:
     """Bind and close the app's listeners so they match its instances and its live snapshot."""
     live = serving_snapshot(engine, app)
@@ -46,6 +54,7 @@ async def reconcile_listeners(engine: Engine, app: str) -> None:
         wanted = mappings_of(svc)
         try:
             await engine.proxy.publish(app, service, wanted)
+            await engine.proxy.route_http(app, service, rules_of(app, service, svc))
         except PublishError as exc:  # the old listeners stay: the instances keep being reachable there
             log.error("release %s: %s", release_id, exc)
             engine.journal.append_event(

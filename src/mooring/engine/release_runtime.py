@@ -16,9 +16,9 @@ from mooring.errors import MooringError
 from mooring.health import HealthState, HealthStatus
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
-from mooring.network import PublishError, mappings_of
+from mooring.network import PublishError, mappings_of, rules_of
 from mooring.release.model import Reason
-from mooring.release.ports import Readiness
+from mooring.release.ports import Readiness, Traffic
 from mooring.runtime.container import ImagePullFailed
 from mooring.runtime.states import InstanceState
 
@@ -100,6 +100,17 @@ class EngineRuntime:
             self.engine.proxy.retire(instance_id)
         await self.engine.proxy.sync_soon()
 
+    async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
+        """The edge's HTTP counters of each instance, read from HAProxy now (rollout.analysis)."""
+        await self.engine.proxy.refresh()
+        found = {}
+        for instance_id in instance_ids:
+            c = self.engine.proxy.instance_counters(instance_id) or {}
+            found[instance_id] = Traffic(
+                c.get("requests", 0), c.get("http_5xx", 0), c.get("response_ms", 0.0)
+            )
+        return found
+
     async def prepare(self, service: str, release_id: str) -> str | None:
         """Pull the service's image if the container engine lacks it; the error text if that fails."""
         snapshot = self.snapshot(release_id)
@@ -166,6 +177,7 @@ class EngineRuntime:
             return f"cannot give the instance its secrets: {exc}"
         try:  # bind the published ports before the instance runs: a port in use fails this target only
             await self.engine.proxy.publish(app, service, mappings_of(svc))
+            await self.engine.proxy.route_http(app, service, rules_of(app, service, svc))
         except PublishError as exc:
             return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)

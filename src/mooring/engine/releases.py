@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.engine import outage, reconcile
 from mooring.engine.app_leases import AppLeases
+from mooring.engine.http_routes import check_claims
 from mooring.engine.image_pins import pin_images
 from mooring.engine.lineage import NothingToDo, prev_ok, rollback_choice, serving_base
 from mooring.engine.published import reconcile_listeners
@@ -96,6 +97,10 @@ class ReleaseManager(AppLeases):
             decoded = ReleaseSnapshot.decode(snapshot_text)
         except SnapshotError as exc:
             raise UsageError(str(exc)) from None
+        try:  # another app's host and path: refused before anything is recorded or started
+            check_claims(self.engine, app, decoded.data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise not_a_snapshot(exc) from None
         if trigger != "rollback":  # a rollback restores the recorded digests; others read the code now
             decoded = ReleaseSnapshot(await asyncio.to_thread(with_source_digests, decoded.data))
             decoded = ReleaseSnapshot(await pin_images(self.engine, app, decoded.data, pull=True))

@@ -10,6 +10,7 @@ from mooring.manifest.graph import find_cycle
 from mooring.manifest.models import Manifest
 from mooring.manifest.reach import container_address
 from mooring.manifest.redact import is_secret_key
+from mooring.manifest.routes import route_issues
 from mooring.manifest.workload_checks import account_issues, state_issues
 
 KINDS = ("service", "worker", "cron")
@@ -21,6 +22,7 @@ def semantic_issues(manifest: Manifest, file: str) -> list[Issue]:
     issues += _dependency_issues(manifest, file)
     issues += _host_port_issues(manifest, file)
     issues += _health_port_issues(manifest, file)
+    issues += route_issues(file, manifest.service)
     issues += _volume_issues(manifest, file)
     issues += account_issues(manifest, file)
     issues += state_issues(manifest, file)

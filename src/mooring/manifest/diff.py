@@ -14,6 +14,7 @@ from mooring.manifest.snapshot import KIND_KEYS, canonical_json, content_hash
 NO_RESTART_FIELDS = frozenset(
     {
         "rollout",
+        "route",  # the edge's HTTP routes: served by HAProxy, nothing the instance sees
         "logs",  # retention of ended instances' logs: nothing a running instance sees
         "replicas",
         "depends_on",

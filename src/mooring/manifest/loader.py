@@ -21,6 +21,7 @@ from mooring.manifest.envfile import parse_env_file, read_env_file
 from mooring.manifest.errors import Issue, ManifestError, did_you_mean
 from mooring.manifest.interpolate import InterpolationError, Interpolator
 from mooring.manifest.models import Manifest, Workload
+from mooring.manifest.routes import HttpRoute, TlsFiles
 from mooring.manifest.translate import issues_from
 
 MAX_BYTES = 1024 * 1024
@@ -271,6 +272,9 @@ def _resolve_workload(workload: Workload, base: Path, where: str, file: str, iss
             template = template.model_copy(update={"source": str(source)})
         templates.append(template)
     update["template"] = tuple(templates)
+    routes = getattr(workload, "route", ())
+    if routes:  # the engine reads certificate files on its host, wherever the CLI ran from
+        update["route"] = tuple(_absolute_tls(r, base) for r in routes)
     data_dir = getattr(workload, "data_dir", None)
     if data_dir is not None:
         update["data_dir"] = os.path.normpath(str(base / os.path.expanduser(data_dir)))
@@ -281,6 +285,15 @@ def _resolve_workload(workload: Workload, base: Path, where: str, file: str, iss
         for m in workload.volumes
     )
     return workload.model_copy(update=update)
+
+
+def _absolute_tls(route: HttpRoute, base: Path) -> HttpRoute:
+    if not isinstance(route.tls, TlsFiles):
+        return route
+    files = {
+        k: os.path.normpath(str(base / os.path.expanduser(getattr(route.tls, k)))) for k in ("cert", "key")
+    }
+    return route.model_copy(update={"tls": route.tls.model_copy(update=files)})
 
 
 def default_app_name(directory: Path) -> str:

@@ -19,6 +19,7 @@ from mooring.manifest.fields import (
     StrList,
     check_name,
 )
+from mooring.manifest.routes import HttpRoute
 from mooring.manifest.secret_refs import SecretRefs, check_refs
 
 RestartPolicy = Literal["no", "always", "on-failure"]
@@ -75,6 +76,21 @@ class HealthCheck(Frozen):
         return self
 
 
+class Analysis(Frozen):
+    """A batch is judged on the live traffic its new instances serve through the edge's HTTP routes."""
+
+    window: Duration = 30.0  # watched this long after each batch is cut over
+    min_requests: int = Field(default=20, ge=1, le=10_000_000)  # fewer in the window: inconclusive, passes
+    max_5xx_ratio: float = Field(default=0.05, ge=0.0, le=1.0)  # of the new instances' responses
+    max_response_time: Duration | None = None  # the new instances' mean response time
+
+    @model_validator(mode="after")
+    def _window_positive(self) -> Analysis:
+        if self.window < 0.1:
+            raise ValueError("window must be at least 100ms: the gate judges the traffic seen in it")
+        return self
+
+
 class Rollout(Frozen):
     """How a change reaches the instances of a service."""
 
@@ -87,6 +103,7 @@ class Rollout(Frozen):
     failure_action: Literal["pause", "rollback"] = "pause"
     max_failure_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     drain_timeout: Duration = 10.0
+    analysis: Analysis | None = None  # gate each batch on its live traffic (docs/releases.md)
 
 
 class Resources(Frozen):
@@ -193,6 +210,8 @@ class Service(Workload):
     """A long-running workload with replicas, health and a rollout policy."""
 
     ports: tuple[Port, ...] = ()
+    # HTTP routes on the edge's shared HTTP(S) listener ([[service.NAME.route]], manifest/routes.py)
+    route: tuple[HttpRoute, ...] = ()
     depends_on: tuple[str, ...] = ()
     replicas: int = Field(default=1, ge=1, le=1000)
     restart: RestartPolicy = "always"

@@ -109,7 +109,7 @@ def build_snapshot(manifest: Manifest, salt: bytes = b"") -> Snapshot:
 # Keys added after snapshot format 1 are left out while they keep their default, so a manifest that
 # does not use them snapshots (and hashes) exactly as before: an engine upgrade replaces no instance.
 OMITTED_AT_DEFAULT = frozenset(
-    {"cluster", "placement", "user", "group", "groups", "template", "stateful", "data_dir", "logs"}
+    {"cluster", "placement", "user", "group", "groups", "template", "stateful", "data_dir", "logs", "route"}
 )
 
 
@@ -144,8 +144,13 @@ def _workload(workload: Workload, salt: bytes, secrets: dict[str, str]) -> dict[
     if not out.get("secrets"):
         # absent, not {}: a manifest without secret references keeps the spec hash it had before them
         out.pop("secrets", None)
+    if isinstance(out.get("rollout"), dict) and out["rollout"].get("analysis") is None:
+        out["rollout"].pop("analysis", None)  # absent, not null: a manifest without it hashes as before
     if "depends_on" in out:
         out["depends_on"] = sorted(out["depends_on"])
+    for route in out.get("route", []):  # a route's port defaults to the first declared one
+        if route["port"] is None and out.get("ports"):
+            route["port"] = out["ports"][0]["port"]
     check = out.get("health_check")
     if check is not None:
         if check["port"] is None and check["type"] != "exec" and out.get("ports"):

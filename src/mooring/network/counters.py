@@ -25,6 +25,12 @@ class Counters:
     bytes_in: int = 0
     bytes_out: int = 0
     errors: int = 0
+    # HTTP routes only (0 on published TCP ports): requests and the responses by class
+    requests: int = 0
+    http_2xx: int = 0
+    http_4xx: int = 0
+    http_5xx: int = 0
+    response_ms: float = 0.0  # mean response time of the last 1024 requests (HAProxy's rtime)
 
     @staticmethod
     def of(row: dict[str, str]) -> Counters:
@@ -42,14 +48,35 @@ class Counters:
             bytes_in=_int(row, "bin"),
             bytes_out=_int(row, "bout"),
             errors=errors,
+            requests=_int(row, "req_tot")
+            or _int(row, "hrsp_1xx")
+            + _int(row, "hrsp_2xx")
+            + _int(row, "hrsp_3xx")
+            + _int(row, "hrsp_4xx")
+            + _int(row, "hrsp_5xx")
+            + _int(row, "hrsp_other"),
+            http_2xx=_int(row, "hrsp_2xx"),
+            http_4xx=_int(row, "hrsp_4xx"),
+            http_5xx=_int(row, "hrsp_5xx"),
+            response_ms=float(_int(row, "rtime")),
         )
 
     def add(self, other: Counters) -> None:
+        if self.requests + other.requests:
+            self.response_ms = round(
+                (self.response_ms * self.requests + other.response_ms * other.requests)
+                / (self.requests + other.requests),
+                1,
+            )
         self.connections += other.connections
         self.active += other.active
         self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
         self.errors += other.errors
+        self.requests += other.requests
+        self.http_2xx += other.http_2xx
+        self.http_4xx += other.http_4xx
+        self.http_5xx += other.http_5xx
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

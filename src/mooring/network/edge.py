@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,39 +28,21 @@ from mooring.network.haproxy_config import (
     render,
 )
 from mooring.network.haproxy_process import EdgeError, HAProxyProcess
+from mooring.network.http_config import http_config
+from mooring.network.http_routes import (
+    HttpRule,
+    RouteClash,
+    clashes,
+    listen_addresses,
+)
 from mooring.network.mappings import PortMapping, PublishError, check_free
 from mooring.network.runtime_api import RuntimeApiError
+from mooring.network.tls import EdgeTls
+from mooring.network.upstreams import Route, Upstream
 
 log = logging.getLogger("mooring.network")
 DRAIN_POLL = 0.1  # HAProxy has no push for "this server has no session left"
 RETRY_AFTER = 1.0
-
-
-@dataclass
-class Upstream:
-    """One instance as the edge sees it: where it listens, whether it may take new connections."""
-
-    instance_id: str
-    host: str
-    ports: dict[int, int]  # declared instance port -> the port this instance actually listens on
-    serving: bool = True  # admitted by the executor; False once it is being drained
-    available: bool = True  # process running and not unhealthy (set by the engine)
-
-    @property
-    def state(self) -> str:
-        if not self.serving:
-            return "drain"
-        return "ready" if self.available else "maint"
-
-
-@dataclass
-class Route:
-    """A service's published ports and the instances they forward to."""
-
-    app: str
-    service: str
-    listeners: set[PortMapping] = field(default_factory=set)
-    members: dict[str, Upstream] = field(default_factory=dict)
 
 
 class Edge:
@@ -82,6 +63,9 @@ class Edge:
         self.restarts = 0
         self.on_restart: Callable[[int], None] | None = None
         self._state_path = self.process.dir / "state.json"
+        self.maintenance: dict[str, str] = {}  # app -> the message its routes answer with (503)
+        self._http_listen: tuple[PortMapping, PortMapping] | None = None
+        self.tls = EdgeTls(home, self.process.api, self._kick)
 
     # --- start-up, shutdown -------------------------------------------------------------------
 
@@ -111,6 +95,7 @@ class Edge:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
+        await self.tls.close()
         self.process.detach()
 
     async def stop(self) -> None:
@@ -119,6 +104,7 @@ class Edge:
         if self._task is not None and self._task is not asyncio.current_task():
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(self._task), timeout=15.0)
+        await self.tls.close()
         async with self._lock:
             await self._stop()
 
@@ -171,6 +157,64 @@ class Edge:
             route.listeners.difference_update(gone)
             await self._sync_or_log()
         return gone
+
+    def http_listen(self) -> tuple[PortMapping, PortMapping]:
+        """The shared HTTP and HTTPS listeners (read once: changing them takes an engine restart)."""
+        if self._http_listen is None:
+            self._http_listen = listen_addresses(self.process.dir.parent)
+        return self._http_listen
+
+    async def route_http(self, app: str, service: str, rules: Iterable[HttpRule]) -> None:
+        """Serve the service's HTTP routes (replacing the ones it had); all or nothing.
+
+        A host and path another service already routes is refused (RouteClash names both): the
+        engine checks an apply before anything changes, this is the last line for a race between two.
+        """
+        route = self.route(app, service)
+        wanted = list(dict.fromkeys(rules))
+        if wanted == route.http:
+            return
+        others = [r for key, other in self.routes.items() if key != (app, service) for r in other.http]
+        for new, old in clashes(wanted, others):
+            raise RouteClash(
+                f"cannot route host {new.host} path {new.path} to service {service} (app {app}): "
+                f"already routed to service {old.service} of app {old.app}; change "
+                f"service.{service}.route in mooring.toml or take the route out of app {old.app}"
+            )
+        if wanted:
+            http, https = self.http_listen()
+            listeners = [http] + ([https] if any(r.tls for r in wanted) else [])
+            for mapping in listeners:
+                if mapping not in self._live:
+                    check_free(mapping, app, service)
+        before, route.http = route.http, wanted
+        try:
+            self.tls.use(self.http_rules())
+        except PublishError:
+            route.http = before
+            raise
+        if self._held:
+            return
+        try:
+            await self.sync()
+        except (EdgeError, RuntimeApiError) as exc:
+            route.http = before
+            self.tls.use(self.http_rules())
+            self._retry_later()
+            raise PublishError(
+                f"cannot serve the HTTP routes of service {service} (app {app}): {exc}"
+            ) from None
+
+    def http_rules(self) -> list[HttpRule]:
+        return [r for _, route in sorted(self.routes.items()) for r in route.http]
+
+    async def set_maintenance(self, app: str, message: str | None) -> None:
+        """Answer the app's routes with a 503 page (``message``), or serve them again (None)."""
+        if message is None:
+            self.maintenance.pop(app, None)
+        else:
+            self.maintenance[app] = message
+        await self._sync_or_log()
 
     async def unpublish(self, app: str, service: str) -> None:
         """Close the service's listeners and forget its instances (``down``)."""
@@ -256,7 +300,7 @@ class Edge:
             await self._sync_or_log()
 
     async def _sessions(self, route: Route, upstream: Upstream) -> int:
-        names = {backend_name(route.app, route.service, p) for p in upstream.ports}
+        names = route.backends(upstream.ports)
         rows = await self.process.api.show_stat()
         return sum(
             Counters.of(r).active
@@ -268,6 +312,7 @@ class Edge:
 
     def desired(self) -> EdgeConfig:
         config = EdgeConfig(self.process.api.stats_socket)
+        self._desired_http(config)
         for (app, service), route in sorted(self.routes.items()):
             if not route.listeners:
                 continue
@@ -279,17 +324,26 @@ class Edge:
                     servers[iid] = Server(iid, u.host, u.ports.get(mapping.port, mapping.port), u.state)
         return config
 
+    def _desired_http(self, config: EdgeConfig) -> None:
+        """The shared HTTP frontend (HTTPS too when a route has TLS), a backend per routed port."""
+        if not self.http_rules():
+            return
+        self.tls.prepare()
+        ready = self.tls.ready()
+        self.tls.store.write_list(sorted(ready))  # the crt-list HAProxy reads at start and reload
+        http_config(config, self.routes, self.maintenance, self.http_listen(), self.tls.files(), ready)
+
     async def sync(self) -> None:
         async with self._lock:
             if self._held:
                 return
             config = self.desired()
-            if not config.frontends:
+            if config.empty:
                 if self.process.pid is not None:
                     log.warning("no published port left: stopping HAProxy")
                     await self._stop()
                 return
-            listeners = {f.mapping for f in config.frontends}
+            listeners = {f.mapping for f in config.frontends} | set(config.listeners)
             if self.process.pid is None:  # a restart after a death inherits the sockets held meanwhile
                 config.inherited = self.process.held.fds(listeners)
                 await self.process.start(render(config), config.inherited)
@@ -304,10 +358,11 @@ class Edge:
                 config.inherited = self.process.inherited
                 self.process.write(render(config))
             await self._apply_servers(config)
+            self.tls.serving()
 
     def _applied(self, config: EdgeConfig) -> None:
         self._structure = config.structure()
-        self._live = {f.mapping for f in config.frontends}
+        self._live = {f.mapping for f in config.frontends} | set(config.listeners)
         state = {
             "structure": self._structure,
             "listeners": [[m.host, m.host_port, m.port] for m in self._live],
@@ -398,8 +453,8 @@ class Edge:
 
     def _counters(self, route: Route, name: str) -> Counters:
         total = Counters()
-        for port in sorted({m.port for m in route.listeners}):
-            total.add(self._stats.get((backend_name(route.app, route.service, port), name), Counters()))
+        for backend in sorted(route.backends({m.port for m in route.listeners})):
+            total.add(self._stats.get((backend, name), Counters()))
         return total
 
     def instance_counters(self, instance_id: str) -> dict[str, Any] | None:
@@ -418,6 +473,14 @@ class Edge:
             "service": route.service,
             "listeners": [
                 {"address": m.label, "port": m.port} for m in sorted(route.listeners, key=lambda m: m.label)
+            ],
+            "routes": [
+                {
+                    **r.to_dict(),
+                    "certificate": self.tls.status(r.host),
+                    "counters": self._stats.get((r.backend, "BACKEND"), Counters()).to_dict(),
+                }
+                for r in route.http
             ],
             "balance": "least_connections",
             "counters": self._counters(route, "BACKEND").to_dict(),
@@ -442,4 +505,6 @@ class Edge:
             "restarts": self.restarts,
             "config": str(self.process.config_path),
             "listeners": sorted(m.label for m in self._live),
+            "maintenance": sorted(self.maintenance),
+            "certificates": self.tls.view(),
         }

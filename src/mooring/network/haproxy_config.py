@@ -33,6 +33,10 @@ class Server:
 class Backend:
     name: str
     servers: dict[str, Server] = field(default_factory=dict)
+    head: list[str] = field(default_factory=list)  # an HTTP backend's own lines; empty: TCP
+
+    def lines(self) -> list[str]:
+        return self.head or [f"backend {self.name}", "    balance leastconn"]
 
 
 @dataclass(frozen=True)
@@ -49,15 +53,25 @@ class EdgeConfig:
     stats_socket: Path
     frontends: list[Frontend] = field(default_factory=list)
     backends: dict[str, Backend] = field(default_factory=dict)
+    http: list[str] = field(default_factory=list)  # the shared HTTP(S) frontends (http_routes.py)
+    listeners: list[PortMapping] = field(default_factory=list)  # the HTTP(S) ones
     # listeners HAProxy's master inherited as open sockets (network/held_sockets.py): ``bind fd@N``
     inherited: dict[PortMapping, int] = field(default_factory=dict)
 
     def structure(self) -> list[str]:
-        """What only a reload can change: listeners and backends (never servers)."""
-        return sorted(
-            [f"frontend {f.name} {f.mapping.bind} {f.backend}" for f in self.frontends]
-            + [f"backend {b}" for b in self.backends]
+        """What only a reload can change: listeners, routes and backends (never servers)."""
+        return (
+            sorted(
+                [f"frontend {f.name} {f.mapping.bind} {f.backend}" for f in self.frontends]
+                + [f"backend {b.name}" for b in self.backends.values() if not b.head]
+            )
+            + [line for b in self.backends.values() for line in b.head]
+            + self.http
         )
+
+    @property
+    def empty(self) -> bool:
+        return not self.frontends and not self.http
 
 
 def backend_name(app: str, service: str, port: int) -> str:
@@ -66,6 +80,16 @@ def backend_name(app: str, service: str, port: int) -> str:
 
 def frontend_name(app: str, service: str, mapping: PortMapping) -> str:
     return safe(f"{app}.{service}.{mapping.host or 'any'}_{mapping.host_port}")
+
+
+def _inherit(line: str, config: EdgeConfig) -> str:
+    """An HTTP(S) frontend's ``bind ADDRESS [ssl ...]`` as ``bind fd@N [ssl ...]`` when inherited."""
+    words = line.split(" ")
+    if line.startswith("    bind "):
+        for m in config.listeners:
+            if words[5] == m.bind and m in config.inherited:
+                return " ".join([*words[:5], f"fd@{config.inherited[m]}", *words[6:]])
+    return line
 
 
 def render(config: EdgeConfig) -> str:
@@ -92,8 +116,9 @@ def render(config: EdgeConfig) -> str:
         fd = config.inherited.get(f.mapping)
         bind = f.mapping.bind if fd is None else f"fd@{fd}"
         lines += [f"frontend {f.name}", f"    bind {bind}", f"    default_backend {f.backend}", ""]
+    lines += [_inherit(line, config) for line in config.http]
     for name in sorted(config.backends):
-        lines += [f"backend {name}", "    balance leastconn"]
+        lines += config.backends[name].lines()
         for s in sorted(config.backends[name].servers.values(), key=lambda s: s.name):
             if s.state == "ready":  # the others are added at runtime in their state
                 lines.append(f"    server {s.name} {s.address}:{s.port}")

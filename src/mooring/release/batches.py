@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from mooring.manifest.models import Rollout
+from mooring.manifest.models import Analysis, Rollout
 from mooring.release.plan import Action, Plan, PlannedTarget
 
 Strategy = Literal["rolling", "canary", "blue_green"]
@@ -28,6 +28,7 @@ class Policy:
     failure_action: Literal["pause", "rollback"] = _DEFAULT.failure_action
     max_failure_ratio: float = _DEFAULT.max_failure_ratio
     drain_timeout: float = _DEFAULT.drain_timeout
+    analysis: Analysis | None = None
 
     @classmethod
     def from_rollout(cls, rollout: Rollout) -> Policy:

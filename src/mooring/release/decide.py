@@ -11,7 +11,9 @@ from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Literal
 
+from mooring.manifest.models import Analysis
 from mooring.release.model import Control, ReleaseStatus, TargetState
+from mooring.release.ports import Traffic
 
 TargetResult = Literal["ready", "failed", "interrupted", "gated"]
 CHANGING = ("create", "replace")
@@ -118,3 +120,48 @@ def paused_status(cut_over: int) -> ReleaseStatus:
 def restore_on_cancel(failure_actions: Iterable[str]) -> bool:
     """A cancel puts the previous version back when a cut-over service rolls back on failure."""
     return any(action == "rollback" for action in failure_actions)
+
+
+def traffic_between(before: Traffic, after: Traffic) -> Traffic:
+    """What was served in a window (a HAProxy reload restarts the counters: then all of ``after``)."""
+    if after.requests < before.requests or after.errors_5xx < before.errors_5xx:
+        return after
+    return Traffic(after.requests - before.requests, after.errors_5xx - before.errors_5xx, after.response_ms)
+
+
+def pooled(parts: Iterable[Traffic]) -> Traffic:
+    """Several instances' window traffic as one (response time weighted by requests)."""
+    items = list(parts)
+    requests = sum(t.requests for t in items)
+    mean = sum(t.response_ms * t.requests for t in items) / requests if requests else 0.0
+    return Traffic(requests, sum(t.errors_5xx for t in items), round(mean, 1))
+
+
+def judge_traffic(new: Traffic, old: Traffic, analysis: Analysis) -> tuple[str, dict[str, object]]:
+    """The analysis gate: ("passed" | "failed" | "inconclusive", the measured figures).
+
+    Inconclusive (fewer than ``min_requests`` reached the new instances) passes: no traffic is no
+    evidence against them, and the figures in the event say so.
+    """
+    ratio = new.errors_5xx / new.requests if new.requests else 0.0
+    old_ratio = old.errors_5xx / old.requests if old.requests else None
+    figures: dict[str, object] = {
+        "requests": new.requests,
+        "errors_5xx": new.errors_5xx,
+        "ratio_5xx": round(ratio, 4),
+        "response_ms": new.response_ms,
+        "old_requests": old.requests,
+        "old_ratio_5xx": round(old_ratio, 4) if old_ratio is not None else None,
+        "old_response_ms": old.response_ms if old.requests else None,
+        "max_5xx_ratio": analysis.max_5xx_ratio,
+        "max_response_ms": analysis.max_response_time * 1000 if analysis.max_response_time else None,
+    }
+    if new.requests < analysis.min_requests:
+        return "inconclusive", figures
+    failures = []
+    if ratio > analysis.max_5xx_ratio:
+        failures.append(f"5xx ratio {ratio:.1%} > {analysis.max_5xx_ratio:.1%}")
+    if analysis.max_response_time and new.response_ms > analysis.max_response_time * 1000:
+        failures.append(f"mean response {new.response_ms:g} ms > {analysis.max_response_time * 1000:g} ms")
+    figures["failures"] = failures
+    return ("failed" if failures else "passed"), figures

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mooring.manifest.snapshot import ReleaseSnapshot
+from mooring.release.analysis import watch_batch
 from mooring.release.batches import Policy
 from mooring.release.decide import (
     CHANGING,
@@ -196,6 +197,12 @@ class ReleaseExecutor:
                 return await self._rollback(because=f"batch {number} of {service} failed")
             if decision is AfterBatch.PAUSE:
                 return self._paused_after_failure(number, service)
+            if decision is AfterBatch.NEXT and policy.analysis is not None and "ready" in results:
+                verdict, figures = await watch_batch(
+                    self.runtime, self._targets(), number, service, policy.analysis, self._event, self._sleep
+                )
+                if verdict == "failed":
+                    return await self._analysis_failed(number, service, policy, figures)
             # NEXT: the batch has no pending target left; RETRY: its interrupted targets are pending again
         await self._removals()
         return self._finish()
@@ -397,6 +404,31 @@ class ReleaseExecutor:
         )
         self.journal.update_release(self.release_id, control=Control.PAUSED.value, failure=failure)
         self._set_status(status, "release.paused", message)
+        return status
+
+    async def _analysis_failed(
+        self, batch: int, service: str, policy: Policy, figures: dict[str, Any]
+    ) -> ReleaseStatus:
+        """The batch's live traffic failed the gate: its failure_action, with the figures recorded."""
+        why = (
+            f"{Reason.ANALYSIS_FAILED.value} at batch {batch} of {service}: {'; '.join(figures['failures'])}"
+        )
+        failure = {
+            "reason": Reason.ANALYSIS_FAILED.value,
+            "batch": batch,
+            "service": service,
+            "figures": figures,
+        }
+        self.journal.update_release(self.release_id, failure=failure)
+        if policy.failure_action == "rollback":
+            return await self._rollback(because=why)
+        status = paused_status(self._cut_over(self._targets()))
+        self.journal.update_release(self.release_id, control=Control.PAUSED.value)
+        self._set_status(
+            status,
+            "release.paused",
+            f"{self._message(status)}: paused after {why}; resume goes on, rollback restores",
+        )
         return status
 
     def _paused_by_operator(self) -> ReleaseStatus:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mooring.release.model import Reason
-from mooring.release.ports import Journal, Readiness, Runtime
+from mooring.release.ports import Journal, Readiness, Runtime, Traffic
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,9 @@ class FakeRuntime:
         self.calls: list[tuple[str, str]] = []  # (what, instance id or name), in order
         self.served: list[str] = []
         self.stopped: list[str] = []
+        # per release: what each of its instances serves between two traffic() calls
+        self.traffic_rate: dict[str, Traffic] = {}
+        self._served: dict[str, Traffic] = {}
         self.gates_waiting: asyncio.Event = asyncio.Event()  # set while a held gate waits
         self.release_gates: asyncio.Event = asyncio.Event()
         self.crash_at: tuple[str, int] | None = None  # set by crash_on
@@ -228,6 +231,16 @@ class FakeRuntime:
     async def run_worker(self, name: str, release_id: str) -> str | None:
         self._call("run_worker", name)
         return self.workers.get(name)
+
+    async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
+        self._call("traffic", " ".join(instance_ids))
+        for i in instance_ids:
+            rate = self.traffic_rate.get(self.instances[i][1] if i in self.instances else "", Traffic())
+            seen = self._served.get(i, Traffic())
+            self._served[i] = Traffic(
+                seen.requests + rate.requests, seen.errors_5xx + rate.errors_5xx, rate.response_ms
+            )
+        return {i: self._served.get(i, Traffic()) for i in instance_ids}
 
     def running(self, service: str | None = None) -> list[str]:
         return sorted(i for i, (s, _) in self.instances.items() if service in (None, s))

@@ -80,6 +80,15 @@ class Readiness:
     interrupted: bool = False
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """What an instance served through the edge's HTTP routes (cumulative counters)."""
+
+    requests: int = 0
+    errors_5xx: int = 0
+    response_ms: float = 0.0  # mean response time of its recent requests (HAProxy's rtime)
+
+
 class Runtime(Protocol):
     """Instances, as the executor sees them."""
 
@@ -125,4 +134,8 @@ class Runtime(Protocol):
 
     async def run_worker(self, name: str, release_id: str) -> str | None:
         """Run a worker to completion; an error text when it fails."""
+        ...
+
+    async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
+        """The edge's counters of each instance (an instance the edge does not know: zeros)."""
         ...

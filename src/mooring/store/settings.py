@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from mooring.store.base import StoreBase, insert_for
 from mooring.store.tables import SettingRow
@@ -27,3 +27,18 @@ class SettingRepository(StoreBase):
                 .on_conflict_do_nothing(index_elements=["key"])
             )
             return session.scalars(select(SettingRow.value).where(SettingRow.key == key)).one()
+
+    def put_setting(self, key: str, value: str | None) -> None:
+        """Set the setting (None: remove it)."""
+        with self._write(f"store setting {key!r}") as session:
+            session.execute(delete(SettingRow).where(SettingRow.key == key))
+            if value is not None:
+                session.add(SettingRow(key=key, value=value))
+
+    def settings_under(self, prefix: str) -> dict[str, str]:
+        """Every setting whose key starts with ``prefix``, by key."""
+        with self._read(f"read settings {prefix}*") as session:
+            rows = session.execute(
+                select(SettingRow.key, SettingRow.value).where(SettingRow.key.startswith(prefix))
+            )
+            return {k: v for k, v in rows}

@@ -1,10 +1,12 @@
 """A test service speaking HTTP/1.1 with keep-alive, and shutting down gracefully on SIGTERM.
 
-GET / answers the version V; /health answers 200, or 503 with BEHAVIOR=unhealthy.
+GET / answers the version V (with BEHAVIOR=errors, every 5th answer is a 500); /health answers 200,
+or 503 with BEHAVIOR=unhealthy.
 On SIGTERM it stops accepting, answers the requests still coming on open connections with
 ``Connection: close`` for a short grace period, then exits: what a well-behaved server does.
 """
 
+import itertools
 import os
 import signal
 import threading
@@ -14,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 version = os.environ.get("V", "1")
 behavior = os.environ.get("BEHAVIOR", "ok")
 closing = threading.Event()
+answers = itertools.count(1)
 print(f"version {version} behavior {behavior}", flush=True)
 
 
@@ -22,6 +25,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         status = 503 if self.path == "/health" and behavior == "unhealthy" else 200
+        if self.path == "/" and behavior == "errors" and next(answers) % 5 == 0:
+            status = 500
         body = version.encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))

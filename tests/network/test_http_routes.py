@@ -1,0 +1,128 @@
+"""HTTP routes on the edge's shared listener, on a real HAProxy: by Host, by path prefix, wildcards,
+forwarded headers, a clash between apps, maintenance pages and websockets across a drain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from mooring.network import Edge
+from mooring.network.http_routes import HttpRule, RouteClash
+from tests.network.http_kit import HttpBackend, aget, served_by
+from tests.network.kit import edge_on, free_port, run
+
+
+@pytest.fixture
+def http_port(monkeypatch: pytest.MonkeyPatch) -> int:
+    port = free_port()
+    monkeypatch.setenv("MOORING_HTTP_LISTEN", f"127.0.0.1:{port}")
+    return port
+
+
+async def routed(edge: Edge, app: str, service: str, backend: HttpBackend, *rules: tuple[str, str]) -> None:
+    await edge.route_http(app, service, [HttpRule(app, service, h, p, 80) for h, p in rules])
+    edge.admit(app, service, backend.name, "127.0.0.1", {80: backend.port})
+    await edge.sync()
+
+
+def test_two_apps_share_one_listener_by_host_and_by_path(tmp_path: Path, http_port: int) -> None:
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            shop, blog, api, wild = [await HttpBackend(n).start() for n in ("shop", "blog", "api", "wild")]
+            await routed(edge, "shop", "web", shop, ("shop.example.com", "/"))
+            await routed(edge, "shop", "api", api, ("shop.example.com", "/api"))
+            await routed(edge, "blog", "web", blog, ("blog.example.com", "/"))
+            await routed(edge, "blog", "wild", wild, ("*.example.com", "/"))
+            assert served_by(await aget(http_port, "shop.example.com", "/")) == "shop"
+            assert served_by(await aget(http_port, "SHOP.example.com:8080", "/cart")) == "shop"
+            assert served_by(await aget(http_port, "shop.example.com", "/api")) == "api"
+            assert served_by(await aget(http_port, "shop.example.com", "/api/v1/items?q=1")) == "api"
+            assert (
+                served_by(await aget(http_port, "shop.example.com", "/apix")) == "shop"
+            )  # a prefix is a segment
+            assert served_by(await aget(http_port, "blog.example.com", "/api")) == "blog"
+            assert served_by(await aget(http_port, "other.example.com", "/")) == "wild"
+            status, _, text = await aget(http_port, "a.b.example.com", "/")  # one label, not two
+            assert status == 404 and "no route" in text
+            status, _, _ = await aget(http_port, "example.org", "/")
+            assert status == 404
+            _, _, text = await aget(http_port, "shop.example.com", "/x")
+            headers = json.loads(text)["headers"]
+            assert headers["x-forwarded-for"] == "127.0.0.1"
+            assert headers["x-forwarded-proto"] == "http"
+            assert headers["x-forwarded-host"] == "shop.example.com"
+            assert edge.info()["listeners"] == [f"127.0.0.1:{http_port}"]
+        finally:
+            await edge.stop()
+
+    run(body)
+
+
+def test_a_host_and_path_routed_by_another_app_is_refused_naming_both(tmp_path: Path, http_port: int) -> None:
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            shop = await HttpBackend("shop").start()
+            await routed(edge, "shop", "web", shop, ("shop.example.com", "/"))
+            with pytest.raises(RouteClash) as caught:
+                await edge.route_http("blog", "web", [HttpRule("blog", "web", "shop.example.com", "/", 80)])
+            assert "app blog" in str(caught.value) and "app shop" in str(caught.value)
+            assert served_by(await aget(http_port, "shop.example.com")) == "shop"
+        finally:
+            await edge.stop()
+
+    run(body)
+
+
+def test_maintenance_answers_503_with_a_page_and_retry_after(tmp_path: Path, http_port: int) -> None:
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            shop, blog = await HttpBackend("shop").start(), await HttpBackend("blog").start()
+            await routed(edge, "shop", "web", shop, ("shop.example.com", "/"))
+            await routed(edge, "blog", "web", blog, ("blog.example.com", "/"))
+            await edge.set_maintenance("shop", "Back at 10:00 <b>UTC</b> 'soon'")
+            status, headers, text = await aget(http_port, "shop.example.com", "/")
+            assert status == 503 and headers["retry-after"] == "120"
+            assert "Back at 10:00 &lt;b&gt;UTC&lt;/b&gt; &#x27;soon&#x27;" in text
+            assert served_by(await aget(http_port, "blog.example.com")) == "blog"
+            await edge.set_maintenance("shop", None)
+            assert served_by(await aget(http_port, "shop.example.com")) == "shop"
+        finally:
+            await edge.stop()
+
+    run(body)
+
+
+def test_a_websocket_stays_open_across_a_drain_until_it_closes(tmp_path: Path, http_port: int) -> None:
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            old, new = await HttpBackend("old").start(), await HttpBackend("new").start()
+            await routed(edge, "shop", "web", old, ("shop.example.com", "/"))
+            reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+            writer.write(
+                b"GET /live HTTP/1.1\r\nHost: shop.example.com\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n\r\n"
+            )
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 101")
+            edge.admit("shop", "web", new.name, "127.0.0.1", {80: new.port})  # the cut-over
+            edge.retire(old.name)
+            await edge.sync()  # as blue_green switches: the new one in and the old one draining at once
+            draining = asyncio.create_task(edge.withdraw(old.name, drain_timeout=30))
+            for i in range(3):  # the old instance is draining; its websocket carries on
+                writer.write(f"ping {i}".encode())
+                assert await asyncio.wait_for(reader.readexactly(6), 10) == f"ping {i}".encode()
+                assert served_by(await aget(http_port, "shop.example.com")) == "new"
+            assert not draining.done()
+            writer.close()
+            assert await asyncio.wait_for(draining, 20) == 0  # drained when the websocket closed
+        finally:
+            await edge.stop()
+
+    run(body)
