@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from mooring.cli.counts import targets_phrase
-from mooring.cli.output import out
+from mooring.cli.plain import echo
 from mooring.cli.tables import human_duration, text_table
 
 EVENT_KEYS_SHOWN_ELSEWHERE = {"app_seq", "release_id", "seq", "type", "at"}
 
 
 def _p(text: str = "") -> None:
-    out.print(text, markup=False)
+    echo(text)
 
 
 def release_header(rel: dict[str, Any]) -> list[str]:
@@ -227,7 +227,7 @@ def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
 
 def print_proxy(services: list[dict[str, Any]]) -> None:
     """The published ports: per service and per instance, connections, bytes and errors."""
-    from mooring.cli.output import out
+    from mooring.cli.plain import echo
     from mooring.cli.tables import human_bytes, text_table
 
     if not services:
@@ -252,8 +252,5 @@ def print_proxy(services: list[dict[str, Any]]) -> None:
                     str(c["errors"]),
                 ]
             )
-    out.print("proxy:", markup=False)
-    out.print(
-        text_table(["SERVICE/INSTANCE", "ADDRESS", "CONNS", "ACTIVE", "IN", "OUT", "ERRORS"], cells),
-        markup=False,
-    )
+    echo("proxy:")
+    echo(text_table(["SERVICE/INSTANCE", "ADDRESS", "CONNS", "ACTIVE", "IN", "OUT", "ERRORS"], cells))
