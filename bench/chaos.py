@@ -11,7 +11,8 @@ checks the outcome:
 - history matches (every target of the final release is ready, the latest release is the expected one).
 
 Faults: kill -9, SIGTERM and SIGSTOP (--freeze seconds) of the engine, kill -9 of a serving instance,
-and a write lock on the state store held by another process (--lock seconds). It prints held/tried
+a write lock on the state store held by another process (--lock seconds), and a full disk under
+$MOORING_HOME (its own tmpfs, filled to the last byte for --lock seconds, then freed). It prints held/tried
 per fault and per scenario, and exits 1 if any trial did not hold.
 """
 
@@ -45,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 from tests.engine.conftest import Mooring  # noqa: E402  (the test harness: real CLI, real engine)
 from tests.engine.releases_kit import APP_SCRIPT, manifest  # noqa: E402
 
-FAULTS = ("kill9", "sigterm", "sigstop", "kill_instance", "store_lock")
+FAULTS = ("kill9", "sigterm", "sigstop", "kill_instance", "store_lock", "disk_full")
+HOME_SIZE = "96m"  # the disk_full trial's $MOORING_HOME: a tmpfs of its own, filled to the last byte
 SCENARIOS = ("rolling", "canary", "blue_green", "rollback", "down")
 REPLICAS = 3
 LOCKER = """
@@ -82,6 +84,13 @@ class Trial:
         self.scenario, self.fault, self.rng, self.args = scenario, fault, rng, args
         home, work = where / "home", where / "work"
         work.mkdir(parents=True)
+        self.mounted: Path | None = None
+        if fault == "disk_full":  # the store, the logs and the engine's files all live on it
+            home.mkdir()
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={HOME_SIZE},mode=0700", "tmpfs", str(home)], check=True
+            )
+            self.mounted = home
         env = {**os.environ, "MOORING_HOME": str(home), "PYTHONUNBUFFERED": "1"}
         env.pop("MOORING_DATABASE_URL", None)
         for key in ("V", "BEHAVIOR", "FAIL_REPLICAS", "FAIL_FLAG", "MOORING_FAULT"):
@@ -259,11 +268,27 @@ class Trial:
             if victims:
                 with contextlib.suppress(psutil.Error):
                     self.rng.choice(victims).kill()
+        elif self.fault == "disk_full":
+            self.fill_disk()
         elif self.fault == "store_lock":
             subprocess.run(
                 [sys.executable, "-c", LOCKER, str(self.m.home / "state.db"), str(self.args.lock)],
                 timeout=self.args.lock + 90,
             )
+
+    def fill_disk(self) -> None:
+        """Take every free byte of the home's filesystem for --lock seconds, then give them back."""
+        assert self.mounted is not None
+        filler = self.mounted / "filler"
+        with open(filler, "wb", buffering=0) as out:
+            free = os.statvfs(self.mounted).f_bavail * os.statvfs(self.mounted).f_frsize
+            with contextlib.suppress(OSError):
+                os.posix_fallocate(out.fileno(), 0, free)
+            with contextlib.suppress(OSError):  # what allocation granularity left
+                while out.write(b"\0" * 4096):
+                    pass
+        time.sleep(self.args.lock)
+        filler.unlink()
 
     def cleanup(self) -> None:
         with contextlib.suppress(Exception):
@@ -276,6 +301,8 @@ class Trial:
         for proc in self.processes():
             with contextlib.suppress(psutil.Error):
                 os.killpg(proc.pid, signal.SIGKILL)
+        if self.mounted is not None:
+            subprocess.run(["umount", "-l", str(self.mounted)], check=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,15 +312,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freeze", type=float, default=30.0, help="seconds of SIGSTOP")
     parser.add_argument("--lock", type=float, default=12.0, help="seconds the store stays write-locked")
     parser.add_argument("--json", dest="json_out", help="also write the outcomes to this file")
+    parser.add_argument("--fault", choices=FAULTS, action="append", help="only these faults (repeatable)")
     args = parser.parse_args(argv)
+    faults = tuple(args.fault or FAULTS)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     # every fault meets every scenario as evenly as N allows, in a random order
-    pairs = [(s, f) for f in FAULTS for s in SCENARIOS]
+    pairs = [(s, f) for f in faults for s in SCENARIOS]
     rng.shuffle(pairs)
     # round-robin over the faults, so a short campaign still tries each fault (and varied scenarios)
-    by_fault = {f: [p for p in pairs if p[1] == f] for f in FAULTS}
-    cycle = [by_fault[f][i] for i in range(len(SCENARIOS)) for f in FAULTS]
+    by_fault = {f: [p for p in pairs if p[1] == f] for f in faults}
+    cycle = [by_fault[f][i] for i in range(len(SCENARIOS)) for f in faults]
     plan = [cycle[i % len(cycle)] for i in range(args.trials)]
     print(
         f"chaos: {args.trials} trials, seed {seed}, freeze {args.freeze:g}s, lock {args.lock:g}s", flush=True

@@ -9,7 +9,6 @@ import signal
 from tests.container.kit import manifest, served, target_states, up
 from tests.container.private_dockerd import PrivateDockerd
 from tests.engine.conftest import Mooring, wait_until
-from tests.engine.releases_kit import events
 
 
 def containers(dockerd: PrivateDockerd, mooring: Mooring) -> dict[str, dict]:
@@ -85,29 +84,53 @@ def test_readiness_failure_rolls_back(cmooring: Mooring, dockerd: PrivateDockerd
     assert len(containers(dockerd, cmooring)) == 3  # the failed new container is gone
 
 
-def test_missing_image_fails_with_image_pull_failed_before_anything_stops(
+def test_a_missing_image_fails_the_apply_before_anything_is_recorded_or_stops(
     cmooring: Mooring, dockerd: PrivateDockerd
 ) -> None:
     cmooring.write("mooring.toml", manifest(order="stop_first"))
     assert up(cmooring)[0] == 0
     before = set(containers(dockerd, cmooring))
+    releases = len(json.loads(cmooring.run("history", "--app", "box", "--json", check=True).stdout))
     cmooring.write("mooring.toml", manifest(image="mooring-test/absent:9", order="stop_first"))
-    code, rel = up(cmooring)
-    assert code != 0, rel
-    states = target_states(rel)
-    assert states["web-1"] == ("failed", "image_pull_failed")
-    failed = next(t for t in rel["targets"] if t["target"] == "web-1")
-    assert "mooring-test/absent:9" in failed["detail"]
-    pulls = [e for e in events(cmooring, rel["id"]) if e["type"].startswith("image.")]
-    assert [e["type"] for e in pulls] == ["image.pulling", "image.pull_failed"], pulls
-    # stop_first would stop the old instance first: the pull is checked before, so all 3 still serve
+    result = cmooring.run("up")
+    assert result.returncode != 0, result.stdout
+    said = result.stdout + result.stderr
+    assert "service web" in said and "mooring-test/absent:9" in said and "nothing was changed" in said, said
+    # the apply pulls before it records: no release, nothing stopped (even under stop_first)
+    assert len(json.loads(cmooring.run("history", "--app", "box", "--json", check=True).stdout)) == releases
     assert set(containers(dockerd, cmooring)) == before
     assert served(cmooring) == {1: "1", 2: "1", 3: "1"}
-    # in text, `up` shows the pull as progress lines before the outcome
-    text = cmooring.run("up")
-    assert text.returncode != 0, text.stdout
-    assert "web: pulling image mooring-test/absent:9" in text.stdout, text.stdout
-    assert "web: image pull failed: " in text.stdout, text.stdout
+    lines = cmooring.run("events", "--app", "box", "--json", check=True).stdout.splitlines()
+    app_events = [json.loads(line) for line in lines if line.strip()]
+    pulls = [e["type"] for e in app_events if e["type"].startswith("image.")]
+    assert pulls[-2:] == ["image.pulling", "image.pull_failed"], pulls
+
+
+def test_a_retagged_image_is_a_change_and_a_rollback_runs_the_pinned_image(
+    cmooring: Mooring, dockerd: PrivateDockerd
+) -> None:
+    client = dockerd.client()
+    client.tag("mooring-test/web:1", "mooring-test/web", "moving")
+    cmooring.write("mooring.toml", manifest(image="mooring-test/web:moving"))
+    code, rel = up(cmooring)
+    assert code == 0, rel
+    first = rel["id"]
+    again = cmooring.run("up", "--json")  # the tag names the same image: nothing to do
+    assert again.returncode == 0 and json.loads(again.stdout).get("nothing_to_do"), again.stdout
+
+    client.tag("mooring-test/web:2", "mooring-test/web", "moving")  # the same name, another image
+    plan = cmooring.run("up", "--dry-run")
+    assert "image_id" in plan.stdout and "(restart)" in plan.stdout, plan.stdout
+    code, rel = up(cmooring)
+    assert code == 0, rel
+    assert all(t["action"] == "replace" for t in rel["targets"]), rel["targets"]
+    assert served(cmooring) == {1: "2", 2: "2", 3: "2"}
+
+    # the tag still names version 2; the rollback runs the image the first release pinned
+    back = cmooring.run("rollback", "--app", "box", "--json")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert json.loads(back.stdout)["source_release_id"] == first
+    assert served(cmooring) == {1: "1", 2: "1", 3: "1"}
 
 
 def test_engine_killed_then_adopts_by_labels_and_down_spares_foreign_containers(

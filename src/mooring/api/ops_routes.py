@@ -69,7 +69,7 @@ def make_router(engine: Engine) -> APIRouter:
     @router.post("/v1/apps/{app_name}/plan", response_model=PlanView)
     async def plan(app_name: AppName, body: PlanRequest) -> dict[str, Any]:
         """Dry run: what applying this snapshot would do. Writes nothing, starts nothing."""
-        return views.plan(app_name, body.snapshot, body.services)
+        return views.plan(app_name, await views.with_image_ids(app_name, body.snapshot), body.services)
 
     @router.get("/v1/apps/{app_name}/explain", response_model=Explain)
     async def app_explain(app_name: AppName) -> dict[str, Any]:

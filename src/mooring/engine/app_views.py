@@ -3,9 +3,11 @@ and the rollback preview. Read-only: nothing here writes the store or touches an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mooring.engine.image_pins import pin_images
 from mooring.engine.releases import LIVE, not_a_snapshot, with_source_digests
 from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import NotFound, UsageError
@@ -156,6 +158,16 @@ class AppViews:
             raise NotFound(str(exc), hint="mooring validate --json lists the services") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise not_a_snapshot(exc) from None
+
+    async def with_image_ids(self, app: str, snapshot_text: str) -> str:
+        """The snapshot with its container images' current ids, as an apply would pin them (no pull)."""
+        try:
+            data = json.loads(snapshot_text)
+        except ValueError:
+            return snapshot_text  # the plan reports it
+        if not isinstance(data, dict):
+            return snapshot_text
+        return json.dumps(await pin_images(self.engine, app, data, pull=False))
 
     def rollback_preview(self, app: str, release_id: str | None) -> dict[str, Any]:
         """Which release a rollback would restore, and its plan; changes nothing."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mooring.engine import outage, reconcile
 from mooring.engine.app_leases import AppLeases
+from mooring.engine.image_pins import pin_images
 from mooring.engine.lineage import NothingToDo, prev_ok, rollback_choice, serving_base
 from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
@@ -97,6 +98,7 @@ class ReleaseManager(AppLeases):
             raise UsageError(str(exc)) from None
         if trigger != "rollback":  # a rollback restores the recorded digests; others read the code now
             decoded = ReleaseSnapshot(await asyncio.to_thread(with_source_digests, decoded.data))
+            decoded = ReleaseSnapshot(await pin_images(self.engine, app, decoded.data, pull=True))
         snapshot = decoded.data
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)

@@ -276,6 +276,7 @@ def build_container(
         ),
         user=":".join(filter(None, [service.get("user"), service.get("group")])) or None,
         group_add=tuple(service.get("groups") or ()),
+        image_id=service.get("image_id"),
     )
     probe = probe_spec(
         service, ports, env, spec.working_dir or "/", container=container_name(app, instance_id)

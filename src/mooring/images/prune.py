@@ -16,7 +16,14 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 
 from mooring.errors import MooringError
-from mooring.images.retention import DEFAULT_KEEP, ReleaseImages, Retention, plan_retention, snapshot_images
+from mooring.images.retention import (
+    DEFAULT_KEEP,
+    ReleaseImages,
+    Retention,
+    plan_retention,
+    snapshot_images,
+    snapshot_pins,
+)
 from mooring.paths import mooring_home
 from mooring.runtime.container.address import resolve_address
 from mooring.store import Store, open_store
@@ -59,7 +66,15 @@ def all_release_images(store: Store) -> list[ReleaseImages]:
         while True:
             page = store.list_releases(app.name, limit=200, before_number=before)
             found += [
-                ReleaseImages(r.id, r.app, r.number, r.status, r.manifest_hash, snapshot_images(r.snapshot))
+                ReleaseImages(
+                    r.id,
+                    r.app,
+                    r.number,
+                    r.status,
+                    r.manifest_hash,
+                    snapshot_images(r.snapshot),
+                    snapshot_pins(r.snapshot),
+                )
                 for r in page
             ]
             if len(page) < 200:
@@ -75,6 +90,7 @@ def prune_images(
     try:
         client = docker.APIClient(base_url=resolve_address(home).url, version="auto", timeout=60)
         kept_ids = {_image_id(client, image) for image in retention.kept_images} - {None}
+        kept_ids |= retention.kept_pins
         in_use = {str(c["ImageID"]): str(c["Names"][0]).lstrip("/") for c in client.containers(all=True)}
     except (DockerException, OSError, ValueError) as exc:
         raise ImagesError(
@@ -86,7 +102,7 @@ def prune_images(
         if image_id is None:
             action = "absent"
         elif image_id in kept_ids:
-            action = "kept: a retained release runs the same image under another name"
+            action = "kept: a retained release runs the same image (under another name, or pinned by id)"
         elif image_id in in_use:
             action = f"kept: in use by container {in_use[image_id]}"
         elif dry_run:

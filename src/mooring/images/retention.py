@@ -23,6 +23,7 @@ class ReleaseImages:
     status: str
     manifest_hash: str
     images: frozenset[str]
+    pins: frozenset[str] = frozenset()  # the content ids it pinned its images to (engine/image_pins.py)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Retention:
     retained: dict[str, dict[str, str]]  # app -> release id -> why ("current", "prev-ok", "newest N")
     kept_images: dict[str, list[str]] = field(default_factory=dict)  # image -> retained release ids
     dropped_images: dict[str, list[str]] = field(default_factory=dict)  # image -> only non-retained ids
+    kept_pins: frozenset[str] = frozenset()  # content ids retained releases run, whatever tags name now
 
 
 def snapshot_images(snapshot: str) -> frozenset[str]:
@@ -43,6 +45,14 @@ def snapshot_images(snapshot: str) -> frozenset[str]:
             if isinstance(workload, dict) and workload.get("image"):
                 found.add(str(workload["image"]))
     return frozenset(found)
+
+
+def snapshot_pins(snapshot: str) -> frozenset[str]:
+    """The content ids a release's snapshot pinned its services' images to."""
+    services = json.loads(snapshot).get("service") or {}
+    return frozenset(
+        str(s["image_id"]) for s in services.values() if isinstance(s, dict) and s.get("image_id")
+    )
 
 
 def prev_ok(releases: Sequence[ReleaseImages]) -> ReleaseImages | None:
@@ -65,6 +75,7 @@ def plan_retention(releases: Iterable[ReleaseImages], keep: int = DEFAULT_KEEP) 
     retained: dict[str, dict[str, str]] = {}
     kept: dict[str, set[str]] = {}
     dropped: dict[str, set[str]] = {}
+    pins: set[str] = set()
     for app, items in by_app.items():
         ordered = sorted(items, key=lambda r: r.number, reverse=True)
         why = {r.id: f"newest {keep}" for r in ordered[:keep]}
@@ -74,11 +85,14 @@ def plan_retention(releases: Iterable[ReleaseImages], keep: int = DEFAULT_KEEP) 
             why[previous.id] = "prev-ok"
         retained[app] = why
         for release in ordered:
+            if release.id in why:
+                pins.update(release.pins)
             bucket = kept if release.id in why else dropped
             for image in release.images:
                 bucket.setdefault(image, set()).add(release.id)
     return Retention(
         retained=retained,
+        kept_pins=frozenset(pins),
         kept_images={image: sorted(ids) for image, ids in sorted(kept.items())},
         dropped_images={image: sorted(ids) for image, ids in sorted(dropped.items()) if image not in kept},
     )

@@ -92,6 +92,9 @@ class Edge:
                 state = json.loads(self._state_path.read_text())
                 self._structure = state["structure"]
                 self._live = {PortMapping(h, hp, p) for h, hp, p in state["listeners"]}
+                self.process.inherited = {PortMapping(h, hp, p): fd for h, hp, p, fd in state["inherited"]}
+            with contextlib.suppress(RuntimeApiError):
+                await self.process.hold(self._live)
 
     async def resume(self) -> None:
         self._held = False
@@ -286,15 +289,20 @@ class Edge:
                     log.warning("no published port left: stopping HAProxy")
                     await self._stop()
                 return
-            text = render(config)
-            if self.process.pid is None:
-                await self.process.start(text)
+            listeners = {f.mapping for f in config.frontends}
+            if self.process.pid is None:  # a restart after a death inherits the sockets held meanwhile
+                config.inherited = self.process.held.fds(listeners)
+                await self.process.start(render(config), config.inherited)
                 self._applied(config)
+                await self.process.hold(self._live)
             elif config.structure() != self._structure:
-                await self.process.reload(text)
+                config.inherited = {m: n for m, n in self.process.inherited.items() if m in listeners}
+                await self.process.reload(render(config))
                 self._applied(config)
+                await self.process.hold(self._live)
             else:
-                self.process.write(text)
+                config.inherited = self.process.inherited
+                self.process.write(render(config))
             await self._apply_servers(config)
 
     def _applied(self, config: EdgeConfig) -> None:
@@ -303,6 +311,7 @@ class Edge:
         state = {
             "structure": self._structure,
             "listeners": [[m.host, m.host_port, m.port] for m in self._live],
+            "inherited": [[m.host, m.host_port, m.port, fd] for m, fd in config.inherited.items()],
         }
         self._state_path.write_text(json.dumps(state, sort_keys=True))
 

@@ -49,6 +49,8 @@ class EdgeConfig:
     stats_socket: Path
     frontends: list[Frontend] = field(default_factory=list)
     backends: dict[str, Backend] = field(default_factory=dict)
+    # listeners HAProxy's master inherited as open sockets (network/held_sockets.py): ``bind fd@N``
+    inherited: dict[PortMapping, int] = field(default_factory=dict)
 
     def structure(self) -> list[str]:
         """What only a reload can change: listeners and backends (never servers)."""
@@ -87,7 +89,9 @@ def render(config: EdgeConfig) -> str:
         "",
     ]
     for f in sorted(config.frontends, key=lambda f: f.name):
-        lines += [f"frontend {f.name}", f"    bind {f.mapping.bind}", f"    default_backend {f.backend}", ""]
+        fd = config.inherited.get(f.mapping)
+        bind = f.mapping.bind if fd is None else f"fd@{fd}"
+        lines += [f"frontend {f.name}", f"    bind {bind}", f"    default_backend {f.backend}", ""]
     for name in sorted(config.backends):
         lines += [f"backend {name}", "    balance leastconn"]
         for s in sorted(config.backends[name].servers.values(), key=lambda s: s.name):

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,11 +19,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mooring.network.held_sockets import HeldSockets
+from mooring.network.mappings import PortMapping
 from mooring.network.runtime_api import RuntimeApi, RuntimeApiError
 
 log = logging.getLogger("mooring.network")
 INSTALL_HINT = "install HAProxy (Debian/Ubuntu: apt-get install haproxy) or set MOORING_HAPROXY to its path"
 START_TIMEOUT = 10.0
+INHERITED_BIND = re.compile(r"bind fd@\d+")
 
 
 class EdgeError(Exception):
@@ -67,6 +71,9 @@ class HAProxyProcess:
         self._pidfd: int | None = None
         self._stopping = False
         self._dead_group: int | None = None
+        self.held = HeldSockets()
+        # the listeners this master was started with as ``bind fd@N`` (it keeps them until it exits)
+        self.inherited: dict[PortMapping, int] = {}
 
     # --- finding, starting, adopting ------------------------------------------------------------
 
@@ -94,7 +101,8 @@ class HAProxyProcess:
         log.warning("adopted HAProxy (pid %s)", pid)
         return True
 
-    async def start(self, config_text: str) -> None:
+    async def start(self, config_text: str, inherited: dict[PortMapping, int] | None = None) -> None:
+        """Start HAProxy; ``inherited`` are held listening sockets its config binds as ``fd@N``."""
         binary = haproxy_binary()
         if binary is None:
             raise EdgeError(f"HAProxy is not installed; published ports need it: {INSTALL_HINT}")
@@ -120,8 +128,10 @@ class HAProxyProcess:
                 stderr=out,
                 start_new_session=True,  # not in the engine's process group: it outlives the engine
                 close_fds=True,
+                pass_fds=sorted((inherited or {}).values()),
             )
         self.pid = self._child.pid
+        self.inherited = dict(inherited or {})
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self._child.poll() is not None:
@@ -149,13 +159,15 @@ class HAProxyProcess:
     async def _write_checked(self, binary: str, config_text: str) -> None:
         """Write the config through a checked temporary file: a config HAProxy refuses is never live."""
         candidate = self.config_path.with_suffix(".new")
-        candidate.write_text(config_text)
+        # the check does not inherit HAProxy's sockets; `-c` binds nothing, so any address stands in
+        candidate.write_text(INHERITED_BIND.sub("bind 127.0.0.1:1", config_text))
         proc = await asyncio.create_subprocess_exec(
             binary, "-c", "-q", "-f", str(candidate), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         output, _ = await proc.communicate()
         if proc.returncode != 0:
             raise EdgeError(f"HAProxy refused the generated config {candidate}: {output.decode().strip()}")
+        candidate.write_text(config_text)
         os.replace(candidate, self.config_path)
 
     def write(self, config_text: str) -> None:
@@ -190,6 +202,19 @@ class HAProxyProcess:
                     f"HAProxy did not finish a reload within {START_TIMEOUT:g}s: {self.log_tail()}"
                 )
 
+    async def hold(self, live: set[PortMapping]) -> None:
+        """Hold a copy of each live listening socket (taken from the current worker); let go of the rest."""
+        self.held.keep_only(live)
+        self.inherited = {m: n for m, n in self.inherited.items() if m in live}
+        if not live - set(self.held.sockets):
+            return
+        # the stats socket is the current worker's: it has every current listener
+        info = dict(
+            line.split(": ", 1) for line in (await self.api.command("show info")).splitlines() if ": " in line
+        )
+        if info.get("Pid", "").isdigit():
+            self.held.take(int(info["Pid"]), live)
+
     def log_tail(self, lines: int = 5) -> str:
         try:
             return " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-lines:])
@@ -222,6 +247,7 @@ class HAProxyProcess:
         if self._child is not None:
             self._child.poll()  # reap it when the engine is its parent
         pid, self.pid = self.pid, None
+        self.inherited = {}  # the held sockets stay open: connections wait in them for the next HAProxy
         if pid is not None and not self._stopping:
             # its workers may outlive the master a moment, holding the listeners a restart needs
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -235,6 +261,7 @@ class HAProxyProcess:
     def detach(self) -> None:
         """The engine stops: HAProxy goes on serving; the next engine adopts it."""
         self._unwatch()
+        self.held.close()
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop HAProxy (soft stop: listeners close, sessions get ``timeout``)."""
@@ -255,8 +282,10 @@ class HAProxyProcess:
                 while _alive(pid, self._child) and time.monotonic() < deadline + 2.0:
                     await asyncio.sleep(0.01)  # and reaped, when the engine is its parent
             self.pid = None
+            self.inherited = {}
             self.pid_path.unlink(missing_ok=True)
         finally:
+            self.held.keep_only(())
             self._stopping = False
 
 

@@ -156,6 +156,9 @@ class ContainerDriver:
     async def has_image(self, image: str) -> bool:
         return await self._call(engine_api.image_present, image)
 
+    async def image_id(self, image: str) -> str | None:
+        return await self._call(engine_api.image_id, image)
+
     async def ensure_image(self, image: str) -> None:
         """Pull ``image`` unless the engine has it; concurrent callers share one pull."""
         if await self._call(engine_api.image_present, image):
@@ -188,7 +191,14 @@ class ContainerDriver:
         """STARTING -> RUNNING, or FAILED with why (held under the instance's lock)."""
         spec = self._specs[instance_id]
         try:
-            await self.ensure_image(spec.image)
+            if spec.image_id is None:
+                await self.ensure_image(spec.image)
+            elif not await self.has_image(spec.image_id):  # an id cannot be pulled: say where it went
+                raise ImagePullFailed(
+                    f"image {spec.image!r} as release {spec.release_id} pinned it ({spec.image_id}) is no "
+                    "longer on this host (removed or pruned)",
+                    hint="`docker load` it again, or `mooring up` to pin what the tag names now",
+                )
             container_id = self._records[instance_id].container_id
             if create or container_id is None:
                 container_id = await self._call(engine_api.create, spec, self.home_label)

@@ -46,6 +46,14 @@ def image_present(client: docker.APIClient, image: str) -> bool:
     return True
 
 
+def image_id(client: docker.APIClient, image: str) -> str | None:
+    """The content id (``sha256:…``) the reference names on this engine now; None when absent."""
+    try:
+        return str(client.inspect_image(image)["Id"])
+    except docker.errors.ImageNotFound:
+        return None
+
+
 def pull(client: docker.APIClient, image: str) -> None:
     """Pull ``image``; the engine reports failures inside the progress stream, so read it all."""
     repository, tag = split_reference(image)
@@ -99,7 +107,7 @@ def create(client: docker.APIClient, spec: ContainerSpec, home_label: str) -> st
         group_add=list(spec.group_add) or None,
     )
     created = client.create_container(
-        spec.image,
+        spec.image_id or spec.image,  # the id the release pinned: a tag moved since runs nothing new
         command=list(spec.command) if spec.command is not None else None,
         name=spec.container_name,
         labels={**spec.labels, LABEL_HOME: home_label},

@@ -74,6 +74,7 @@ class ContainerSpec:
     resources: Resources = field(default_factory=Resources)
     user: str | None = None  # docker's "user[:group]", resolved inside the image
     group_add: tuple[str, ...] = ()  # supplementary groups
+    image_id: str | None = None  # the content id the release pinned ``image`` to (engine/image_pins.py)
 
     driver = "container"
 
@@ -136,6 +137,7 @@ class ContainerSpec:
             "resources": self.resources.to_dict(),
             "user": self.user,
             "group_add": list(self.group_add),
+            "image_id": self.image_id,
         }
 
     @classmethod
@@ -162,6 +164,7 @@ class ContainerSpec:
             resources=Resources.from_dict(data.get("resources") or {}),
             user=data.get("user"),
             group_add=tuple(data.get("group_add") or ()),
+            image_id=data.get("image_id"),
         )
 
 
