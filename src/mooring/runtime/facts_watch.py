@@ -19,8 +19,8 @@ from .facts import FactsSampler, InstanceFacts, facts_of
 from .instance_cgroup import InstanceCgroup
 from .record import InstanceRecord
 
-FRESH_FOR = 2.0
-SAMPLE_EVERY = 1.0
+FRESH_FOR = 4.0  # twice the period: a pass over many instances on a busy host may run late
+SAMPLE_EVERY = 2.0
 WATCH_FOR = 30.0
 CHUNK = 50  # instances sampled between two yields to the event loop (~2 ms)
 
