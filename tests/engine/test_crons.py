@@ -167,6 +167,31 @@ def test_run_worker_exits_with_the_runs_exit_code(mooring: Mooring) -> None:
     assert "it broke" in logs, logs
 
 
+def test_a_run_that_ends_while_no_engine_runs_is_recorded_by_the_next_one(mooring: Mooring) -> None:
+    """The engine is away for the whole end of a run: the next engine still journals its end."""
+    up(
+        mooring,
+        manifest(
+            '[cron.brief]\ncommand = "sh -c \'sleep 3; touch ended-$MOORING_INSTANCE\'"\nschedule = "* * * * * *"\n'
+        ),
+    )
+    (first,) = wait_until(lambda: of(events(mooring), "cron.started", "brief"), what="a run of brief")
+    restart_engine(mooring)  # stopped, not restarted yet
+    assert not (mooring.cwd / f"ended-{first['instance_id']}").exists(), "the run ended before the engine"
+    marker = mooring.cwd / f"ended-{first['instance_id']}"
+    wait_until(marker.exists, what="the run to end while no engine runs")
+    mooring.run("ps", check=True)  # the next CLI call starts an engine
+    finished = wait_until(
+        lambda: [
+            e
+            for e in of(events(mooring), "cron.finished", "brief")
+            if e["instance_id"] == first["instance_id"]
+        ],
+        what="the run's end, recorded by the next engine",
+    )
+    assert finished[0]["outcome"] == "exit_unknown", finished  # it was no engine's child when it ended
+
+
 def test_a_run_going_across_an_engine_restart_is_watched_not_overlapped(mooring: Mooring) -> None:
     up(mooring, manifest('[cron.long]\ncommand = "sleep 10"\nschedule = "* * * * * *"\n'))
     (first,) = wait_until(lambda: of(events(mooring), "cron.started", "long"), what="a run of long")

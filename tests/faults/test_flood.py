@@ -101,6 +101,9 @@ def test_20000_unauthenticated_connections_do_not_starve_the_engine(served: tupl
     mooring, port = served
     mooring.write("mooring.toml", '[app]\nname = "flood"\n[service.web]\ncommand = "sleep 600"\n')
     mooring.run("up", check=True)
+    began = time.monotonic()
+    mooring.run("ps", check=True, timeout=30)
+    quiet = time.monotonic() - began  # the CLI's own start-up, on this machine at this moment
     with flood(port, CONNECTIONS):
         worst = max(_unix_get(mooring, "/v1/instances") for _ in range(10))
         assert worst < 1.0, f"the unix socket answered in {worst:.2f}s during the flood"
@@ -108,7 +111,8 @@ def test_20000_unauthenticated_connections_do_not_starve_the_engine(served: tupl
         ps = mooring.run("ps", timeout=30)
         assert ps.returncode == 0, ps.stderr
         took = time.monotonic() - began
-        assert took < 5.0, took  # the CLI's own start-up included
+        # the engine's part is the unix-socket figure above; the CLI's start-up is the machine's
+        assert took < max(5.0, 2 * quiet + 2.0), f"`mooring ps` took {took:.2f}s during the flood, {quiet:.2f}s before it"
         # whatever it accepted is bounded, and half-open heads are closed after the header timeout
         pid = _engine_pid(mooring)
         wait_until(

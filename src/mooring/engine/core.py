@@ -19,7 +19,7 @@ from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
 from mooring.engine.metrics import EngineMetrics
 from mooring.engine.notify import Notifier
-from mooring.engine.oneshots import OneShots
+from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
 from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
@@ -132,6 +132,8 @@ class Engine:
             except Exception:
                 log.exception("could not adopt instance %s; leaving its process alone", row.id)
                 continue
+            if entry.kind != "service" and record.state not in ENDED and adopted.state in ENDED:
+                self.oneshots.ended_while_away.add(row.id)  # its end is still to be recorded
             log.warning("adopted instance %s: %s (pid %s)", row.id, adopted.state, adopted.pid)
             self.watch_health(row.id)
 

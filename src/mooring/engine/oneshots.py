@@ -72,6 +72,7 @@ class OneShots:
         self._on_run_ended = on_run_ended  # the scheduler frees the cron for its next tick
         self.runs: dict[str, Run] = {}  # instance id -> its run (this engine's runs)
         self.current: dict[tuple[str, str], Run] = {}  # (app, name) -> the newest run
+        self.ended_while_away: set[str] = set()  # runs found ended at adoption, their end unrecorded
 
     def running(self, app: str, name: str) -> Run | None:
         run = self.current.get((app, name))
@@ -215,10 +216,13 @@ class OneShots:
             self.runs.pop(iid, None)
 
     def adopt(self) -> None:
-        """Engine start: a run the previous engine left going is watched to its end (and blocks overlap)."""
+        """Engine start: a run the previous engine left going is watched to its end (and blocks overlap);
+        one that ended while no engine ran gets its ``finished`` event now (outcome ``exit_unknown``)."""
         for iid, entry in self.engine.book.entries.items():
             record = entry.record
-            if entry.kind == "service" or record is None or record.state in ENDED:
+            if entry.kind == "service" or record is None:
+                continue
+            if record.state in ENDED and iid not in self.ended_while_away:
                 continue
             run = Run(entry.app, entry.kind, entry.service, entry.release_id, "schedule", iid)
             run.started_at = record.started_at or run.started_at
