@@ -76,3 +76,11 @@ class Forbidden(MooringError):
 
     code = "forbidden"
     exit_code = 1
+
+
+class Fenced(StoreError):
+    """A write by an engine that does not lead (any more): the store's fence refused it.
+
+    A follower never writes the journal, and a deposed leader that wakes up (paused, cut off from
+    the database) finds its epoch outdated; neither may change state (docs/cluster.md).
+    """

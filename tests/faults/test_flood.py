@@ -112,7 +112,9 @@ def test_20000_unauthenticated_connections_do_not_starve_the_engine(served: tupl
         assert ps.returncode == 0, ps.stderr
         took = time.monotonic() - began
         # the engine's part is the unix-socket figure above; the CLI's start-up is the machine's
-        assert took < max(5.0, 2 * quiet + 2.0), f"`mooring ps` took {took:.2f}s during the flood, {quiet:.2f}s before it"
+        assert took < max(5.0, 2 * quiet + 2.0), (
+            f"`mooring ps` took {took:.2f}s during the flood, {quiet:.2f}s before it"
+        )
         # whatever it accepted is bounded, and half-open heads are closed after the header timeout
         pid = _engine_pid(mooring)
         wait_until(

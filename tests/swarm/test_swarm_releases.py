@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import Mooring, mooring, wait_until  # noqa: F401 - the per-test engine fixture
+from tests.engine.conftest import Mooring, free_port, mooring, wait_until  # noqa: F401 - the per-test engine fixture
+from tests.engine.test_edge_survival import answers_more, assert_no_failures
+from tests.engine.test_zero_downtime import clients, stop
 from tests.swarm.swarm_fixture import Swarm, kill_node, load_image, swarm_cluster
 
 EXIT_PAUSED = 7  # paused or blocked (docs/cli.md)
@@ -49,6 +51,8 @@ def manifest(
     health_path: str = "/health",
     failure_action: str = "pause",
     env: str = "{}",
+    ports: str = '["8080"]',
+    strategy: str = "rolling",
 ) -> str:
     return f"""
 [app]
@@ -58,7 +62,7 @@ cluster = true
 [service.web]
 image = "{image}"
 command = ["httpd", "-f", "-p", "8080", "-h", "/www"]
-ports = ["8080"]
+ports = {ports}
 replicas = 6
 stop_timeout = "1s"
 env = {env}
@@ -73,6 +77,7 @@ retries = 2
 start_period = "2s"
 
 [service.web.rollout]
+strategy = "{strategy}"
 parallelism = 2
 failure_action = "{failure_action}"
 health_check_timeout = "60s"
@@ -118,7 +123,11 @@ def test_six_replicas_spread_roll_pause_and_roll_back(smooring: Mooring, swarm: 
     assert len(m.ps("shop")) == 6
 
     # a version whose health check never passes: the first batch fails, the release pauses, v2 serves on
-    m.write("mooring.toml", manifest("mooring-test/web:2", health_path="/nosuch", env='{ BROKEN = "1" }'))
+    # a canary of a version whose health check never passes: the canary fails, the release pauses
+    m.write(
+        "mooring.toml",
+        manifest("mooring-test/web:2", health_path="/nosuch", env='{ BROKEN = "1" }', strategy="canary"),
+    )
     code, third = up(m)
     assert code == EXIT_PAUSED, json.dumps(third, indent=1)[:4000]
     # as on one host: nothing of the new version serves, so the release is failed and paused (blocked)
@@ -205,3 +214,104 @@ def test_a_node_lost_mid_rollout_is_recorded_and_its_tasks_run_elsewhere(
     )
     events = m.run("events", "--app", "shop", "--json", check=True).stdout
     assert '"node.down"' in events or "node.down" in events, events[-2000:]
+
+
+def test_node_drain_under_load_fails_no_request_on_the_published_port(
+    smooring: Mooring, swarm: Swarm
+) -> None:
+    """`mooring node drain`: the node's instances leave the edge and finish their sessions before
+    Swarm stops their tasks; the edge follows each task to its new node. Two clients (keep-alive and
+    a new connection per request) hammer the host's published port throughout."""
+    m = smooring
+    port = free_port()
+    m.write("mooring.toml", manifest(ports=f'["127.0.0.1:{port}:8080"]'))
+    code, first = up(m)
+    assert code == 0, json.dumps(first, indent=1)[:3000]
+    victim = swarm.nodes[1].netns
+    assert any(r["node"] == victim for r in m.ps("shop")), "no instance on the node to drain"
+    running = clients(port)
+    try:
+        m.run("node", "drain", victim, check=True, timeout=120)
+        rows = wait_until(
+            lambda: (
+                (r := m.ps("shop"))
+                and len(r) == 6
+                and all(x["state"] == "running" and x["node"] != victim for x in r)
+                and r
+            ),
+            timeout=180,
+            what="every instance running off the drained node",
+        )
+        answers_more(running)
+    finally:
+        stop(running)
+        m.run("node", "activate", victim, timeout=120)
+    assert_no_failures(running)
+    assert set(Counter(r["node"] for r in rows)) <= {n.netns for n in swarm.nodes} - {victim}
+    lines = m.run("events", "--app", "shop", "--json", check=True).stdout.splitlines()
+    assert any(json.loads(line)["type"] == "instance.moved" for line in lines if line.strip()), (
+        "moves are events"
+    )
+    m.run("down", "--app", "shop", check=True, timeout=300)
+
+
+def set_secret(m: Mooring, name: str, value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mooring", "secret", "set", name, "--app", "shop"],
+        input=value,
+        capture_output=True,
+        text=True,
+        env=m.env,
+        cwd=m.cwd,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def in_task(swarm: Swarm, instance_id: str, *command: str) -> str:
+    """Run ``command`` in the running container of the instance's task, wherever Swarm placed it."""
+    for node in swarm.nodes:
+        for container in node.client().containers.list(filters={"label": f"mooring.instance={instance_id}"}):
+            code, out = container.exec_run(list(command))
+            assert code == 0, out
+            return str(out.decode())
+    raise AssertionError(f"no running container of {instance_id} on any node")
+
+
+def test_file_secrets_are_swarm_secrets_and_a_new_version_replaces_the_tasks(
+    smooring: Mooring, swarm: Swarm
+) -> None:
+    m = smooring
+    set_secret(m, "TOKEN", "first-value")
+    text = manifest().replace(
+        "replicas = 6", 'replicas = 2\nsecrets = { TOKEN = { env = "TOKEN", file = "token" } }'
+    )
+    m.write("mooring.toml", text)
+    code, first = up(m)
+    assert code == 0, json.dumps(first, indent=1)[:3000]
+    ids = [r["id"] for r in m.ps("shop")]
+    assert len(ids) == 2
+    for iid in ids:  # on whichever node runs it: the file Swarm mounted, the env, where the files are
+        assert in_task(swarm, iid, "cat", "/run/secrets/token") == "first-value"
+        assert in_task(swarm, iid, "sh", "-c", "echo $TOKEN $MOORING_SECRETS_DIR").split() == [
+            "first-value",
+            "/run/secrets",
+        ]
+    manager = swarm.manager.client()
+    names = [s.name for s in manager.secrets.list(filters={"label": "mooring.app=shop"})]
+    assert len(names) == 1 and "-TOKEN-v1-" in names[0], names
+    assert not any("first-value" in json.dumps(r) for r in m.ps("shop")), "a value reached ps"
+
+    set_secret(m, "TOKEN", "second-value")
+    code, second = up(m)
+    assert code == 0, json.dumps(second, indent=1)[:3000]
+    assert all(t["action"] == "replace" for t in second["targets"]), second["targets"]
+    for row in m.ps("shop"):
+        assert in_task(swarm, row["id"], "cat", "/run/secrets/token") == "second-value"
+
+    m.run("down", "--app", "shop", check=True, timeout=300)
+    wait_until(
+        lambda: not manager.secrets.list(filters={"label": "mooring.app=shop"}),
+        timeout=60,
+        what="down to remove the app's Swarm secrets",
+    )

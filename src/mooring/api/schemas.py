@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, Field
@@ -21,6 +21,9 @@ class EngineInfo(BaseModel):
     home: str
     started_at: float
     instances: int
+    # engines sharing PostgreSQL (docs/cluster.md): this one's role, and the cluster as the store sees it
+    role: Literal["leader", "follower"] | None = None
+    cluster: dict[str, Any] | None = None
 
 
 def snapshot_field() -> Any:

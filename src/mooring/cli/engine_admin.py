@@ -60,7 +60,34 @@ def _lines(info: dict[str, Any], where: str) -> list[str]:
         f"up {human_duration(max(0.0, time.time() - info['started_at']))} "
         f"(since {time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(info['started_at']))}Z), "
         f"{info['instances']} instance(s)",
+        *_cluster_lines(info),
     ]
+
+
+def _cluster_lines(info: dict[str, Any]) -> list[str]:
+    """Engines sharing PostgreSQL: who leads, since when, with which epoch, and every engine seen."""
+    cluster = info.get("cluster")
+    if not cluster:
+        return []
+    from mooring.cli.tables import human_duration
+
+    lines = [
+        f"cluster: {cluster['cluster']}, this engine is the {info.get('role')}; "
+        f"leader {cluster['leader'] or '(none yet)'} since {cluster['leader_since'] or '-'}, "
+        f"epoch {cluster['epoch'] if cluster['epoch'] is not None else '-'}, lease {cluster['lease']:g}s",
+        "  ENGINE        ROLE      HOST/PID              ADDRESS                   SEEN",
+    ]
+    for e in cluster["engines"]:
+        role = "leader" if e["leader"] else "follower" if e["alive"] else "gone"
+        seen = e["seen_at"] or "-"
+        if e["seen_at"] and not e["alive"]:
+            seen = f"{seen} (not seen for over {human_duration(2 * cluster['lease'])})"
+        mark = "*" if e["this"] else " "
+        lines.append(
+            f"{mark} {e['id']:<13} {role:<9} {e['host'] + '/' + str(e['pid']):<21} "
+            f"{e['address'] or '(no --listen)':<25} {seen}"
+        )
+    return lines
 
 
 def status(json_output: JsonFlag = False, server: ServerOption = None) -> int:

@@ -25,9 +25,11 @@ from mooring.api.auth import BearerAuth
 from mooring.api.guards import AuditTrail, MaskResponses
 from mooring.daemon import logsetup
 from mooring.daemon.backups import start_scheduled_backups
+from mooring.daemon.forward import LeaderForward, PeerAuth
 from mooring.daemon.guard import BodyLimit, Gate, Limits, guarded
 from mooring.daemon.listen import TcpListen, bind_tcp
 from mooring.engine import Engine
+from mooring.engine.cluster import cluster_config
 from mooring.masking import MaskingFilter
 from mooring.paths import ensure_home, secure_home
 
@@ -92,18 +94,29 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     secure_home(home)  # a pre-created home or logs directory may be 0755: it holds secrets and output
     # Bind the TCP listener before the engine starts: a port in use fails fast, nothing adopted yet.
     tcp_sock = bind_tcp(listen) if listen else None
-    engine = Engine(home)
-    await engine.start()
+    cluster = cluster_config(home)
+    engine = Engine(home, cluster=cluster, address=listen.address if listen else None)
+    # A lone engine leads at once; in a cluster it serves as a follower until elected (docs/cluster.md).
+    leading = asyncio.ensure_future(engine.lead())
+    if cluster is None:
+        await leading
     backups = start_scheduled_backups(home)
     app = create_app(engine)
     sock_path = home / "engine.sock"
     # The unix socket is trusted by its 0600 mode; the TCP listener answers only to a bearer token.
-    # Both mask secret values in every answer and audit every change (api/guards.py).
-    local = AuditTrail(MaskResponses(app), engine.store, "unix")
+    # Both mask secret values in every answer and audit every change (api/guards.py). A follower
+    # forwards what it does not answer itself to the leader, before auditing (the leader audits).
+    local = LeaderForward(AuditTrail(MaskResponses(app), engine.store, "unix"), engine, trusted=True)
     servers = [(_server(local), [bind_unix_socket(sock_path)])]
     if listen and tcp_sock:
         guarded = BearerAuth(MaskResponses(app), engine.tokens, app_of_release=engine.app_of_release)
-        servers.append((_server(AuditTrail(guarded, engine.store, "tcp"), listen), [tcp_sock]))
+        # in a cluster, a follower forwards its unix socket's requests here, signed (daemon/forward.py)
+        peers = PeerAuth(
+            AuditTrail(guarded, engine.store, "tcp"),
+            AuditTrail(MaskResponses(app), engine.store, "tcp"),
+            engine,
+        )
+        servers.append((_server(LeaderForward(peers, engine), listen), [tcp_sock]))
 
     def stop(*_: object) -> None:
         for server, _sockets in servers:
@@ -116,10 +129,18 @@ async def serve_forever(listen: TcpListen | None = None) -> None:
     log.warning("mooring engine %s listening on %s (pid %d)", engine.version, where, os.getpid())
     try:
         tasks = [asyncio.ensure_future(server.serve(sockets=sockets)) for server, sockets in servers]
-        # One listener ending (a signal, or a failure) ends them all: no half-served engine.
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        # One listener ending (a signal, or a failure) ends them all: no half-served engine; so does
+        # a failed start as leader.
+        done, _ = await asyncio.wait([*tasks, leading], return_when=asyncio.FIRST_COMPLETED)
+        if leading in done and not any(t.done() for t in tasks) and leading.exception() is None:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         stop()
         await asyncio.gather(*tasks)
+        if not leading.done():
+            leading.cancel()
+            await asyncio.gather(leading, return_exceptions=True)
+        elif leading.exception() is not None:
+            log.error("the engine could not start as leader: %s", leading.exception())
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

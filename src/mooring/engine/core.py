@@ -12,6 +12,7 @@ from typing import Any
 
 from mooring import __version__
 from mooring.engine.book import BookEntry, InstanceBook
+from mooring.engine.cluster import Campaign, ClusterConfig
 from mooring.engine.event_hub import EventHub
 from mooring.engine.event_tail import EventTail
 from mooring.engine.journal import Journal
@@ -47,14 +48,32 @@ class Engine:
 
     version = __version__
 
-    def __init__(self, home: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        database_url: str | None = None,
+        cluster: ClusterConfig | None = None,
+        address: str | None = None,
+    ) -> None:
         self.home = home
         self.started_at = time.time()
         self.store = open_store(database_url, key_file=key_file_path(home))
+        # With a cluster, this engine leads only once elected; until then the store refuses its writes.
+        self.campaign: Campaign | None = None
+        if cluster is not None:
+            try:
+                self.campaign = Campaign(self.store, cluster, home, address)
+            except Exception:
+                self.store.close()
+                raise
+        self.started = asyncio.Event()  # set once it leads and recovered (always, on a lone engine)
         self.book = InstanceBook(self.store)
         self.book.on_forget = lambda iid: remove_secret_files(home, iid)
-        # both drivers behind the interface the engine has always used of the process Supervisor
-        self.supervisor = Drivers(home, on_change=self._on_record)
+        # both drivers behind the interface the engine has always used of the process Supervisor;
+        # the cluster's workloads are labelled with the cluster, so any engine of it adopts them
+        self.supervisor = Drivers(
+            home, on_change=self._on_record, cluster_label=f"cluster:{cluster.name}" if cluster else None
+        )
         self.supervisor.node_watchers.append(self._on_node_change)
         self.prober = Prober(container_exec=self.supervisor.run_check)
         self.book.catalog = LogCatalog(home / "logs", self.supervisor.process.logs.files, self._log_retention)
@@ -74,6 +93,7 @@ class Engine:
         self.schedules = CronScheduler(self)
         self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
         self._reconciler: asyncio.Task[None] | None = None
+        self._drained_for_node: set[str] = set()  # withdrawn for a node drain, until their task moves
         # Consumers of the journal's events, fed on the loop after each commit (never by the executor).
         self.event_tail = EventTail(self.store, self.event_hub)
         self.metrics = EngineMetrics(self)
@@ -94,6 +114,34 @@ class Engine:
         return int(retention.get("keep", DEFAULT_KEEP)), int(retention.get("max_size", DEFAULT_MAX_SIZE))
 
     # --- start-up and shutdown -------------------------------------------------------------
+
+    async def lead(self) -> None:
+        """Start as the leader: at once on a lone engine; in a cluster once elected, then exactly as
+        a restarted engine (adopt, recover every release in flight) after voiding the old leases."""
+        campaign = self.campaign
+        if campaign is not None:
+            campaign.start()
+            await campaign.won.wait()
+            campaign.void_old_leases()
+            for app in self.store.list_apps():
+                self.journal.append_event(
+                    app.name,
+                    "engine.leader_changed",
+                    {
+                        "cluster": campaign.config.name,
+                        "epoch": campaign.fence.epoch,
+                        "leader": campaign.me.id,
+                        "host": campaign.me.host,
+                        "address": campaign.me.address,
+                    },
+                )
+        await self.start()
+        self.started.set()
+
+    @property
+    def following(self) -> bool:
+        """A cluster engine not (yet) leading: it answers reads and forwards the rest."""
+        return self.campaign is not None and not self.started.is_set()
 
     async def start(self) -> None:
         self.notifier.load()  # a broken [notify] in engine.toml fails the start, with the key path
@@ -202,6 +250,10 @@ class Engine:
         Release executors stop where they are; their releases stay in_progress and resume in place
         when the next engine starts.
         """
+        if self.campaign is not None and not self.started.is_set():  # a follower: nothing of its own runs
+            self.campaign.stop()
+            self.store.close()
+            return
         for _, task in list(self.releases.executors.values()):
             task.cancel()
         await asyncio.gather(*(t for _, t in self.releases.executors.values()), return_exceptions=True)
@@ -218,6 +270,8 @@ class Engine:
         await self.proxy.close()
         await self.prober.close()
         self.book.flush()  # changes of the last loop turn
+        if self.campaign is not None:
+            self.campaign.stop()  # the lock is free at once: a follower takes over
         self.store.close()
 
     # --- wiring between runtime, prober and store ---------------------------------------------
@@ -283,6 +337,8 @@ class Engine:
         self.watch_health(instance_id)
         if self.proxy.upstream(instance_id) is not None:
             self.proxy.reaim(instance_id, *self.upstream_address(entry))
+        if instance_id in self._drained_for_node:  # it left a drained node: it serves where it runs now
+            self._serve_again(instance_id)
 
     def _on_health(self, instance_id: str, transition: Transition) -> None:
         entry = self.book.entries.get(instance_id)
@@ -309,9 +365,36 @@ class Engine:
         if not match:
             names = ", ".join(n["name"] for n in rows)
             raise NotFound(f"no node {node!r} in the cluster (nodes: {names})")
+        if availability == "drain":
+            await self._drain_node_traffic(str(match[0]["name"]))
         await self.supervisor.swarm.set_availability(match[0]["id"], availability)
+        if availability == "active":  # a drain called off: what still runs there serves again
+            for instance_id in sorted(self._drained_for_node):
+                self._serve_again(instance_id)
         after = {n["id"]: n for n in await self.nodes()}
         return after[match[0]["id"]]
+
+    async def _drain_node_traffic(self, node: str) -> None:
+        """Before Swarm stops a node's tasks: no new connection to them, and their sessions end
+        (up to each one's ``drain_timeout``), so a drain under load fails no request. Each one
+        takes connections again once its task runs elsewhere (``_follow_moved_task``)."""
+        on_node = [
+            iid
+            for iid, e in self.book.entries.items()
+            if e.driver == "swarm"
+            and e.record is not None
+            and e.record.node == node
+            and self.proxy.upstream(iid) is not None
+        ]
+        self._drained_for_node.update(on_node)
+        timeouts = [self.releases.runtime.drain_timeout(iid) for iid in on_node]
+        await asyncio.gather(*(self.proxy.withdraw(iid, t) for iid, t in zip(on_node, timeouts, strict=True)))
+
+    def _serve_again(self, instance_id: str) -> None:
+        self._drained_for_node.discard(instance_id)
+        entry = self.book.entries.get(instance_id)
+        if entry is not None and self.proxy.upstream(instance_id) is not None:
+            self.proxy.admit(entry.app, entry.service, instance_id, *self.upstream_address(entry))
 
     def _on_node_change(self, node: dict[str, Any], old: str, new: str) -> None:
         """A node went down or came back: an event in each app with instances on it."""
@@ -339,13 +422,21 @@ class Engine:
             return None
 
     def info(self) -> dict[str, Any]:
-        return {
+        info: dict[str, Any] = {
             "version": self.version,
             "pid": os.getpid(),
             "home": str(self.home),
             "started_at": self.started_at,
             "instances": len(self.book.entries),
         }
+        if self.campaign is not None:
+            info["cluster"] = self.campaign.status()
+            info["role"] = "leader" if self.campaign.leading else "follower"
+        return info
+
+    def leader_address(self) -> str | None:
+        """Where a follower forwards what it does not answer itself; None while nobody else leads."""
+        return self.campaign.leader_address() if self.campaign is not None else None
 
     def release(self, release_id: str) -> Release:
         return self.store.get_release(release_id)

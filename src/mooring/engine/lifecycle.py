@@ -58,6 +58,11 @@ class Lifecycle:
                     self.engine.book.forget(iid)
                     stopped.append(iid)
             await reconcile_listeners(self.engine, app)  # e.g. `down api` leaves no listener of api
+            if self.engine.supervisor.has_cluster:
+                try:  # a secret's value stays on the cluster only while a task may read it
+                    await self.engine.supervisor.swarm.remove_unused_secrets(app)
+                except Exception as exc:  # the cluster is unreachable: they go at the next down
+                    log.warning("down %s: cannot remove its Swarm secrets: %s", app, exc)
             slots = [(entries[i].service, entries[i].replica, i) for i in stopped]
             recorded = self.engine.releases.record_down(app, services, slots)
             survivors = await self._survivors(app, services, latest.snapshot if latest else None)

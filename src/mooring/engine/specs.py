@@ -27,7 +27,7 @@ from mooring.runtime.container import ContainerSpec, Mount
 from mooring.runtime.container.spec import container_name
 from mooring.runtime.record import InstanceRecord
 from mooring.runtime.spec import InstanceSpec, Resources
-from mooring.runtime.swarm import Healthcheck, SwarmSpec
+from mooring.runtime.swarm import Healthcheck, SwarmSecretFile, SwarmSpec
 
 # What an instance inherits from the engine's own environment; everything else comes from the manifest.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR")
@@ -331,11 +331,13 @@ def build_swarm(
     ``starting`` until it passes and replaces it when it fails, so no engine-side probe runs.
     """
     service = snapshot["service"][name]
-    if any(ref.get("file") for ref in (service.get("secrets") or {}).values()):
-        # the files live in the engine host's memory, which other nodes cannot mount
-        raise ValueError(
-            f"service.{name}.secrets: a cluster service gets secrets as env only (no file = ...) for now"
-        )
+    named = named_secrets or {}
+    # file secrets become Swarm secrets (the engine host's tmpfs is not on the other nodes)
+    secret_files = tuple(
+        SwarmSecretFile(str(ref["file"]), app, secret, int(ref.get("version") or 0), named[secret])
+        for secret, ref in sorted((service.get("secrets") or {}).items())
+        if ref.get("file") and secret in named
+    )
     plan = build_container(
         app,
         name,
@@ -350,7 +352,10 @@ def build_swarm(
     )
     assert isinstance(plan.spec, ContainerSpec)
     ports = {port: 0 for port in plan.spec.ports}
-    container = dataclasses.replace(plan.spec, ports=ports)
+    env = dict(plan.spec.env)
+    if secret_files:
+        env[SECRETS_DIR_ENV] = CONTAINER_DIR  # where Swarm mounts them, as a local container has them
+    container = dataclasses.replace(plan.spec, ports=ports, env=env)
     placement = service.get("placement") or {}
     check = service.get("health_check") or {}
     healthcheck = None
@@ -370,6 +375,7 @@ def build_swarm(
         spread=tuple(placement.get("spread") or ()),
         network=f"mooring-{app}",
         healthcheck=healthcheck,
+        secret_files=secret_files,
     )
     return InstancePlan(spec=spec, ports=ports, probe=probe)
 

@@ -38,8 +38,11 @@ if TYPE_CHECKING:
 class Drivers:
     """Dispatches each call to the driver that runs the instance."""
 
-    def __init__(self, home: Path, on_change: OnChange) -> None:
+    def __init__(self, home: Path, on_change: OnChange, cluster_label: str | None = None) -> None:
         self.home = home
+        # What marks this engine's Swarm services: its home alone, or a cluster of engines that
+        # adopt each other's (``cluster:<name>``). Host containers stay the home's.
+        self.cluster_label = cluster_label or str(home)
         self._on_change = on_change
         self.process = Supervisor(home / "logs", on_change=on_change)
         self._container: ContainerDriver | None = None
@@ -72,7 +75,7 @@ class Drivers:
                 raise ContainerEngineUnreachable(no_cluster_message(self.home))
             from mooring.runtime.swarm.driver import SwarmDriver
 
-            self._swarm = SwarmDriver(address, home_label=str(self.home), on_change=self._on_change)
+            self._swarm = SwarmDriver(address, home_label=self.cluster_label, on_change=self._on_change)
             for watcher in self.node_watchers:
                 self._swarm.on_node_change(watcher)
         return self._swarm

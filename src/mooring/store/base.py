@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mooring.errors import StoreError
 from mooring.store.db import WRITE_OPTION
+from mooring.store.fence import Fence
 
 # Either dialect's INSERT; both offer on_conflict_do_nothing / on_conflict_do_update.
 DialectInsert = postgresql.Insert | sqlite.Insert
@@ -27,6 +28,13 @@ class StoreBase:
         self._write_sessions = sessionmaker(
             engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
+        # Set when engines share the database (store/leadership.py); None: the only engine, no fence.
+        self.fence: Fence | None = None
+
+    @property
+    def epoch(self) -> int | None:
+        """The leadership epoch this store writes under; None on a single engine."""
+        return self.fence.epoch if self.fence is not None else None
 
     @property
     def dialect(self) -> str:
@@ -40,9 +48,15 @@ class StoreBase:
             yield session
 
     @contextmanager
-    def _write(self, action: str) -> Iterator[Session]:
-        """A write transaction, committed before the caller's next step (journal before effect)."""
+    def _write(self, action: str, *, fenced: bool = True) -> Iterator[Session]:
+        """A write transaction, committed before the caller's next step (journal before effect).
+
+        Every write goes through here, so this is the one place the leadership fence is checked
+        (store/fence.py); ``fenced=False`` only for bookkeeping any engine may do (a token's last use).
+        """
         with _database_errors(action), self._write_sessions.begin() as session:
+            if fenced and self.fence is not None:
+                self.fence.check(session)
             yield session
 
 

@@ -73,6 +73,7 @@ class EventRepository(StoreBase):
                     type=type,
                     payload=dict(payload),
                     created_at=utcnow(),
+                    epoch=self.epoch,  # which leader wrote it (None on a single engine)
                 )
             )
             return app_seq, release_seq

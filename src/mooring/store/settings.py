@@ -20,7 +20,7 @@ class SettingRepository(StoreBase):
         if existing is not None:
             return existing
         candidate = factory()
-        with self._write(f"store setting {key!r}") as session:
+        with self._write(f"store setting {key!r}", fenced=False) as session:  # first writer wins
             session.execute(
                 insert_for(session, SettingRow)
                 .values(key=key, value=candidate)

@@ -154,6 +154,8 @@ class EventRow(Base):
     type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(json_column())
     created_at: Mapped[datetime]
+    # the fencing epoch of the leader that wrote it (engines sharing PostgreSQL); None on one engine
+    epoch: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class InstanceRow(Base):
@@ -275,3 +277,37 @@ class ApiTokenRow(Base):
     scopes: Mapped[list[str] | None] = mapped_column(json_column())
     apps: Mapped[list[str] | None] = mapped_column(json_column())
     expires_at: Mapped[datetime | None]
+
+
+class LeadershipRow(Base):
+    """Who leads a cluster of engines sharing this database, and the fencing epoch of that reign.
+
+    The leader holds a PostgreSQL advisory lock on a live session; each new leader increments
+    ``epoch`` and every journal write checks it in its own transaction (store/fence.py).
+    """
+
+    __tablename__ = "leadership"
+
+    cluster: Mapped[str] = mapped_column(String(200), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    leader: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(400))
+    since: Mapped[datetime]
+    renewed_at: Mapped[datetime]
+
+
+class EngineRow(Base):
+    """An engine of a cluster, as it last reported itself (``mooring engine status`` lists them)."""
+
+    __tablename__ = "engines"
+    __table_args__ = (Index(None, "cluster"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cluster: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    home: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(400))
+    version: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]

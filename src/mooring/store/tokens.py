@@ -127,7 +127,7 @@ class TokenRepository(StoreBase):
 
     def mark_token_used(self, token_id: str, at: datetime | None = None) -> None:
         """Record when the token was last presented."""
-        with self._write(f"record use of token {token_id}") as session:
+        with self._write(f"record use of token {token_id}", fenced=False) as session:
             row = session.get(ApiTokenRow, token_id)
             if row is not None:
                 row.last_used_at = at or utcnow()

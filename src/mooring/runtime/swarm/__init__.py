@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .spec import Healthcheck, SwarmSpec
+from .spec import Healthcheck, SwarmSecretFile, SwarmSpec
 
 if TYPE_CHECKING:
     from .driver import SwarmDriver
 
-__all__ = ["Healthcheck", "SwarmDriver", "SwarmSpec"]
+__all__ = ["Healthcheck", "SwarmDriver", "SwarmSecretFile", "SwarmSpec"]
 
 
 def __getattr__(name: str) -> Any:

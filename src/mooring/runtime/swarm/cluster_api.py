@@ -20,6 +20,7 @@ from docker.types import (
     Placement,
     Resources,
     RestartPolicy,
+    SecretReference,
     ServiceMode,
     TaskTemplate,
 )
@@ -76,9 +77,40 @@ def restart_policy(spec: SwarmSpec) -> RestartPolicy:
     return RestartPolicy(condition=condition, delay=NANO, max_attempts=container.max_restarts)
 
 
+def ensure_secrets(client: docker.APIClient, spec: SwarmSpec, home_label: str) -> list[SecretReference]:
+    """The slot's secret files as Swarm secrets (created once per pinned version), referenced by id."""
+    refs = []
+    for secret in spec.secret_files:
+        name = secret.swarm_name(home_label)
+        exact = [s for s in client.secrets(filters={"name": name}) if s["Spec"]["Name"] == name]
+        if exact:
+            secret_id = str(exact[0]["ID"])
+        elif not secret.value:  # a spec restored from a record: the secret must already be there
+            raise docker.errors.NotFound(f"Swarm secret {name} is gone and its value is not at hand")
+        else:
+            labels = {LABEL_APP: spec.container.app, LABEL_HOME: home_label}
+            try:
+                secret_id = str(client.create_secret(name, secret.value.encode(), labels=labels)["ID"])
+            except docker.errors.APIError as exc:  # created meanwhile by a concurrent start
+                again = [s for s in client.secrets(filters={"name": name}) if s["Spec"]["Name"] == name]
+                if not again:
+                    raise exc from None
+                secret_id = str(again[0]["ID"])
+        refs.append(SecretReference(secret_id, name, filename=secret.file, mode=0o444))
+    return refs
+
+
+def remove_unused_secrets(client: docker.APIClient, app: str, home_label: str) -> None:
+    """The app's Swarm secrets no service uses any more (Swarm refuses to remove one in use)."""
+    for secret in client.secrets(filters={"label": [f"{LABEL_APP}={app}", f"{LABEL_HOME}={home_label}"]}):
+        with contextlib.suppress(docker.errors.APIError):
+            client.remove_secret(secret["ID"])
+
+
 def create_service(client: docker.APIClient, spec: SwarmSpec, home_label: str) -> str:
     container = spec.container
     labels = {**container.labels, LABEL_HOME: home_label}
+    secret_refs = ensure_secrets(client, spec, home_label)
     health = None
     if spec.healthcheck is not None:
         h = spec.healthcheck
@@ -104,6 +136,7 @@ def create_service(client: docker.APIClient, spec: SwarmSpec, home_label: str) -
             stop_grace_period=int(container.stop_timeout * NANO),
             healthcheck=health,
             init=True,
+            secrets=secret_refs or None,
         ),
         resources=Resources(
             cpu_limit=int(limits.cpu * NANO) if limits.cpu is not None else None,

@@ -399,6 +399,10 @@ class SwarmDriver:
     async def remove_service(self, service_id: str) -> None:
         await self._call(cluster_api.remove_service, service_id)
 
+    async def remove_unused_secrets(self, app: str) -> None:
+        """The app's Swarm secrets that no service of the cluster uses any more (after a down)."""
+        await self._call(cluster_api.remove_unused_secrets, app, self.home_label)
+
     async def detach_all(self) -> None:
         """Stop watching; every service keeps running on the cluster (engine shutdown)."""
         if self._poller is not None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mooring.runtime.container.spec import ContainerSpec
@@ -42,6 +43,29 @@ class Healthcheck:
 
 
 @dataclass(frozen=True)
+class SwarmSecretFile:
+    """A secret the task reads as ``/run/secrets/<file>``: one Swarm secret per pinned version.
+
+    Swarm secrets are immutable, as versions are; ``value`` is needed only to create one and is
+    never part of the persisted spec.
+    """
+
+    file: str
+    app: str
+    secret: str
+    version: int
+    value: str = field(default="", repr=False, compare=False)
+
+    def swarm_name(self, home_label: str) -> str:
+        """Unique per engine (two installations may both have an app ``shop`` with a ``v3``)."""
+        engine = hashlib.sha256(home_label.encode()).hexdigest()[:8]
+        return f"mooring-{self.app}-{self.secret}-v{self.version}-{engine}"[-64:].lstrip("-.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "app": self.app, "secret": self.secret, "version": self.version}
+
+
+@dataclass(frozen=True)
 class SwarmSpec:
     """One replica slot of one service on the cluster.
 
@@ -55,6 +79,7 @@ class SwarmSpec:
     spread: tuple[str, ...] = ()  # placement preferences: spread over these node labels
     network: str | None = None  # the app's overlay network (created on first use)
     healthcheck: Healthcheck | None = None
+    secret_files: tuple[SwarmSecretFile, ...] = ()
 
     driver = "swarm"
 
@@ -83,6 +108,7 @@ class SwarmSpec:
             "spread": list(self.spread),
             "network": self.network,
             "healthcheck": self.healthcheck.to_dict() if self.healthcheck else None,
+            "secret_files": [s.to_dict() for s in self.secret_files],
         }
 
     @classmethod
@@ -94,4 +120,8 @@ class SwarmSpec:
             spread=tuple(data.get("spread") or ()),
             network=data.get("network"),
             healthcheck=Healthcheck.from_dict(health) if health else None,
+            secret_files=tuple(
+                SwarmSecretFile(s["file"], s["app"], s["secret"], int(s["version"]))
+                for s in data.get("secret_files") or ()
+            ),
         )
