@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mooring.errors import MooringError
@@ -99,9 +99,7 @@ COMMANDS = {
 }
 
 
-def parse(
-    argv: list[str], environ: dict[str, str] | os._Environ[str] = os.environ
-) -> tuple[str, dict[str, Any]] | None:
+def parse(argv: list[str], environ: Mapping[str, str] = os.environ) -> tuple[str, dict[str, Any]] | None:
     """The command and its parameters, as typer would pass them; None when typer should parse it."""
     if not argv or argv[0] not in COMMANDS:
         return None
