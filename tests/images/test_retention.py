@@ -50,12 +50,12 @@ def test_keep_must_be_positive() -> None:
 def test_snapshot_images_reads_services_workers_and_crons() -> None:
     snapshot = json.dumps(
         {
-            "service": {"a": {"image": "x:1"}, "p": {"image": None}},
+            "service": {"a": {"image": "x:1", "image_id": "sha256:aa"}, "p": {"image": None}},
             "worker": {"w": {"image": "y"}},
             "cron": {"c": {"image": "z"}},
         }
     )
-    assert snapshot_images(snapshot) == {"x:1", "y", "z"}
+    assert snapshot_images(snapshot) == ({"x:1", "y", "z"}, {"sha256:aa"})
 
 
 def test_the_documented_releases_table_is_read(tmp_path: Path) -> None:

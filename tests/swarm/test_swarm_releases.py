@@ -74,7 +74,7 @@ path = "{health_path}"
 interval = "300ms"
 timeout = "2s"
 retries = 2
-start_period = "2s"
+start_period = "10s"  # fail-fast readiness: a task slow to listen on a busy machine is not a failure
 
 [service.web.rollout]
 strategy = "{strategy}"

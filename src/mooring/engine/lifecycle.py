@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -99,11 +98,11 @@ class Lifecycle:
 def _uses_images(snapshot_text: str | None) -> bool:
     if not snapshot_text:
         return False
-    snap = json.loads(snapshot_text)
+    snap = ReleaseSnapshot.decode(snapshot_text)
     return any(
         section.get("image")
         for kind in ("service", "worker", "cron")
-        for section in snap.get(kind, {}).values()
+        for section in snap.of_kind(kind).values()
     )
 
 

@@ -22,7 +22,6 @@ from mooring.images.retention import (
     Retention,
     plan_retention,
     snapshot_images,
-    snapshot_pins,
 )
 from mooring.paths import mooring_home
 from mooring.runtime.container.address import resolve_address
@@ -72,8 +71,7 @@ def all_release_images(store: Store) -> list[ReleaseImages]:
                     r.number,
                     r.status,
                     r.manifest_hash,
-                    snapshot_images(r.snapshot),
-                    snapshot_pins(r.snapshot),
+                    *snapshot_images(r.snapshot),
                 )
                 for r in page
             ]

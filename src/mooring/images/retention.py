@@ -6,9 +6,10 @@ Per app: the newest ``keep`` releases, plus always the current release (the newe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+from mooring.manifest.snapshot import ReleaseSnapshot
 
 DEFAULT_KEEP = 10
 
@@ -36,23 +37,18 @@ class Retention:
     kept_pins: frozenset[str] = frozenset()  # content ids retained releases run, whatever tags name now
 
 
-def snapshot_images(snapshot: str) -> frozenset[str]:
-    """The images a release's snapshot runs (services, workers, crons)."""
-    data = json.loads(snapshot)
-    found = set()
-    for section in ("service", "worker", "cron"):
-        for workload in (data.get(section) or {}).values():
+def snapshot_images(snapshot: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The images a release's snapshot runs (services, workers, crons), and the content ids it
+    pinned its services' images to (engine/image_pins.py)."""
+    decoded = ReleaseSnapshot.decode(snapshot)
+    found, pins = set(), set()
+    for kind in ("service", "worker", "cron"):
+        for workload in decoded.of_kind(kind).values():
             if isinstance(workload, dict) and workload.get("image"):
                 found.add(str(workload["image"]))
-    return frozenset(found)
-
-
-def snapshot_pins(snapshot: str) -> frozenset[str]:
-    """The content ids a release's snapshot pinned its services' images to."""
-    services = json.loads(snapshot).get("service") or {}
-    return frozenset(
-        str(s["image_id"]) for s in services.values() if isinstance(s, dict) and s.get("image_id")
-    )
+                if workload.get("image_id"):
+                    pins.add(str(workload["image_id"]))
+    return frozenset(found), frozenset(pins)
 
 
 def prev_ok(releases: Sequence[ReleaseImages]) -> ReleaseImages | None:
