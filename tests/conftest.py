@@ -36,6 +36,8 @@ UNIT_FILES = (
     "engine/test_first_error.py",
     "api/test_schemas_shipped.py",
     "api/test_vocabulary.py",
+    "cli/test_plain.py",
+    "cli/test_fast_parse.py",
 )
 # in a unit module, but not unit: they start processes
 NOT_UNIT = ("manifest/test_snapshot.py::test_same_bytes_across_processes",)

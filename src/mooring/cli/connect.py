@@ -1,14 +1,13 @@
-"""How a command finds its engine and its app."""
+"""How a command finds its engine and its app: the options, and (from reach.py) the lookups."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from mooring.client import EngineClient
-from mooring.errors import UsageError
+from mooring.cli.reach import engine_client as engine_client
+from mooring.cli.reach import resolve_app as resolve_app
 
 AppOption = Annotated[
     str | None,
@@ -25,37 +24,3 @@ ServerOption = Annotated[
         "CA from MOORING_CA_CERT); default: the local engine.",
     ),
 ]
-
-
-def engine_client(server: str | None = None) -> EngineClient:
-    """The engine at ``--server``, else the local engine, started in the background if needed."""
-    from mooring.cli.output import err
-
-    def notice(text: str) -> None:
-        err.print(text, style="dim", markup=False)
-
-    if server:
-        from mooring.client.remote import remote_engine
-
-        client = EngineClient(remote=remote_engine(server))
-        client.on_reconnect = notice
-        return client
-    from mooring.client.autostart import local_client
-    from mooring.paths import mooring_home
-
-    return local_client(mooring_home(), notice=notice)
-
-
-def resolve_app(app: str | None, file: str) -> str:
-    """``--app``, else the manifest's app name, else a clear error."""
-    if app:
-        return app
-    if Path(file).exists():
-        from mooring.manifest import load_manifest
-
-        return load_manifest(file).manifest.app_name
-    raise UsageError(
-        f"no --app given and no manifest at {file}",
-        hint="pass --app NAME or -f PATH/mooring.toml (-f is the manifest in every command; "
-        "following logs or events is --follow / -F)",
-    )

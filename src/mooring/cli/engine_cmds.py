@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from mooring.cli import reads
 from mooring.cli.connect import AppOption, ServerOption, engine_client, resolve_app
 from mooring.cli.options import FollowFlag, JsonFlag, ManifestFile, reject_manifest_paths
 
@@ -91,15 +92,7 @@ def ps(
     server: ServerOption = None,
 ) -> int:
     """List instances: state, health, restarts, uptime, cpu and memory."""
-    from mooring.cli.output import print_json
-    from mooring.cli.tables import instances_table
-
-    rows = engine_client(server).get("/v1/instances", app=app)
-    if json_output:
-        print_json(rows)
-    else:
-        instances_table(rows)
-    return 0
+    return reads.ps(app, json_output, server)
 
 
 def logs(
@@ -120,31 +113,4 @@ def logs(
     server: ServerOption = None,
 ) -> int:
     """Print an instance's or a service's logs (replicas interleaved, prefixed with their name)."""
-    import sys
-    import time
-
-    from mooring.errors import UsageError
-    from mooring.manifest.durations import parse_duration
-
-    reject_manifest_paths([target] if target else None, "a SERVICE or INSTANCE")
-    name = resolve_app(app, file)
-    since_ts = None
-    if since:
-        try:
-            since_ts = time.time() - parse_duration(since)
-        except ValueError as exc:
-            raise UsageError(f"--since: {exc}") from None
-    from mooring.client.log_follow import follow_logs
-
-    client = engine_client(server)
-    path = f"/v1/apps/{name}/logs"
-    query = {"target": target, "tail": tail, "since": since_ts, "release": release}
-    # a follow outlives a lost remote engine: it reconnects and resumes after the last line printed
-    lines = follow_logs(client, path, **query, follow=True) if follow else client.stream_lines(path, **query)
-    try:
-        for line in lines:
-            sys.stdout.write(line + "\n")
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return reads.logs(target, follow, tail, since, release, app, file, server)

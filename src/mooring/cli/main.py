@@ -133,20 +133,14 @@ def _hint_manifest_flag(message: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry: run the app, turn MooringError into its message and exit code."""
-    from mooring.cli.output import print_error
+    """Run the typer app, turn MooringError into its message and exit code (the hot read commands
+    usually run without typer: fast.py, the console script's entry)."""
+    from mooring.cli.output import print_error, report
 
     try:
         result = app(standalone_mode=False)
     except MooringError as exc:
-        from mooring.manifest.errors import ManifestError
-
-        if isinstance(exc, ManifestError):
-            for issue in exc.issues:
-                print_error(issue.render())
-        else:
-            print_error(exc.message, exc.hint)
-        sys.exit(exc.exit_code)
+        sys.exit(report(exc))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mooring.client import EngineClient
+from mooring.client import Client
 
 EXIT_BY_STATUS = {
     "completed": 0,
@@ -40,7 +40,7 @@ def outcome_line(release: dict[str, Any]) -> str:
 
 
 def follow(
-    client: EngineClient, release_id: str, on_update: Callable[[dict[str, Any]], None] | None = None
+    client: Client, release_id: str, on_update: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
     """Long-poll the engine until the release settles; never gives up on a long rollout."""
     while True:

@@ -18,7 +18,7 @@ from rich.live import Live
 from rich.text import Text
 
 from mooring.cli.output import out
-from mooring.client import EngineClient
+from mooring.client import Client
 from mooring.client.events import KEEPALIVE, app_events
 
 ENDINGS = {
@@ -160,7 +160,7 @@ class ReleaseProgress:
         return Group(*(Text(r if isinstance(r, str) else r.render(now)) for r in self.rows))
 
 
-def watch_release(client: EngineClient, release: dict[str, Any], live: bool) -> None:
+def watch_release(client: Client, release: dict[str, Any], live: bool) -> None:
     """Print the release's progress from its events until an ending event or the executor stops.
 
     Starts at the release's first event, or at its last resume, so nothing between the POST and
@@ -180,7 +180,7 @@ def watch_release(client: EngineClient, release: dict[str, Any], live: bool) -> 
         _pump(client, app, rid, since, progress)
 
 
-def _pump(client: EngineClient, app: str, rid: str, since: int, progress: ReleaseProgress) -> None:
+def _pump(client: Client, app: str, rid: str, since: int, progress: ReleaseProgress) -> None:
     for event in app_events(client, app, since=since, follow=True):
         if event is KEEPALIVE:
             # a quiet stream: make sure the executor is still at work (it may have stopped on an error)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from mooring.cli.counts import targets_phrase
-from mooring.cli.output import out
+from mooring.cli.plain import echo
 from mooring.cli.tables import human_duration, text_table
 
 EVENT_KEYS_SHOWN_ELSEWHERE = {"app_seq", "release_id", "seq", "type", "at"}
 
 
 def _p(text: str = "") -> None:
-    out.print(text, markup=False)
+    echo(text)
 
 
 def release_header(rel: dict[str, Any]) -> list[str]:
@@ -229,7 +229,7 @@ def timeline_lines(events: list[dict[str, Any]]) -> list[str]:
 
 def print_proxy(services: list[dict[str, Any]]) -> None:
     """The published ports: per service and per instance, connections, bytes and errors."""
-    from mooring.cli.output import out
+    from mooring.cli.plain import echo
     from mooring.cli.tables import human_bytes, text_table
 
     if not services:
@@ -254,23 +254,19 @@ def print_proxy(services: list[dict[str, Any]]) -> None:
                     str(c["errors"]),
                 ]
             )
-    out.print("proxy:", markup=False)
-    out.print(
-        text_table(["SERVICE/INSTANCE", "ADDRESS", "CONNS", "ACTIVE", "IN", "OUT", "ERRORS"], cells),
-        markup=False,
-    )
+    echo("proxy:")
+    echo(text_table(["SERVICE/INSTANCE", "ADDRESS", "CONNS", "ACTIVE", "IN", "OUT", "ERRORS"], cells))
 
 
 def print_routes(services: list[dict[str, Any]], maintenance: dict[str, Any]) -> None:
     """The HTTP routes: where each goes, its requests, and its host's certificate (issuer, expiry, error)."""
-    from mooring.cli.output import out
     from mooring.cli.tables import text_table
 
     routes = [(svc["service"], r) for svc in services for r in svc.get("routes", [])]
     if not routes:
         return
     if maintenance.get("maintenance"):
-        out.print(f"maintenance: on, routes answer 503 ({maintenance.get('message')})", markup=False)
+        echo(f"maintenance: on, routes answer 503 ({maintenance.get('message')})")
     cells = []
     for service, r in routes:
         cert = r.get("certificate") or {}
@@ -284,8 +280,8 @@ def print_routes(services: list[dict[str, Any]], maintenance: dict[str, Any]) ->
             tls += f"; last error: {cert['last_error']}"
         c = r.get("counters") or {}
         cells.append([r["host"], r["path"], f"{service}:{r['port']}", str(c.get("requests", 0)), tls])
-    out.print("routes:", markup=False)
-    out.print(text_table(["HOST", "PATH", "SERVICE:PORT", "REQUESTS", "TLS"], cells), markup=False)
+    echo("routes:")
+    echo(text_table(["HOST", "PATH", "SERVICE:PORT", "REQUESTS", "TLS"], cells))
 
 
 def analysis_lines(failure: dict[str, Any]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mooring.cli.output import out
+from mooring.cli.plain import echo
 
 
 def human_duration(seconds: float | None) -> str:
@@ -80,7 +80,7 @@ def ports_cell(row: dict[str, Any]) -> str:
 
 def instances_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
-        out.print("no instances")
+        echo("no instances")
         return
     cells = []
     for row in rows:
@@ -108,4 +108,4 @@ def instances_table(rows: list[dict[str, Any]]) -> None:
                 note or "",
             ]
         )
-    out.print(text_table(INSTANCE_COLUMNS, cells), markup=False, highlight=False)
+    echo(text_table(INSTANCE_COLUMNS, cells))

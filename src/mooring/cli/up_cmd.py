@@ -10,7 +10,7 @@ from mooring.cli.connect import ServerOption, engine_client
 from mooring.cli.options import JsonFlag, ManifestFile, reject_manifest_paths
 
 if TYPE_CHECKING:  # the CLI imports only what a command needs, when it runs
-    from mooring.client import EngineClient
+    from mooring.client import Client
     from mooring.manifest.snapshot import Snapshot
 
 
@@ -89,7 +89,7 @@ def dry_run_plan(
     return 0
 
 
-def _running_local_engine() -> EngineClient | None:
+def _running_local_engine() -> Client | None:
     """The local engine if one answers; a dry run never starts one."""
     from mooring.client.autostart import local_client
     from mooring.errors import EngineUnreachable
@@ -157,7 +157,7 @@ def plan_summary(release: dict[str, Any]) -> str:
     )
 
 
-def follow_to_outcome(client: EngineClient, release: dict[str, Any], json_output: bool) -> int:
+def follow_to_outcome(client: Client, release: dict[str, Any], json_output: bool) -> int:
     """Progress lines, then the outcome line (or the release JSON); the exit code says the outcome.
 
     Ctrl-C detaches: the engine carries on with the release.

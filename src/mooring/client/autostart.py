@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from mooring.client.http import EngineClient
+from mooring.client.local import LocalClient
 from mooring.errors import EngineNotAnswering, EngineUnreachable, MooringError
 
 START_DEADLINE = 20.0
@@ -23,7 +22,7 @@ def log_path(home: Path) -> Path:
     return home / "engine.log"
 
 
-def _answers(client: EngineClient) -> bool:
+def _answers(client: LocalClient) -> bool:
     """Whether an engine answers; one that accepts but never answers (frozen) is an error, not absent:
     starting a second engine next to it would only fail."""
     try:
@@ -35,9 +34,9 @@ def _answers(client: EngineClient) -> bool:
         return False
 
 
-def local_client(home: Path, autostart: bool = True, notice=None) -> EngineClient:  # type: ignore[no-untyped-def]
+def local_client(home: Path, autostart: bool = True, notice=None) -> LocalClient:  # type: ignore[no-untyped-def]
     """A client of the engine under ``home``; start one if needed and allowed."""
-    client = EngineClient(socket_path(home))
+    client = LocalClient(socket_path(home))
     if _answers(client):
         return client
     if not autostart:
@@ -49,6 +48,8 @@ def local_client(home: Path, autostart: bool = True, notice=None) -> EngineClien
         fcntl.flock(lock, fcntl.LOCK_EX)  # two CLIs never start two engines
         if _answers(client):
             return client
+        import subprocess  # only to start an engine: most commands find one running
+
         fd = os.open(log_path(home), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "ab") as log:
             proc = subprocess.Popen(

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from mooring.client.http import EngineClient
+from mooring.client.base import Client
 
 KEEPALIVE: dict[str, Any] = {}  # yielded (the same object) for every keepalive comment of a quiet stream
 
@@ -26,9 +26,7 @@ def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
         # "id:" and "event:" repeat what the data holds (app_seq, type)
 
 
-def app_events(
-    client: EngineClient, app: str, since: int = 0, follow: bool = True
-) -> Iterator[dict[str, Any]]:
+def app_events(client: Client, app: str, since: int = 0, follow: bool = True) -> Iterator[dict[str, Any]]:
     """The app's events after ``since``, oldest first; with ``follow`` it waits for new ones."""
     yield from parse_sse(
         client.stream_lines(f"/v1/apps/{app}/events", since=since, follow=str(follow).lower())

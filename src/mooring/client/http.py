@@ -1,60 +1,35 @@
-"""A thin synchronous client of the engine API; API errors become MooringErrors with their exit codes."""
+"""The client of a remote engine (``--server``), over TCP or TLS through httpx.
+
+The local engine is reached by ``LocalClient`` (client/local.py), which needs no httpx: importing
+httpx and building its client cost a local command over 100 ms (docs/performance.md).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from mooring.client.base import (
+    LOCAL_CONNECT_TIMEOUT,
+    LOCAL_UNREACHABLE_HINT,
+    RECONNECT_WITHIN,
+    REMOTE_CONNECT_TIMEOUT,
+    TIMEOUT_ENV,
+    ApiError,
+    Client,
+    decode_answer,
+    query_params,
+)
 from mooring.client.remote import CA_ENV, TOKEN_ENV, RemoteEngine
 from mooring.errors import EngineNotAnswering, EngineUnreachable, MooringError
 
-# How long a remote client keeps trying to reconnect after it lost an engine it had reached.
-RECONNECT_WITHIN = 60.0
-# How long a call waits for the engine's answer: a frozen engine (SIGSTOP, a VM pause) accepts
-# connections on its socket but never answers, and a CLI must not hang on it. A read waits
-# READ_TIMEOUT plus any wait it asked the engine for; a change (down, rollout control) STEP_TIMEOUT.
-TIMEOUT_ENV = "MOORING_CLIENT_TIMEOUT"
-READ_TIMEOUT = 20.0
-STEP_TIMEOUT = 300.0
 
-
-def read_timeout() -> float:
-    try:
-        return max(1.0, float(os.environ.get(TIMEOUT_ENV, READ_TIMEOUT)))
-    except ValueError:
-        return READ_TIMEOUT
-
-
-def _exit_codes() -> dict[str, int]:
-    """API error code -> exit code, read off the error tree so the two can never disagree."""
-    codes: dict[str, int] = {}
-    todo: list[type[MooringError]] = [MooringError]
-    while todo:
-        cls = todo.pop()
-        codes.setdefault(cls.code, cls.exit_code)
-        todo.extend(cls.__subclasses__())
-    return codes
-
-
-class ApiError(MooringError):
-    """An error answer of the engine, carrying its stable ``code``."""
-
-    def __init__(self, code: str, message: str, hint: str | None, status: int) -> None:
-        super().__init__(message, hint=hint)
-        self.code = code
-        self.status = status
-        self.exit_code = _exit_codes().get(code, 1)
-
-
-class EngineClient:
-    """One connection pool to one engine: the local one on its unix socket, or a remote one over TCP."""
+class EngineClient(Client):
+    """One connection pool to one engine over httpx: a remote one over TCP (or a unix socket)."""
 
     def __init__(
         self,
@@ -63,13 +38,11 @@ class EngineClient:
         remote: RemoteEngine | None = None,
         reconnect_within: float = RECONNECT_WITHIN,
     ) -> None:
+        super().__init__()
         self.remote = remote
-        # Only a remote client retries: locally a lost engine is a crash to report, not a network hiccup.
         self.reconnect_within = reconnect_within if remote else 0.0
-        self.on_reconnect: Callable[[str], None] | None = None
-        self._reached = False
         # Reads have no timeout (long polls, `logs -f`); connecting has one.
-        timeout = httpx.Timeout(10.0 if remote else 30.0, read=None)
+        timeout = httpx.Timeout(self._connect_timeout, read=None)
         if remote is not None:
             self.where = remote.base_url
             self._http = httpx.Client(
@@ -90,23 +63,17 @@ class EngineClient:
         else:
             raise ValueError("EngineClient needs a socket path or a remote engine")
 
+    @property
+    def _connect_timeout(self) -> float:
+        return REMOTE_CONNECT_TIMEOUT if self.remote else LOCAL_CONNECT_TIMEOUT
+
     def close(self) -> None:
         self._http.close()
-
-    def _answer_within(self, method: str, kwargs: dict[str, Any]) -> float:
-        """Seconds to wait for this call's answer: the base plus any wait it asks of the engine."""
-        params = kwargs.get("params") or {}
-        body = kwargs.get("json") if isinstance(kwargs.get("json"), dict) else {}
-        asked = 0.0
-        for value in (params.get("timeout"), (body or {}).get("wait_lock")):
-            with contextlib.suppress(TypeError, ValueError):
-                asked += float(value) if value is not None else 0.0
-        return (read_timeout() if method == "GET" else STEP_TIMEOUT) + asked
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         deadline: float | None = None
         within = self._answer_within(method, kwargs)
-        kwargs.setdefault("timeout", httpx.Timeout(10.0 if self.remote else 30.0, read=within))
+        kwargs.setdefault("timeout", httpx.Timeout(self._connect_timeout, read=within))
         while True:
             try:
                 response = self._http.request(method, path, **kwargs)
@@ -139,26 +106,9 @@ class EngineClient:
             self._reached = True
             return self._decode(response)
 
-    def _notice(self, text: str) -> None:
-        if self.on_reconnect is not None:
-            self.on_reconnect(text)
-
-    notice = _notice  # for the log follower, which reconnects its stream itself
-
-    @property
-    def reached(self) -> bool:
-        """Whether the engine answered once (only then is a lost connection retried)."""
-        return self._reached
-
-    def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
-
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.request("POST", path, json=body)
-
     def stream_lines(self, path: str, **params: Any) -> Iterator[str]:
         """Lines of a streaming answer (logs -f, events), until the engine closes it."""
-        query = {k: v for k, v in params.items() if v is not None}
+        query = query_params(params)
         try:
             with self._http.stream("GET", path, params=query) as response:
                 if response.status_code >= 400:
@@ -177,7 +127,7 @@ class EngineClient:
         if self.remote is None:
             return EngineUnreachable(
                 f"cannot reach the mooring engine at {self.where}: {reason}",
-                hint="see the engine log under $MOORING_HOME, or start it with 'mooring serve'",
+                hint=LOCAL_UNREACHABLE_HINT,
             )
         if "CERTIFICATE_VERIFY_FAILED" in reason:
             return EngineUnreachable(
@@ -227,14 +177,4 @@ def _reason(exc: httpx.TransportError) -> str:
 
 
 def _decode(response: httpx.Response) -> Any:
-    try:
-        body = response.json()
-    except json.JSONDecodeError:
-        body = None
-    if response.status_code >= 400:
-        if isinstance(body, dict) and "code" in body:
-            raise ApiError(body["code"], body.get("message", ""), body.get("hint"), response.status_code)
-        raise ApiError(
-            "http_error", f"engine answered HTTP {response.status_code}", None, response.status_code
-        )
-    return body
+    return decode_answer(response.status_code, response.content)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from mooring.client.http import EngineClient
+from mooring.client.base import Client
 from mooring.errors import EngineUnreachable
 
 STAMP_WIDTH = len("2026-11-26T15:35:01.123456Z")  # every log line starts with one (runtime/logs.py)
@@ -70,7 +70,7 @@ def _stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def follow_logs(client: EngineClient, path: str, **params: Any) -> Iterator[str]:
+def follow_logs(client: Client, path: str, **params: Any) -> Iterator[str]:
     """The lines of ``logs -f``, reconnecting when a remote engine is lost mid-stream."""
     printed = Printed()
     query = dict(params)

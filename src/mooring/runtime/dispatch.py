@@ -13,10 +13,10 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mooring.health.result import Outcome
-from mooring.runtime.container import ContainerDriver, ContainerSpec, resolve_address, run_check
+from mooring.runtime.container import ContainerSpec, resolve_address
 from mooring.runtime.container.errors import ContainerEngineUnreachable
 from mooring.runtime.driver import Driver
 from mooring.runtime.facts import InstanceFacts
@@ -26,8 +26,13 @@ from mooring.runtime.record import InstanceRecord
 from mooring.runtime.spec import InstanceSpec
 from mooring.runtime.states import InstanceState
 from mooring.runtime.supervisor import Supervisor
-from mooring.runtime.swarm import SwarmDriver, SwarmSpec
+from mooring.runtime.swarm import SwarmSpec
 from mooring.runtime.swarm.address import no_cluster_message, resolve_cluster_address
+
+if TYPE_CHECKING:
+    # the drivers import the docker SDK: made (and imported) on first use, see below
+    from mooring.runtime.container import ContainerDriver
+    from mooring.runtime.swarm import SwarmDriver
 
 
 class Drivers:
@@ -49,6 +54,8 @@ class Drivers:
     def container(self) -> ContainerDriver:
         """The container driver; resolving the engine's address may raise for a broken engine.toml."""
         if self._container is None:
+            from mooring.runtime.container.driver import ContainerDriver
+
             self._container = ContainerDriver(
                 resolve_address(self.home), home_label=str(self.home), on_change=self._on_change
             )
@@ -66,6 +73,8 @@ class Drivers:
             address = resolve_cluster_address(self.home)
             if address is None:
                 raise ContainerEngineUnreachable(no_cluster_message(self.home))
+            from mooring.runtime.swarm.driver import SwarmDriver
+
             self._swarm = SwarmDriver(address, home_label=self.cluster_label, on_change=self._on_change)
             for watcher in self.node_watchers:
                 self._swarm.on_node_change(watcher)
@@ -137,6 +146,8 @@ class Drivers:
 
     async def run_check(self, container: str, command: tuple[str, ...]) -> Outcome:
         """The prober's hook for exec checks of container instances."""
+        from mooring.runtime.container.driver import run_check
+
         return await run_check(self.container, container, command)
 
 

@@ -37,15 +37,34 @@ class InstanceFacts:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one sample of an instance's process tree measured, and when (``time.monotonic()``)."""
+
+    at: float
+    pid: int | None
+    cpu_percent: float | None
+    rss_bytes: int | None
+    memory_bytes: int | None
+    oom_kills: int | None
+
+
 class FactsSampler:
     """Remembers the previous CPU reading of one instance so CPU% covers the time between samples."""
+
+    __slots__ = ("_last", "_pid", "last")
 
     def __init__(self) -> None:
         self._last: tuple[float, float | None, float | None] | None = None  # (when, cgroup cpu, tree cpu)
         self._pid: int | None = None
+        self.last: Usage | None = None  # the latest sample
 
     def sample(self, record: InstanceRecord, cgroup: InstanceCgroup | None) -> InstanceFacts:
         """Facts now; the cgroup's counters when there is one (they include escaped descendants)."""
+        return facts_of(record, self.measure(record, cgroup))
+
+    def measure(self, record: InstanceRecord, cgroup: InstanceCgroup | None) -> Usage:
+        """Read the instance's CPU and memory now (a few file reads), and keep it as ``last``."""
         pid = record.pid
         if pid != self._pid:
             self._last, self._pid = None, pid
@@ -68,21 +87,35 @@ class FactsSampler:
             first = tree_cpu if tree_cpu is not None else group_cpu
             cpu_percent = first / uptime * 100 if first is not None else None
         self._last = (now, group_cpu, tree_cpu)
-        last = record.last_exit
-        return InstanceFacts(
-            instance_id=record.instance_id,
-            state=record.state.value,
+        self.last = Usage(
+            at=now,
             pid=pid,
-            restarts=record.restarts,
-            uptime=uptime,
             cpu_percent=round(max(0.0, cpu_percent), 1) if cpu_percent is not None else None,
             rss_bytes=rss,
             memory_bytes=cgroup.memory_bytes() if cgroup is not None else None,
             oom_kills=cgroup.oom_kills() if cgroup is not None else None,
-            limits_applied=record.limits_applied,
-            limits_note=record.limits_note,
-            last_exit=last.describe() if last else "",
         )
+        return self.last
+
+
+def facts_of(record: InstanceRecord, usage: Usage) -> InstanceFacts:
+    """A ``ps`` row: state, pid, restarts and uptime from the record (now), usage from its sample."""
+    pid = record.pid
+    last = record.last_exit
+    return InstanceFacts(
+        instance_id=record.instance_id,
+        state=record.state.value,
+        pid=pid,
+        restarts=record.restarts,
+        uptime=time.time() - record.started_at if pid is not None and record.started_at else None,
+        cpu_percent=usage.cpu_percent,
+        rss_bytes=usage.rss_bytes,
+        memory_bytes=usage.memory_bytes,
+        oom_kills=usage.oom_kills,
+        limits_applied=record.limits_applied,
+        limits_note=record.limits_note,
+        last_exit=last.describe() if last else "",
+    )
 
 
 def _rss(pid: int | None) -> int | None:

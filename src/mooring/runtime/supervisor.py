@@ -11,7 +11,8 @@ from typing import Any
 from . import instance_files
 from .cgroups import CgroupHost
 from .errors import InstanceBusy, UnknownInstance
-from .facts import FactsSampler, InstanceFacts
+from .facts import InstanceFacts
+from .facts_watch import FactsWatch
 from .instance import Instance, OnChange
 from .log_reader import LogReader
 from .logs import DEFAULT_KEEP, DEFAULT_MAX_BYTES
@@ -60,7 +61,7 @@ class Supervisor:
         self.logs = LogReader(self.settings.log_dir, self.settings.notifier, keep=log_keep)
         self._engine_on_change = on_change
         self._instances: dict[str, Instance] = {}
-        self._samplers: dict[str, FactsSampler] = {}
+        self._facts = FactsWatch(lambda: ((i, x.record, x.cgroup) for i, x in self._instances.items()))
         # wait_for() callers, woken by the next change of their instance. Plain futures, no lock:
         # an asyncio.Condition shared by all waiters could be left locked for good by a waiter
         # cancelled at its timeout (see _wake_waiters), after which every state change hung.
@@ -156,10 +157,9 @@ class Supervisor:
         return [instance.record for instance in self._instances.values()]
 
     def facts(self, instance_id: str) -> InstanceFacts:
-        """Live facts for ``ps``: pid, state, restarts, uptime, CPU%, memory, limits."""
+        """Facts for ``ps``: pid, state, restarts, uptime (live), CPU% and memory (sampled, facts_watch.py)."""
         instance = self._instance(instance_id)
-        sampler = self._samplers.setdefault(instance_id, FactsSampler())
-        return sampler.sample(instance.record, instance.cgroup)
+        return self._facts.facts(instance_id, instance.record, instance.cgroup)
 
     async def wait_for(
         self,
@@ -187,13 +187,13 @@ class Supervisor:
             for path in self.logs.files(instance_id):
                 path.unlink(missing_ok=True)
         del self._instances[instance_id]
-        self._samplers.pop(instance_id, None)
+        self._facts.forget(instance_id)
 
     async def detach_all(self) -> None:
         """Stop supervising everything but leave every process running (engine shutdown)."""
         await asyncio.gather(*(instance.detach() for instance in self._instances.values()))
         self._instances.clear()
-        self._samplers.clear()
+        await self._facts.close()
 
     # --- logs, as the Driver protocol reads them (files under log_dir) ---------------------------
 
