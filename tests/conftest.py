@@ -34,6 +34,7 @@ UNIT_FILES = (
     "container/test_pure.py",
     "engine/test_cron_times.py",
     "engine/test_first_error.py",
+    "cli/test_local_target.py",
     "api/test_schemas_shipped.py",
     "api/test_vocabulary.py",
     "cli/test_plain.py",

@@ -15,9 +15,9 @@ def test_explain_says_the_probe_once_and_cancel_clears_control(mooring: Mooring)
     code, rel = up(mooring, "--detach", V="2", BEHAVIOR="unhealthy")
     assert code == 0
 
-    def probed() -> str | None:
+    def probed() -> str | None:  # an HTTP answer, not the refusals of an instance still starting up
         text = mooring.run("status", "--app", "rel", "--explain").stdout
-        return text if "last probe:" in text else None
+        return text if any("last probe:" in x and "HTTP" in x for x in text.splitlines()) else None
 
     text = wait_until(probed, what="a probe result of the starting instance in explain")
     line = next(x for x in text.splitlines() if "last probe:" in x)

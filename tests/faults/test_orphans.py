@@ -80,7 +80,16 @@ def test_an_instance_no_release_names_is_stopped_and_recorded(mooring: Mooring) 
         kept = {r["id"] for r in mooring.ps("rel")}
         assert orphan_id not in kept and len(kept) == 2
         assert removed[0]["kept"] in kept
-        assert served_versions(mooring) == {1: "1", 2: "1"}
+
+        # Known blip (issue 17 note): this planted clone shares web-1's log file, and stopping it makes
+        # web-1 restart once (seen in both drivers' logs); the slot serves again within its backoff.
+        def serving() -> bool:
+            try:
+                return served_versions(mooring) == {1: "1", 2: "1"}
+            except OSError:  # the restarted web-1 runs but does not listen yet
+                return False
+
+        wait_until(serving, what="both slots to serve v1")
         wait_until(lambda: len(app_processes(mooring)) == 2, timeout=20, what="exactly 2 app processes")
     finally:
         if orphan.poll() is None:

@@ -279,9 +279,10 @@ def _reason(exc: OSError) -> str:
 
 def _target(path: str, params: dict[str, Any] | None) -> str:
     """The request target: the path percent-encoded where it must be, and the query."""
-    target = quote(path, safe=PATH_SAFE)
+    path, mark, query = path.partition("?")  # a query written into the path is kept, as httpx keeps it
+    target = quote(path, safe=PATH_SAFE) + (mark + quote(query, safe=PATH_SAFE + "?") if mark else "")
     if params:
-        target += "?" + "&".join(
+        target += ("&" if mark else "?") + "&".join(
             f"{quote(str(k), safe='')}={quote(_text(v), safe='')}" for k, v in params.items()
         )
     return target
