@@ -104,8 +104,12 @@ def test_leader_dies_mid_rollout_follower_finishes(cluster: Cluster, fault: str)
 
 
 def _takeover_seconds_after(cluster: Cluster, died_at: float, epoch: int) -> float:
-    new = [e for e in cluster.events("rel") if e["epoch"] == epoch]
-    assert new, "the follower wrote nothing as leader"
+    # its role turns `leader` as it takes the lock; its first write (engine.leader_changed) follows
+    new = wait_until(
+        lambda: [e for e in cluster.events("rel") if e["epoch"] == epoch],
+        timeout=TAKEOVER_BUDGET + 5,
+        what="the new leader's first write",
+    )
     assert new[0]["type"] == "engine.leader_changed", new[0]
     return float(new[0]["created_at"].timestamp() - died_at)
 

@@ -124,8 +124,13 @@ def _finished_once(c: Cluster, swarm: Swarm, node: EngineNode, old: int, new: in
 
 
 def _took(c: Cluster, died_at: float, epoch: int) -> float:
-    new = [e for e in c.events("shop") if e["epoch"] == epoch]
-    assert new and new[0]["type"] == "engine.leader_changed", new[:1]
+    # its role turns `leader` as it takes the lock; its first write (engine.leader_changed) follows
+    new = wait_until(
+        lambda: [e for e in c.events("shop") if e["epoch"] == epoch],
+        timeout=TAKEOVER_BUDGET + 5,
+        what="the new leader's first write",
+    )
+    assert new[0]["type"] == "engine.leader_changed", new[:1]
     return float(new[0]["created_at"].timestamp() - died_at)
 
 
