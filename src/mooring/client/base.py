@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from mooring.errors import MooringError
+from mooring.errors import EngineNotAnswering, MooringError
 
 # How long a remote client keeps trying to reconnect after it lost an engine it had reached.
 RECONNECT_WITHIN = 60.0
@@ -33,6 +33,15 @@ def read_timeout() -> float:
         return max(1.0, float(os.environ.get(TIMEOUT_ENV, READ_TIMEOUT)))
     except ValueError:
         return READ_TIMEOUT
+
+
+def not_answering(where: str, method: str, path: str, within: float) -> EngineNotAnswering:
+    """A call got no reply in time: what both clients say of a frozen or overloaded engine."""
+    return EngineNotAnswering(
+        f"the mooring engine at {where} is not answering: no reply to {method} {path} within {within:.0f}s",
+        hint="it may be stopped (SIGSTOP), frozen or overloaded: check its process state and "
+        "its log (engine.log under $MOORING_HOME); the wait is set by " + TIMEOUT_ENV,
+    )
 
 
 def _exit_codes() -> dict[str, int]:

@@ -18,14 +18,14 @@ from mooring.client.base import (
     LOCAL_UNREACHABLE_HINT,
     RECONNECT_WITHIN,
     REMOTE_CONNECT_TIMEOUT,
-    TIMEOUT_ENV,
     ApiError,
     Client,
     decode_answer,
+    not_answering,
     query_params,
 )
 from mooring.client.remote import CA_ENV, TOKEN_ENV, RemoteEngine
-from mooring.errors import EngineNotAnswering, EngineUnreachable, MooringError
+from mooring.errors import EngineUnreachable, MooringError
 
 
 class EngineClient(Client):
@@ -78,12 +78,7 @@ class EngineClient(Client):
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.ReadTimeout:
-                raise EngineNotAnswering(
-                    f"the mooring engine at {self.where} is not answering: no reply to {method} {path} "
-                    f"within {within:.0f}s",
-                    hint="it may be stopped (SIGSTOP), frozen or overloaded: check its process state and "
-                    "its log (engine.log under $MOORING_HOME); the wait is set by " + TIMEOUT_ENV,
-                ) from None
+                raise not_answering(self.where, method, path, within) from None
             except httpx.TransportError as exc:
                 # A GET is safe to repeat: once the engine answered, a dropped connection (network
                 # blip, engine restart) is retried until the deadline, so a long rollout is followed to

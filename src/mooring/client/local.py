@@ -21,12 +21,12 @@ from urllib.parse import quote
 from mooring.client.base import (
     LOCAL_CONNECT_TIMEOUT,
     LOCAL_UNREACHABLE_HINT,
-    TIMEOUT_ENV,
     Client,
     decode_answer,
+    not_answering,
     query_params,
 )
-from mooring.errors import EngineNotAnswering, EngineUnreachable
+from mooring.errors import EngineUnreachable
 
 MAX_LINE = 64 * 1024  # a status line, header or chunk size line longer than this is not our engine
 READ_SIZE = 64 * 1024
@@ -227,12 +227,7 @@ class LocalClient(Client):
                 conn.close()
                 raise
         except TimeoutError:
-            raise EngineNotAnswering(
-                f"the mooring engine at {self.where} is not answering: no reply to {method} {path} "
-                f"within {within:.0f}s",
-                hint="it may be stopped (SIGSTOP), frozen or overloaded: check its process state and "
-                "its log (engine.log under $MOORING_HOME); the wait is set by " + TIMEOUT_ENV,
-            ) from None
+            raise not_answering(self.where, method, path, within) from None
         except _Cut as exc:
             raise self._unreachable(str(exc)) from None
         except OSError as exc:
