@@ -256,3 +256,12 @@ def swarm_cluster(root: Path, nodes: int = 3, managers: int = 1) -> Iterator[Swa
         yield swarm
     finally:
         stop_swarm(swarm)
+
+
+@contextlib.contextmanager
+def swarm_with_images(root: Path, versions: tuple[str, ...] = ("1", "2")) -> Iterator[Swarm]:
+    """A 3-node Swarm with the test image's ``versions`` on every node (a module's fixture)."""
+    with swarm_cluster(root) as cluster:
+        for version in versions:
+            load_image(cluster, version)
+        yield cluster

@@ -23,16 +23,14 @@ import pytest
 from tests.engine.conftest import Mooring, free_port, mooring, wait_until  # noqa: F401 - the per-test engine fixture
 from tests.engine.test_edge_survival import answers_more, assert_no_failures
 from tests.engine.test_zero_downtime import clients, stop
-from tests.swarm.swarm_fixture import Swarm, kill_node, load_image, swarm_cluster
+from tests.swarm.swarm_fixture import Swarm, kill_node, swarm_with_images
 
 EXIT_PAUSED = 7  # paused or blocked (docs/cli.md)
 
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
-    with swarm_cluster(Path(tmp_path_factory.mktemp("swr"))) as cluster:
-        for version in ("1", "2"):
-            load_image(cluster, version)
+    with swarm_with_images(Path(tmp_path_factory.mktemp("swr"))) as cluster:
         yield cluster
 
 

@@ -29,16 +29,14 @@ from tests.cluster.ha_kit import (
 from tests.kit import wait_until
 from tests.store.conftest import PostgresServer
 from tests.store.conftest import postgres_server as postgres_server  # the session's PostgreSQL
-from tests.swarm.swarm_fixture import Swarm, load_image, swarm_cluster
+from tests.swarm.swarm_fixture import Swarm, swarm_with_images
 
 TAKEOVER_BUDGET = 5.0
 
 
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
-    with swarm_cluster(Path(tmp_path_factory.mktemp("swha"))) as cluster:
-        for version in ("1", "2"):
-            load_image(cluster, version)
+    with swarm_with_images(Path(tmp_path_factory.mktemp("swha"))) as cluster:
         yield cluster
 
 
