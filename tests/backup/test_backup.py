@@ -73,9 +73,7 @@ def _other_home(base: Mooring, home: Path) -> Iterator[Mooring]:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        for leftover in other.seen_pids:
-            with contextlib.suppress(ProcessLookupError, TypeError):
-                os.killpg(leftover, signal.SIGKILL)
+        other.kill_leftovers()
 
 
 def _environ(pid: int) -> dict[str, str]:

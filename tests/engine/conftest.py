@@ -25,7 +25,9 @@ class Mooring:
     home: Path
     env: dict[str, str]
     cwd: Path
-    seen_pids: set[int] = field(default_factory=set)
+    # pid -> its start time: a teardown kills a group only while its leader is still that process (pids
+    # wrap at 32768 here; a stale pid once killed another worker's Swarm manager, a new session's leader)
+    seen_pids: dict[int, float] = field(default_factory=dict)
 
     def run(self, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
@@ -45,8 +47,23 @@ class Mooring:
     def ps(self, app: str | None = None) -> list[dict[str, Any]]:
         args = ["ps", "--json"] + (["--app", app] if app else [])
         rows = json.loads(self.run(*args, check=True).stdout)
-        self.seen_pids.update(r["pid"] for r in rows if r["pid"])
+        for row in rows:
+            if row["pid"] and row["pid"] not in self.seen_pids:
+                with contextlib.suppress(psutil.Error):
+                    self.seen_pids[row["pid"]] = psutil.Process(row["pid"]).create_time()
         return rows
+
+    def kill_leftovers(self) -> None:
+        """SIGKILL the process groups of the instances ``ps`` showed, unless their pid now names another process.
+
+        A group whose leader is gone may still have members; its id cannot have been reused while they live.
+        """
+        for pid, started in self.seen_pids.items():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(pid).create_time() != started:
+                    continue  # the pid was recycled: not ours
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
 
     def engine_pid(self) -> int | None:
         pidfile_free = [p for p in psutil.process_iter(["cmdline", "environ"]) if _is_engine(p, self.home)]
@@ -85,9 +102,7 @@ def mooring(tmp_path: Path) -> Iterator[Mooring]:
     if pid:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    for leftover in m.seen_pids:
-        with contextlib.suppress(ProcessLookupError, TypeError):
-            os.killpg(leftover, signal.SIGKILL)
+    m.kill_leftovers()
     stop_haproxy(home)
 
 
@@ -95,8 +110,9 @@ def haproxy_pid(home: Path) -> int | None:
     """The pid of the HAProxy the engine of ``home`` runs (it outlives the engine), if one runs."""
     try:
         pid = int((home / "haproxy" / "haproxy.pid").read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
+        if psutil.Process(pid).name() != "haproxy":
+            return None  # a stale pid file whose pid now names another process
+    except (OSError, ValueError, IndexError, psutil.Error):
         return None
     return pid
 

@@ -136,9 +136,7 @@ def serving(root: Path, tls: tuple[Path, Path] | None = None) -> Iterator[Served
             for app in {r["app"] for r in host.ps()}:
                 host.run("down", "--app", app, timeout=60)
         served.kill()
-        for leftover in host.seen_pids:
-            with contextlib.suppress(ProcessLookupError, TypeError):
-                os.killpg(leftover, signal.SIGKILL)
+        host.kill_leftovers()
         stop_haproxy(home)
     for cli in served.clients:  # nothing went to a local engine by mistake
         assert not (cli.home / "engine.sock").exists(), f"a command started a local engine in {cli.home}"

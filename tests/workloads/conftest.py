@@ -53,9 +53,7 @@ def wmooring() -> Iterator[Mooring]:
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        for leftover in m.seen_pids:
-            with contextlib.suppress(ProcessLookupError, TypeError):
-                os.killpg(leftover, signal.SIGKILL)
+        m.kill_leftovers()
         shutil.rmtree(root, ignore_errors=True)
 
 
