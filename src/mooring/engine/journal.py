@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from mooring.release.ports import JournalWrite, ReleaseWrite, TargetWrite
 from mooring.store import Store
+from mooring.store.journal_writes import JournalEntry, NewEvent, ReleaseUpdate, TargetUpdate
 
 log = logging.getLogger("mooring.engine")
 FAULT_EXIT_CODE = 70
@@ -42,9 +44,31 @@ class Journal:
         result = self.store.append_event(app, type, dict(payload), release_id=release_id)
         if self.on_event is not None:
             self.on_event(app)
+        self._committed(type)
+        return result
+
+    def write(self, writes: Sequence[JournalWrite]) -> None:
+        """The executor's group commit: every write in one transaction (store/journal_writes.py)."""
+        self.store.write_journal([_entry(w) for w in writes])
+        events = [w for w in writes if not isinstance(w, TargetWrite | ReleaseWrite)]
+        if self.on_event is not None:
+            for app in dict.fromkeys(e.app for e in events):
+                self.on_event(app)
+        for event in events:
+            self._committed(event.type)
+
+    def _committed(self, type: str) -> None:
+        """The fault hook: exit like a power cut once the chosen event is committed."""
         if self.fault is not None:
             self.seen[type] = self.seen.get(type, 0) + 1
             if (type, self.seen[type]) == self.fault:
                 log.error("MOORING_FAULT: exiting hard after event %s #%d", type, self.seen[type])
                 os._exit(FAULT_EXIT_CODE)
-        return result
+
+
+def _entry(write: JournalWrite) -> JournalEntry:
+    if isinstance(write, TargetWrite):
+        return TargetUpdate(write.target_id, write.changes)
+    if isinstance(write, ReleaseWrite):
+        return ReleaseUpdate(write.release_id, write.changes)
+    return NewEvent(write.app, write.type, write.payload, write.release_id)

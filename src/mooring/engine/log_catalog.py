@@ -42,10 +42,27 @@ Retention = Callable[[LogMeta], tuple[int, int]]  # (keep, max bytes) for the in
 
 
 class LogCatalog:
+    """The entries are read from disk once, then kept in memory: the engine is their only writer, and
+    reading every entry at each instance's end made stopping or replacing N instances O(N^2) in file
+    reads (docs/performance.md)."""
+
     def __init__(self, log_dir: Path, files_of: Callable[[str], list[Path]], retention: Retention) -> None:
         self.log_dir = log_dir
         self._files_of = files_of
         self._retention = retention
+        self._entries: dict[str, LogMeta] | None = None  # instance id -> entry, once loaded
+
+    def _index(self) -> dict[str, LogMeta]:
+        if self._entries is None:
+            entries: dict[str, LogMeta] = {}
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(self.log_dir):
+                    if entry.name.endswith(META_SUFFIX) and not entry.name.startswith("."):
+                        meta = self._load(entry.name[: -len(META_SUFFIX)])
+                        if meta is not None:
+                            entries[meta.instance_id] = meta
+            self._entries = entries
+        return self._entries
 
     def _path(self, instance_id: str) -> Path:
         return self.log_dir / f"{instance_id}{META_SUFFIX}"
@@ -57,8 +74,12 @@ class LogCatalog:
         temporary.write_text(json.dumps(asdict(meta)))
         os.chmod(temporary, 0o600)  # beside the logs, as private as they are
         os.replace(temporary, path)
+        self._index()[meta.instance_id] = meta
 
     def read(self, instance_id: str) -> LogMeta | None:
+        return self._index().get(instance_id)
+
+    def _load(self, instance_id: str) -> LogMeta | None:
         try:
             return LogMeta(**json.loads(self._path(instance_id).read_text()))
         except (OSError, ValueError, TypeError):
@@ -66,7 +87,7 @@ class LogCatalog:
 
     def started(self, meta: LogMeta) -> None:
         """An instance is booked (a restart after adoption keeps its first start)."""
-        if self._path(meta.instance_id).exists():
+        if meta.instance_id in self._index():
             return
         try:
             self._write(meta)
@@ -86,13 +107,7 @@ class LogCatalog:
 
     def all(self, app: str) -> list[LogMeta]:
         """Every catalogued instance of ``app`` (live or ended), oldest first."""
-        found = []
-        with contextlib.suppress(FileNotFoundError):
-            for entry in os.scandir(self.log_dir):
-                if entry.name.endswith(META_SUFFIX) and not entry.name.startswith("."):
-                    meta = self.read(entry.name[: -len(META_SUFFIX)])
-                    if meta is not None and meta.app == app:
-                        found.append(meta)
+        found = [m for m in self._index().values() if m.app == app]
         return sorted(found, key=lambda m: (m.started_at, m.instance_id))
 
     def prune(self, like: LogMeta) -> list[str]:
@@ -113,5 +128,6 @@ class LogCatalog:
             for path in files:
                 path.unlink(missing_ok=True)
             self._path(meta.instance_id).unlink(missing_ok=True)
+            self._index().pop(meta.instance_id, None)
             dropped.append(meta.instance_id)
         return dropped

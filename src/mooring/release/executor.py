@@ -2,7 +2,9 @@
 
 Every target and release transition is journaled before the next side effect, so the executor can
 be killed at any instant and run again on the same release: terminal targets are never replayed,
-a target caught mid-start is cleaned up and retried.
+a target caught mid-start is cleaned up and retried. The journal writes of one loop turn are
+committed together (release/group_journal.py); side effects go through ``self.fx``, which waits
+for that commit.
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from mooring.release.decide import (
     together_outcome,
     withdrawn_results,
 )
+from mooring.release.group_journal import CommittedRuntime, GroupJournal
 from mooring.release.model import (
     Control,
-    Counters,
     Reason,
     ReleaseStatus,
     TargetState,
@@ -53,8 +55,9 @@ class ReleaseExecutor:
 
     def __init__(self, release_id: str, journal: Journal, runtime: Runtime) -> None:
         self.release_id = release_id
-        self.journal = journal
+        self.journal = GroupJournal(journal, release_id)
         self.runtime = runtime
+        self.fx = CommittedRuntime(runtime, self.journal)  # every side effect: after the commit
         self.control_changed = asyncio.Event()
         release = journal.get_release(release_id)
         self.app = release.app
@@ -62,9 +65,6 @@ class ReleaseExecutor:
         self.source_release_id = release.source_release_id
         self.snapshot = ReleaseSnapshot.decode(release.snapshot)
         self._policies: dict[str, Policy] = {}
-        # Target states as this executor last wrote them, for the release's counters: reloading every
-        # target after each change made a release of N targets cost O(N^2) in store reads.
-        self._states: dict[int, TargetState] = {}
 
     # --- journal helpers -------------------------------------------------------------------
 
@@ -78,7 +78,7 @@ class ReleaseExecutor:
         return ReleaseStatus(self.journal.get_release(self.release_id).status)
 
     def _control(self) -> Control:
-        return Control(self.journal.get_release(self.release_id).control)
+        return Control(self.journal.peek_release(self.release_id).control)
 
     def _targets(self) -> list[TargetRecord]:
         return list(self.journal.list_targets(self.release_id))
@@ -104,32 +104,25 @@ class ReleaseExecutor:
             "detail": changes.get("detail", ""),
             "instance_id": changes.get("instance_id", target.instance_id),
         }
-        updated = move_target(
-            self.journal, self.app, self.release_id, target, state, event, payload, **changes
-        )
-        self._states[updated.id] = TargetState(updated.state)
-        self._count(reload=False)
-        return updated
-
-    def _count(self, reload: bool = True) -> None:
-        """Write the release's target counters; ``reload`` re-reads every target from the journal."""
-        if reload or not self._states:
-            self._states = {t.id: TargetState(t.state) for t in self._targets()}
-        c = Counters.of(self._states.values())
-        self.journal.update_release(
-            self.release_id,
-            targets_total=c.total,
-            targets_ready=c.ready,
-            targets_failed=c.failed,
-            targets_unchanged=c.unchanged,
-            targets_removed=c.removed,
-            targets_pending=c.left,
-        )
+        # the release's counters follow with the same commit (GroupJournal counts its targets)
+        return move_target(self.journal, self.app, self.release_id, target, state, event, payload, **changes)
 
     # --- the run ---------------------------------------------------------------------------
 
     async def run(self) -> ReleaseStatus:
         """Work the release until it ends, pauses or is cancelled; returns the status it left it in."""
+        try:
+            status = await self._run()
+        except BaseException:
+            # what was journaled before the error happened (its effects may have followed, e.g. a
+            # cancel landing between a cut-over and the commit of its target's state)
+            self.journal.flush_quietly()
+            raise
+        await self.journal.committed()
+        self.journal.flush()  # anything queued after that commit was scheduled
+        return status
+
+    async def _run(self) -> ReleaseStatus:
         status = self._status()
         if status.terminal or self._rollback_failed():
             return status
@@ -137,7 +130,7 @@ class ReleaseExecutor:
         if control is Control.PAUSED:
             return status
         await self._recover_in_flight()
-        self._count()  # a crash between a target's journal entry and the counters leaves them stale
+        self.journal.recount()  # a crash between a target's journal entry and the counters leaves them stale
         if control is Control.CANCEL_REQUESTED:
             return await self._cancel()
         if status is not ReleaseStatus.IN_PROGRESS:
@@ -157,7 +150,7 @@ class ReleaseExecutor:
         for target in self._targets():
             if TargetState(target.state) is TargetState.STARTING:
                 if target.instance_id:
-                    await self.runtime.stop(target.instance_id)
+                    await self.fx.stop(target.instance_id)
                 self._set_target(
                     target,
                     TargetState.PENDING,
@@ -234,11 +227,14 @@ class ReleaseExecutor:
             results = ["failed"] * len(todo)
         else:
             together = cuts_over_together(policy.strategy, policy.order)
-            results = list(
-                await asyncio.gather(
-                    *(self._run_target(t, policy, policy.order, defer_cutover=together) for t in todo)
+            if len(todo) == 1:  # no task hop: its last transition joins the next batch's commit
+                results = [await self._run_target(todo[0], policy, policy.order, defer_cutover=together)]
+            else:
+                results = list(
+                    await asyncio.gather(
+                        *(self._run_target(t, policy, policy.order, defer_cutover=together) for t in todo)
+                    )
                 )
-            )
             if together:
                 results = await self._cut_over_together(results)
         self._event(
@@ -262,7 +258,7 @@ class ReleaseExecutor:
         for dep in self.snapshot.services[service].get("depends_on", []):
             if dep in workers and dep not in done:
                 self._event("worker.started", worker=dep)
-                problem = await self.runtime.run_worker(dep, self.release_id)
+                problem = await self.fx.run_worker(dep, self.release_id)
                 self._event("worker.finished", worker=dep, error=problem)
                 if problem:
                     return problem
@@ -283,17 +279,17 @@ class ReleaseExecutor:
         if together_outcome(results) == "cut_over":
             old = [t.previous_instance_id for t in gated if t.previous_instance_id]
             # one change of the proxy: the new set takes every new connection from that instant on
-            await self.runtime.switch(
+            await self.fx.switch(
                 [t.instance_id for t in gated if t.instance_id], [i for i in old if self.runtime.exists(i)]
             )
             # stopped together: the old set leaves the proxy at once, not one drain after another
-            await asyncio.gather(*(self.runtime.stop(i) for i in old if self.runtime.exists(i)))
+            await asyncio.gather(*(self.fx.stop(i) for i in old if self.runtime.exists(i)))
             for target in gated:
                 self._set_target(target, TargetState.READY, "target.ready")
             return ["ready"] * len(results)
         for target in gated:  # the set is incomplete: drop it whole, the old set keeps serving
             if target.instance_id:
-                await self.runtime.stop(target.instance_id)
+                await self.fx.stop(target.instance_id)
             self._set_target(target, TargetState.PENDING, "target.withdrawn", instance_id=None)
         return withdrawn_results(results)
 
@@ -305,14 +301,14 @@ class ReleaseExecutor:
         target = self._set_target(
             target, TargetState.STARTING, "target.starting", instance_id=instance_id, reason=None, detail=""
         )
-        problem = await self.runtime.prepare(target.service, self.release_id)
+        problem = await self.fx.prepare(target.service, self.release_id)
         if problem is not None:  # e.g. the image cannot be pulled: fail before the old instance is stopped
             self._set_target(
                 target, TargetState.FAILED, "target.failed", reason=Reason.IMAGE_PULL_FAILED, detail=problem
             )
             return "failed"
         if order == "stop_first" and previous and self.runtime.exists(previous):
-            cut = await self.runtime.stop(previous)
+            cut = await self.fx.stop(previous)
             self._event(
                 "instance.stopped",
                 target=_name(target),
@@ -320,9 +316,9 @@ class ReleaseExecutor:
                 why="stop_first",
                 connections_cut=cut,
             )
-        error = await self.runtime.start(instance_id, target.service, target.replica, self.release_id)
+        error = await self.fx.start(instance_id, target.service, target.replica, self.release_id)
         if error is not None:
-            await self.runtime.stop(instance_id)
+            await self.fx.stop(instance_id)
             self._set_target(
                 target, TargetState.FAILED, "target.failed", reason=Reason.START_FAILED, detail=error
             )
@@ -332,15 +328,15 @@ class ReleaseExecutor:
         def health_changed(state: str, detail: str) -> None:
             self._event("target.health", target=name, instance_id=instance_id, health=state, detail=detail)
 
-        readiness = await self.runtime.wait_ready(
+        readiness = await self.fx.wait_ready(
             instance_id, policy.health_check_timeout, policy.min_ready, self.control_changed, health_changed
         )
         if readiness.interrupted:
-            await self.runtime.stop(instance_id)
+            await self.fx.stop(instance_id)
             self._set_target(target, TargetState.PENDING, "target.interrupted", instance_id=None)
             return "interrupted"
         if not readiness.ready:
-            await self.runtime.stop(instance_id)
+            await self.fx.stop(instance_id)
             self._set_target(
                 target, TargetState.FAILED, "target.failed", reason=readiness.reason, detail=readiness.detail
             )
@@ -348,9 +344,9 @@ class ReleaseExecutor:
         self._event("target.gated", target=_name(target), instance_id=instance_id)
         if defer_cutover:
             return "gated"
-        self.runtime.serve(instance_id)  # cut over: the new instance is ready and takes traffic
+        await self.fx.serve(instance_id)  # cut over: the new instance is ready and takes traffic
         if previous and self.runtime.exists(previous):
-            cut = await self.runtime.stop(previous)  # leaves the proxy, drains, then stops
+            cut = await self.fx.stop(previous)  # leaves the proxy, drains, then stops
             self._event(
                 "instance.stopped",
                 target=_name(target),
@@ -366,7 +362,7 @@ class ReleaseExecutor:
         for target in self._targets():
             if target.action == "remove" and TargetState(target.state) is TargetState.PENDING:
                 if target.previous_instance_id:
-                    await self.runtime.stop(target.previous_instance_id)
+                    await self.fx.stop(target.previous_instance_id)
                 self._set_target(target, TargetState.REMOVED, "target.removed")
 
     # --- outcomes ----------------------------------------------------------------------------
@@ -380,7 +376,7 @@ class ReleaseExecutor:
         return self._policies[service]
 
     def _finish(self) -> ReleaseStatus:
-        self._count()
+        self.journal.recount()
         targets = self._targets()
         failed = [t for t in targets if TargetState(t.state) is TargetState.FAILED]
         status = finished_status(TargetState(t.state) for t in targets)
@@ -501,7 +497,7 @@ class ReleaseExecutor:
             if target.action == "create" or (previous and self.runtime.exists(previous)):
                 # nothing of the old version to bring back, or it still serves: drop the new instance
                 if state is TargetState.READY and target.instance_id:
-                    await self.runtime.stop(target.instance_id)
+                    await self.fx.stop(target.instance_id)
                 self._set_target(
                     target,
                     TargetState.ROLLED_BACK,
@@ -515,22 +511,20 @@ class ReleaseExecutor:
                 continue
             policy = self._policy(target.service)
             restored = self.runtime.new_instance_id(target.service, target.replica)
-            error = await self.runtime.start(restored, target.service, target.replica, target.from_release_id)
+            error = await self.fx.start(restored, target.service, target.replica, target.from_release_id)
             readiness = (
                 Readiness(False, Reason.START_FAILED, error)
                 if error
-                else await self.runtime.wait_ready(
-                    restored, policy.health_check_timeout, policy.min_ready, never
-                )
+                else await self.fx.wait_ready(restored, policy.health_check_timeout, policy.min_ready, never)
             )
             if not readiness.ready:
-                await self.runtime.stop(restored)
+                await self.fx.stop(restored)
                 ok = False
                 self._mark_rollback_failed(target, readiness.detail)
                 continue
-            self.runtime.serve(restored)
+            await self.fx.serve(restored)
             if state is TargetState.READY and target.instance_id:
-                await self.runtime.stop(target.instance_id)
+                await self.fx.stop(target.instance_id)
             self._set_target(
                 target,
                 TargetState.ROLLED_BACK,

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mooring.release.model import Reason
-from mooring.release.ports import Journal, Readiness, Runtime, Traffic
+from mooring.release.ports import (
+    Journal,
+    JournalWrite,
+    Readiness,
+    ReleaseWrite,
+    Runtime,
+    TargetWrite,
+    Traffic,
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class FakeJournal:
         self.releases: dict[str, FakeRelease] = {}
         self.targets: dict[int, FakeTarget] = {}
         self.events: list[FakeEvent] = []
+        self.commits = 0  # group commits (``write`` calls)
 
     def add_release(self, release: FakeRelease, targets: Sequence[FakeTarget]) -> None:
         self.releases[release.id] = release
@@ -105,6 +114,17 @@ class FakeJournal:
         seq = len(self.events) + 1
         self.events.append(FakeEvent(app, type, dict(payload), release_id, seq))
         return seq, seq
+
+    def write(self, writes: Sequence[JournalWrite]) -> None:
+        """One transaction: every write applied, in order (nothing here can fail halfway)."""
+        self.commits += 1
+        for w in writes:
+            if isinstance(w, TargetWrite):
+                self.update_target(w.target_id, **w.changes)
+            elif isinstance(w, ReleaseWrite):
+                self.update_release(w.release_id, **w.changes)
+            else:
+                self.append_event(w.app, w.type, w.payload, release_id=w.release_id)
 
     def event_types(self, release_id: str | None = None) -> list[str]:
         return [e.type for e in self.events if release_id is None or e.release_id == release_id]

@@ -58,8 +58,41 @@ class TargetRecord(Protocol):
     def from_release_id(self) -> str | None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TargetWrite:
+    """A change of a target's fields, queued for the next group commit."""
+
+    target_id: int
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseWrite:
+    """A change of a release's fields, queued for the next group commit."""
+
+    release_id: str
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventWrite:
+    """An event, queued for the next group commit."""
+
+    app: str
+    type: str
+    payload: Mapping[str, Any]
+    release_id: str | None = None
+
+
+JournalWrite = TargetWrite | ReleaseWrite | EventWrite
+
+
 class Journal(Protocol):
-    """Durable state: every call commits before it returns (journal before effect)."""
+    """Durable state: every call commits before it returns (journal before effect).
+
+    ``write`` commits a run of changes in one transaction, in order: the executor's group commit
+    (release/group_journal.py).
+    """
 
     def get_release(self, release_id: str) -> ReleaseRecord: ...
     def list_targets(self, release_id: str) -> Sequence[TargetRecord]: ...
@@ -68,6 +101,7 @@ class Journal(Protocol):
     def append_event(
         self, app: str, type: str, payload: Mapping[str, Any], release_id: str | None = None
     ) -> tuple[int, int | None]: ...
+    def write(self, writes: Sequence[JournalWrite]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from mooring.errors import NotFound
@@ -76,7 +76,8 @@ class InstanceRepository(StoreBase):
             now = utcnow()
             app_ids: dict[str, int] = {}
             for name in {i.app for i in upserts}:
-                app_ids[name] = find_app_id(session, name) or lock_app(session, name).id
+                found = session.connection().execute(_APP_ID, {"name": name}).scalar()
+                app_ids[name] = found if found is not None else lock_app(session, name).id
             if upserts:
                 session.execute(
                     _bulk_upsert(session), [{"id": i.id, **_values(i, app_ids[i.app], now)} for i in upserts]
@@ -111,6 +112,8 @@ class InstanceRepository(StoreBase):
 
 
 _BULK_UPSERTS: dict[str, Any] = {}
+_APPS = cast(Table, AppRow.__table__)
+_APP_ID = select(_APPS.c.id).where(_APPS.c.name == bindparam("name"))  # Core, built once: every flush asks
 _VALUE_COLUMNS = (
     *("app_id", "service", "replica", "release_id", "spec_hash", "driver", "state", "health", "pid"),
     *("pid_start_time", "cgroup", "container_id", "ports", "restarts", "exit_code", "last_error", "info"),

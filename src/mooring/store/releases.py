@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Select, func, select
@@ -204,25 +205,7 @@ class ReleaseRepository(StoreBase):
 
     def update_release(self, release_id: str, **changes: Unpack[ReleaseChanges]) -> Release:
         """Change only the given fields (the others keep their stored values), commit, return the result."""
-        if isinstance(changes.get("message"), str):
-            changes["message"] = masker.mask(changes["message"])
-        if changes.get("failure") is not None:
-            changes["failure"] = masker.mask_data(changes["failure"])
-        unknown = set(changes) - UPDATABLE_FIELDS
-        if unknown:
-            raise StoreError(
-                f"cannot update release field(s) {', '.join(sorted(unknown))}; "
-                f"updatable: {', '.join(sorted(UPDATABLE_FIELDS))}"
-            )
-        if "status" in changes:
-            check_choice("release status", changes["status"], RELEASE_STATUSES)
-        if "control" in changes:
-            check_choice("release control", changes["control"], RELEASE_CONTROLS)
-        if "scope" in changes:
-            check_choice("release scope", changes["scope"], RELEASE_SCOPES, nullable=True)
-        values: dict[str, Any] = dict(changes)
-        if values.get("service_filter") is not None:
-            values["service_filter"] = list(values["service_filter"])
+        values = clean_release_changes(changes)
         with self._write(f"update release {release_id}") as session:
             row, app = _load(session, release_id, lock=True)
             for field, value in values.items():
@@ -230,6 +213,30 @@ class ReleaseRepository(StoreBase):
             row.updated_at = utcnow()
             session.flush()
             return _record(row, app)
+
+
+def clean_release_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes as stored: known fields only, valid choices, message and failure masked."""
+    values = {k: v.value if isinstance(v, Enum) else v for k, v in changes.items()}
+    if isinstance(values.get("message"), str):
+        values["message"] = masker.mask(values["message"])
+    if values.get("failure") is not None:
+        values["failure"] = masker.mask_data(values["failure"])
+    unknown = set(values) - UPDATABLE_FIELDS
+    if unknown:
+        raise StoreError(
+            f"cannot update release field(s) {', '.join(sorted(unknown))}; "
+            f"updatable: {', '.join(sorted(UPDATABLE_FIELDS))}"
+        )
+    if "status" in values:
+        check_choice("release status", values["status"], RELEASE_STATUSES)
+    if "control" in values:
+        check_choice("release control", values["control"], RELEASE_CONTROLS)
+    if "scope" in values:
+        check_choice("release scope", values["scope"], RELEASE_SCOPES, nullable=True)
+    if values.get("service_filter") is not None:
+        values["service_filter"] = list(values["service_filter"])
+    return values
 
 
 def _select() -> Select[ReleaseRow, str]:

@@ -13,6 +13,7 @@ from mooring.store.audit import AuditRepository
 from mooring.store.db import DATABASE_URL_ENV, create_store_engine, database_url, display_url
 from mooring.store.events import EventRepository
 from mooring.store.instances import InstanceRepository
+from mooring.store.journal_writes import JournalWriteRepository
 from mooring.store.leases import LeaseRepository
 from mooring.store.migrate import upgrade_to_head
 from mooring.store.releases import ReleaseRepository
@@ -27,6 +28,7 @@ class Store(
     ReleaseRepository,
     TargetRepository,
     EventRepository,
+    JournalWriteRepository,
     InstanceRepository,
     LeaseRepository,
     SecretRepository,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import insert, select
@@ -125,25 +126,32 @@ class TargetRepository(StoreBase):
 
     def update_target(self, target_id: int, **changes: Unpack[TargetChanges]) -> Target:
         """Change only the given fields and commit before the caller's next side effect."""
-        if isinstance(changes.get("detail"), str):  # a failure's detail may quote probe output
-            changes["detail"] = masker.mask(changes["detail"])
-        unknown = set(changes) - UPDATABLE_FIELDS
-        if unknown:
-            raise StoreError(
-                f"cannot update target field(s) {', '.join(sorted(unknown))}; "
-                f"updatable: {', '.join(sorted(UPDATABLE_FIELDS))}"
-            )
-        if "state" in changes:
-            check_choice("target state", changes["state"], TARGET_STATES)
+        values = clean_target_changes(changes)
         with self._write(f"update target {target_id}") as session:
             row = session.get(TargetRow, target_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"no target with id {target_id}")
-            for field, value in changes.items():
+            for field, value in values.items():
                 setattr(row, field, value)
             row.updated_at = utcnow()
             session.flush()
             return _record(row)
+
+
+def clean_target_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The changes as stored: known fields only, a valid state, the detail masked (it may quote probe output)."""
+    values = {k: v.value if isinstance(v, Enum) else v for k, v in changes.items()}
+    if isinstance(values.get("detail"), str):
+        values["detail"] = masker.mask(values["detail"])
+    unknown = set(values) - UPDATABLE_FIELDS
+    if unknown:
+        raise StoreError(
+            f"cannot update target field(s) {', '.join(sorted(unknown))}; "
+            f"updatable: {', '.join(sorted(UPDATABLE_FIELDS))}"
+        )
+    if "state" in values:
+        check_choice("target state", values["state"], TARGET_STATES)
+    return values
 
 
 def _record(row: TargetRow) -> Target:
