@@ -93,7 +93,7 @@ class Engine:
         # frees its cron for the next tick
         self.releases = ReleaseManager(self, on_settled=lambda app: self.schedules.refresh(app))
         self.oneshots = OneShots(self, on_run_ended=lambda run: self.schedules.run_ended(run))
-        self.schedules = CronScheduler(self)
+        self.schedules = CronScheduler(self.store, self.journal, self.snapshots, self.oneshots)
         self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
         self._reconciler: asyncio.Task[None] | None = None
         self._drained_for_node: set[str] = set()  # withdrawn for a node drain, until their task moves
@@ -164,6 +164,7 @@ class Engine:
         await self.proxy.resume()
         self.releases.recover()
         self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
+        self.oneshots.adopt()  # before the crons: a run the previous engine left going blocks its overlap
         self.schedules.start()
 
     async def _adopt_instances(self) -> None:
