@@ -28,6 +28,7 @@ from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.secret_files import remove_secret_files
+from mooring.engine.secret_material import SecretMaterial
 from mooring.engine.snapshots import Snapshots
 from mooring.engine.specs import point_probe
 from mooring.engine.stall import StallWatch
@@ -88,11 +89,19 @@ class Engine:
         # the collaborators that write events or read snapshots
         self.journal = Journal(self.store, on_event=self.event_hub.notify)
         self.snapshots = Snapshots(lambda release_id: self.store.get_release(release_id).snapshot)
+        self.secret_material = SecretMaterial(self.store, home)
         self.lifecycle = Lifecycle(self)
         # sideways calls go through callables: a settled release brings its crons, an ended run
         # frees its cron for the next tick
         self.releases = ReleaseManager(self, on_settled=lambda app: self.schedules.refresh(app))
-        self.oneshots = OneShots(self, on_run_ended=lambda run: self.schedules.run_ended(run))
+        self.oneshots = OneShots(
+            self.snapshots,
+            self.book,
+            self.supervisor,
+            self.journal,
+            self.secret_material,
+            on_run_ended=lambda run: self.schedules.run_ended(run),
+        )
         self.schedules = CronScheduler(self.store, self.journal, self.snapshots, self.oneshots)
         self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
         self._reconciler: asyncio.Task[None] | None = None
