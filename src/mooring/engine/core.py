@@ -23,7 +23,7 @@ from mooring.engine.metrics import EngineMetrics
 from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
-from mooring.engine.published import live_rules
+from mooring.engine.published import live_rules, reconcile_listeners
 from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
@@ -90,7 +90,6 @@ class Engine:
         self.journal = Journal(self.store, on_event=self.event_hub.notify)
         self.snapshots = Snapshots(lambda release_id: self.store.get_release(release_id).snapshot)
         self.secret_material = SecretMaterial(self.store, home)
-        self.lifecycle = Lifecycle(self)
         # sideways calls go through callables: a settled release brings its crons, an ended run
         # frees its cron for the next tick
         self.releases = ReleaseManager(self, on_settled=lambda app: self.schedules.refresh(app))
@@ -103,6 +102,16 @@ class Engine:
             on_run_ended=lambda run: self.schedules.run_ended(run),
         )
         self.schedules = CronScheduler(self.store, self.journal, self.snapshots, self.oneshots)
+        self.lifecycle = Lifecycle(
+            self.store,
+            self.book,
+            self.supervisor,
+            self.prober,
+            self.proxy,
+            self.releases,
+            stop_crons=self.schedules.stop_app,
+            reconcile_listeners=lambda app: reconcile_listeners(self, app),
+        )
         self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
         self._reconciler: asyncio.Task[None] | None = None
         self._drained_for_node: set[str] = set()  # withdrawn for a node drain, until their task moves
