@@ -11,7 +11,7 @@ import pytest
 
 from mooring.network import Edge
 from mooring.network.http_routes import HttpRule, RouteClash
-from tests.network.http_kit import HttpBackend, aget, served_by
+from tests.network.http_kit import HttpBackend, aget, get_many, served_by
 from tests.network.kit import edge_on, free_port, run
 
 
@@ -122,6 +122,28 @@ def test_a_websocket_stays_open_across_a_drain_until_it_closes(tmp_path: Path, h
             assert not draining.done()
             writer.close()
             assert await asyncio.wait_for(draining, 20) == 0  # drained when the websocket closed
+        finally:
+            await edge.stop()
+
+    run(body)
+
+
+def test_an_instance_admitted_at_runtime_gets_its_connections_reused(tmp_path: Path, http_port: int) -> None:
+    """A server added through the runtime API keeps idle server connections for the next requests,
+    as one in the config file does: without ``pool-purge-delay`` (which ``add server`` does not take
+    from the defaults) HAProxy 2.6 opened a new connection to the instance for every request, a
+    third of the keep-alive throughput in bench/route_bench.py."""
+
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            shop = await HttpBackend("shop").start()
+            await edge.route_http("shop", "web", [HttpRule("shop", "web", "shop.example.com", "/", 80)])
+            await edge.sync()  # HAProxy runs with the route and no server yet
+            edge.admit("shop", "web", shop.name, "127.0.0.1", {80: shop.port})
+            await edge.sync()  # the server comes in at runtime (add server), no reload
+            assert await asyncio.to_thread(get_many, http_port, "shop.example.com", 20) == [200] * 20
+            assert shop.accepted <= 2, f"{shop.accepted} connections to the instance for 20 requests"
         finally:
             await edge.stop()
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TIMEOUT = 5.0
+# what a server of the config file gets by default: idle server connections kept and reused
+POOL = "pool-max-conn -1 pool-purge-delay 5s"
 
 
 class RuntimeApiError(Exception):
@@ -91,8 +93,13 @@ class RuntimeApi:
         return rows
 
     async def add_server(self, backend: str, name: str, address: str, port: int) -> None:
-        """A dynamic server starts in maintenance (``set_states`` brings it in)."""
-        await self.expect(f"add server {backend}/{name} {address}:{port}", "New server registered")
+        """A dynamic server starts in maintenance (``set_states`` brings it in).
+
+        ``add server`` takes nothing from the defaults, and a dynamic server's idle-connection pool
+        is off unless given: HAProxy 2.6 then opens a new connection to the instance for every
+        HTTP request. These are the values a server of the config file gets.
+        """
+        await self.expect(f"add server {backend}/{name} {address}:{port} {POOL}", "New server registered")
 
     async def set_state(self, backend: str, name: str, state: str) -> None:
         await self.expect(f"set server {backend}/{name} state {state}")
