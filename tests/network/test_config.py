@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mooring.network import PortMapping
 from mooring.network.haproxy_config import Backend, EdgeConfig, Frontend, Server, render, safe
 from mooring.network.haproxy_process import haproxy_binary
+from mooring.network.upstreams import split_weights
 
 
 def config(tmp_path: Path) -> EdgeConfig:
@@ -58,3 +61,16 @@ def test_structure_ignores_servers(tmp_path: Path) -> None:
 def test_names_are_made_safe_for_haproxy() -> None:
     assert safe("my app/web 1") == "my_app_web_1"
     assert safe("shop.web-1:8000") == "shop.web-1:8000"
+
+
+@pytest.mark.parametrize(
+    ("canaries", "others", "percent", "weights"),
+    [(1, 4, 50, (4, 1)), (1, 4, 10, (4, 9)), (2, 2, 50, (1, 1)), (1, 1, 99, (99, 1)), (1, 999, 99, (256, 1))],
+)
+def test_split_weights_give_the_canaries_their_percent(
+    canaries: int, others: int, percent: int, weights: tuple[int, int]
+) -> None:
+    assert split_weights(canaries, others, percent) == weights
+    mine, theirs = weights
+    if max(percent * others, (100 - percent) * canaries) <= 256:  # exact when the weights fit
+        assert canaries * mine / (canaries * mine + others * theirs) == pytest.approx(percent / 100)
