@@ -74,3 +74,25 @@ def test_split_weights_give_the_canaries_their_percent(
     mine, theirs = weights
     if max(percent * others, (100 - percent) * canaries) <= 256:  # exact when the weights fit
         assert canaries * mine / (canaries * mine + others * theirs) == pytest.approx(percent / 100)
+
+
+def test_an_instance_counted_in_two_backends_has_whole_counters() -> None:
+    """An instance behind a route and a published port: its counters add both backends' rows, and
+    the mean response time stays whole milliseconds (``GET /v1/instances`` declares integers; a
+    mean of 10 and 15 ms was 12.5, which the response model refused)."""
+    from mooring.api.schemas import InstanceView
+    from mooring.network.counters import Counters
+
+    total = Counters()
+    total.add(Counters.of({"svname": "web-1", "req_tot": "10", "rtime": "10"}))
+    total.add(Counters.of({"svname": "web-1", "req_tot": "10", "rtime": "15"}))
+    assert total.requests == 20 and total.response_ms in (12.0, 13.0)
+    row = {
+        "id": "web-1-a1b2c3", "app": "shop", "service": "web", "replica": 1, "driver": "process",
+        "state": "running", "health": None, "pid": 1, "restarts": 0, "uptime": 1.0, "cpu_percent": None,
+        "memory_bytes": None, "ports": {"8000": 41233}, "proxy": total.to_dict(),
+    }  # fmt: skip
+    assert InstanceView.model_validate(row).proxy == {
+        **total.to_dict(),
+        "response_ms": int(total.response_ms),
+    }
