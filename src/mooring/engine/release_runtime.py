@@ -73,6 +73,11 @@ class EngineRuntime:
             self.engine.proxy.retire(instance_id)
         await self.engine.proxy.sync_soon()
 
+    async def weigh(self, release_id: str, service: str, canary: Sequence[str], percent: int | None) -> None:
+        """A weighted canary's share of the service's traffic, in the edge (rollout.canary_weight)."""
+        app = self.engine.store.get_release(release_id).app
+        await self.engine.proxy.weigh(app, service, canary, percent)
+
     async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
         """The edge's HTTP counters of each instance, read from HAProxy now (rollout.analysis)."""
         await self.engine.proxy.refresh()
