@@ -48,7 +48,7 @@ typecheck: install-test
 # Two workers, a test file per worker at a time (most tests wait on real processes, not the CPU):
 # the whole suite in ~20 min instead of ~60 on this 2-core machine.
 pytest: install-test
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=30
 
 test: setup-test lint typecheck pytest
 

@@ -144,6 +144,7 @@ def pebble(folder: Path, http_port: int) -> Iterator[Pebble]:
         yield Pebble(f"https://127.0.0.1:{acme_port}/dir", cert, f"https://127.0.0.1:{management_port}")
     finally:
         for proc in (server, dns):
-            os.killpg(proc.pid, signal.SIGKILL)
+            if proc.poll() is None:  # once reaped, its pid may name another process
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
         log.close()
