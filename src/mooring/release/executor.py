@@ -213,14 +213,14 @@ class ReleaseExecutor:
             if t.batch == number and TargetState(t.state) is TargetState.READY and t.instance_id
         ]
         if canary:
-            await self.runtime.weigh(self.release_id, service, canary, percent)
+            await self.fx.weigh(self.release_id, service, canary, percent)
             self._event("canary.weighted", batch=number, service=service, instances=canary, percent=percent)
 
     async def _even_out(self, services: Sequence[str] | None = None) -> None:
         """Every instance of these services (default: each with a canary_weight) an equal share again."""
         for service in services if services is not None else self.snapshot.services:
             if self._policy(service).canary_weight is not None:
-                await self.runtime.weigh(self.release_id, service, [], None)
+                await self.fx.weigh(self.release_id, service, [], None)
 
     async def _run_batch(
         self,

@@ -199,6 +199,10 @@ class CommittedRuntime:
         await self.journal.committed()
         await self.runtime.switch(serve, retire)
 
+    async def weigh(self, release_id: str, service: str, canary: Sequence[str], percent: int | None) -> None:
+        await self.journal.committed()
+        await self.runtime.weigh(release_id, service, canary, percent)
+
     async def run_worker(self, name: str, release_id: str) -> str | None:
         await self.journal.committed()
         return await self.runtime.run_worker(name, release_id)
