@@ -45,9 +45,17 @@ class EngineRuntime:
         self.engine = engine
         self.secret_material = engine.secret_material
         self._pulls: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self._apps: dict[str, str] = {}  # release id -> its app
 
     def snapshot(self, release_id: str) -> dict[str, Any]:
         return self.engine.snapshots.data(release_id)
+
+    def _app_of(self, release_id: str) -> str:
+        """A release's app never changes: read once (a store read per start was 14 % of `up` at N=500)."""
+        app = self._apps.get(release_id)
+        if app is None:
+            app = self._apps[release_id] = self.engine.store.get_release(release_id).app
+        return app
 
     def new_instance_id(self, service: str, replica: int) -> str:
         return new_instance_id(service, replica)
@@ -75,7 +83,7 @@ class EngineRuntime:
 
     async def weigh(self, release_id: str, service: str, canary: Sequence[str], percent: int | None) -> None:
         """A weighted canary's share of the service's traffic, in the edge (rollout.canary_weight)."""
-        app = self.engine.store.get_release(release_id).app
+        app = self._app_of(release_id)
         await self.engine.proxy.weigh(app, service, canary, percent)
 
     async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
@@ -111,7 +119,7 @@ class EngineRuntime:
 
     async def _pull(self, release_id: str, service: str, image: str) -> None:
         """Pull with ``image.pulling`` then ``image.pulled`` or ``image.pull_failed`` in the release's events."""
-        app = self.engine.store.get_release(release_id).app
+        app = self._app_of(release_id)
         journal = self.engine.journal  # through the journal: it wakes event-stream followers
         journal.append_event(app, "image.pulling", {"service": service, "image": image}, release_id)
         started = time.monotonic()
@@ -133,7 +141,7 @@ class EngineRuntime:
     async def start(self, instance_id: str, service: str, replica: int, release_id: str) -> str | None:
         snapshot = self.snapshot(release_id)
         svc = snapshot["service"][service]
-        app = self.engine.store.get_release(release_id).app
+        app = self._app_of(release_id)
         try:
             legacy, named, folder = self.secret_material(app, snapshot, service, "service", instance_id)
             planned = build_instance(
@@ -322,7 +330,7 @@ class EngineRuntime:
         worker.setdefault("replicas", 1)
         worker.setdefault("ports", [])
         view = {**snapshot, "service": {**snapshot.get("service", {}), name: worker}}
-        app = self.engine.store.get_release(release_id).app
+        app = self._app_of(release_id)
         iid = new_instance_id(name, 1)
         legacy, named, folder = self.secret_material(app, view, name, "service", iid)
         planned = build_instance(
