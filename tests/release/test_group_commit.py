@@ -51,7 +51,7 @@ def test_a_batch_journals_in_a_few_commits_each_effect_after_its_transition() ->
     assert (release.targets_total, release.targets_ready, release.targets_pending) == (20, 20, 0)
     events = bench.events(r1)
     assert events.count("target.ready") == 20 and events[-1] == "release.completed"
-    # 40 target transitions, 20 counter updates and ~85 events: one commit each (~145) before the
+    # 40 target transitions, 40 counter updates and 64 events: one commit each (~145) before the
     # group commit; now a handful per loop turn of the batch
     assert bench.journal.commits <= 15, bench.journal.commits
 
