@@ -6,7 +6,6 @@ Values go in, never out: the only answer that carries a value is ``GET .../secre
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -76,7 +75,7 @@ def make_secret_router(engine: Engine) -> APIRouter:
 
     def latest_snapshot(app: str) -> dict[str, Any]:
         release = store.latest_release(app)
-        return json.loads(release.snapshot) if release else {}
+        return engine.snapshots.data(release.id) if release else {}  # decoded once, shared: read only
 
     @router.get("/v1/apps/{app_name}/secrets", response_model=list[SecretView])
     async def list_secrets(app_name: AppName) -> list[dict[str, Any]]:

@@ -168,8 +168,8 @@ class AppViews:
     async def with_image_ids(self, app: str, snapshot_text: str) -> str:
         """The snapshot with its container images' current ids, as an apply would pin them (no pull)."""
         try:
-            data = json.loads(snapshot_text)
-        except ValueError:
+            data = ReleaseSnapshot.decode(snapshot_text).data
+        except SnapshotError:
             return snapshot_text  # the plan reports it
         if not isinstance(data, dict):
             return snapshot_text

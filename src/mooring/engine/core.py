@@ -23,11 +23,12 @@ from mooring.engine.metrics import EngineMetrics
 from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
-from mooring.engine.published import live_rules
+from mooring.engine.published import live_rules, reconcile_listeners
 from mooring.engine.reconcile import reconcile_forever
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.secret_files import remove_secret_files
+from mooring.engine.secret_material import SecretMaterial
 from mooring.engine.snapshots import Snapshots
 from mooring.engine.specs import point_probe
 from mooring.engine.stall import StallWatch
@@ -88,12 +89,29 @@ class Engine:
         # the collaborators that write events or read snapshots
         self.journal = Journal(self.store, on_event=self.event_hub.notify)
         self.snapshots = Snapshots(lambda release_id: self.store.get_release(release_id).snapshot)
-        self.lifecycle = Lifecycle(self)
+        self.secret_material = SecretMaterial(self.store, home)
         # sideways calls go through callables: a settled release brings its crons, an ended run
         # frees its cron for the next tick
         self.releases = ReleaseManager(self, on_settled=lambda app: self.schedules.refresh(app))
-        self.oneshots = OneShots(self, on_run_ended=lambda run: self.schedules.run_ended(run))
-        self.schedules = CronScheduler(self)
+        self.oneshots = OneShots(
+            self.snapshots,
+            self.book,
+            self.supervisor,
+            self.journal,
+            self.secret_material,
+            on_run_ended=lambda run: self.schedules.run_ended(run),
+        )
+        self.schedules = CronScheduler(self.store, self.journal, self.snapshots, self.oneshots)
+        self.lifecycle = Lifecycle(
+            self.store,
+            self.book,
+            self.supervisor,
+            self.prober,
+            self.proxy,
+            self.releases,
+            stop_crons=self.schedules.stop_app,
+            reconcile_listeners=lambda app: reconcile_listeners(self, app),
+        )
         self.stalls = StallWatch(lambda seconds: note_stall(self.releases, seconds))
         self._reconciler: asyncio.Task[None] | None = None
         self._drained_for_node: set[str] = set()  # withdrawn for a node drain, until their task moves
@@ -164,6 +182,7 @@ class Engine:
         await self.proxy.resume()
         self.releases.recover()
         self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
+        self.oneshots.adopt()  # before the crons: a run the previous engine left going blocks its overlap
         self.schedules.start()
 
     async def _adopt_instances(self) -> None:

@@ -10,19 +10,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mooring.engine.book import BookEntry
+from mooring.engine.book import BookEntry, InstanceBook
+from mooring.engine.journal import Journal
+from mooring.engine.secret_material import SecretMaterial
+from mooring.engine.snapshots import Snapshots
 from mooring.engine.specs import build_instance, new_instance_id
 from mooring.errors import Conflict, NotFound
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
 from mooring.runtime.container import ContainerSpec
+from mooring.runtime.dispatch import Drivers
 from mooring.runtime.log_reader import STAMP_WIDTH, timestamp_of
 from mooring.runtime.states import InstanceState
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
 
 log = logging.getLogger("mooring.engine")
 ENDED = {InstanceState.EXITED, InstanceState.FAILED, InstanceState.STOPPED}
@@ -67,8 +68,20 @@ class Run:
 class OneShots:
     """Runs crons and workers once; at most one run of a name per app at a time."""
 
-    def __init__(self, engine: Engine, on_run_ended: Callable[[Run], None]) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        snapshots: Snapshots,
+        book: InstanceBook,
+        drivers: Drivers,
+        journal: Journal,
+        secret_material: SecretMaterial,
+        on_run_ended: Callable[[Run], None],
+    ) -> None:
+        self.snapshots = snapshots
+        self.book = book
+        self.drivers = drivers
+        self.journal = journal
+        self.secret_material = secret_material
         self._on_run_ended = on_run_ended  # the scheduler frees the cron for its next tick
         self.runs: dict[str, Run] = {}  # instance id -> its run (this engine's runs)
         self.current: dict[tuple[str, str], Run] = {}  # (app, name) -> the newest run
@@ -80,7 +93,7 @@ class OneShots:
 
     def workload(self, release_id: str, name: str) -> tuple[str, dict[str, Any]]:
         """``("cron"|"worker", its snapshot section)``, or a 404 naming the known ones."""
-        snapshot = self.engine.snapshots.data(release_id)
+        snapshot = self.snapshots.data(release_id)
         for kind in ("worker", "cron"):
             if name in snapshot.get(kind, {}):
                 return kind, dict(snapshot[kind][name])
@@ -107,7 +120,7 @@ class OneShots:
         except Exception as exc:
             log.exception("%s %s of %s could not start", kind, name, app)
             if run.instance_id:  # the supervisor never took it: the book must not keep it either
-                self.engine.book.forget(run.instance_id)
+                self.book.forget(run.instance_id)
             self._end(run, "could_not_start", None, f"{type(exc).__name__}: {exc}")
             return run
         self.runs[run.instance_id] = run
@@ -116,14 +129,12 @@ class OneShots:
         return run
 
     async def _launch(self, run: Run, section: dict[str, Any]) -> None:
-        engine = self.engine
-        runtime = engine.releases.runtime
-        snapshot = runtime.snapshot(run.release_id)
+        snapshot = self.snapshots.data(run.release_id)
         # a one-shot: the supervisor never restarts it (a worker's restart policy is the release's business)
         section.update(replicas=1, ports=[], restart="no", max_restarts=0, health_check=None)
         view = {**snapshot, "service": {**snapshot.get("service", {}), run.name: section}}
         iid = run.instance_id = new_instance_id(run.name, 1)  # set first: a failure below forgets it
-        secrets, named, folder = runtime.secret_material(run.app, view, run.name, "service", iid)
+        secrets, named, folder = self.secret_material(run.app, view, run.name, "service", iid)
         planned = build_instance(
             run.app,
             run.name,
@@ -137,26 +148,26 @@ class OneShots:
             secrets_dir=folder,
         )
         if isinstance(planned.spec, ContainerSpec):  # a first run may need the image
-            await engine.supervisor.container.ensure_image(planned.spec.image)
+            await self.drivers.container.ensure_image(planned.spec.image)
         iid = run.instance_id = planned.spec.instance_id
         entry = BookEntry(run.app, run.name, 1, run.release_id, spec_hash(section), {}, None, kind=run.kind)
         entry.driver = "container" if isinstance(planned.spec, ContainerSpec) else "process"
-        engine.book.add(iid, entry)
+        self.book.add(iid, entry)
         run.started_at = time.time()
-        engine.journal.append_event(
+        self.journal.append_event(
             run.app,
             f"{run.kind}.started",
             {run.kind: run.name, "instance_id": iid, "release": run.release_id, "trigger": run.trigger},
         )
-        await engine.supervisor.start(planned.spec)
+        await self.drivers.start(planned.spec)
 
     async def _watch(self, run: Run, limit: float, left: float | None = None) -> None:
         """Wait for the run's end, at most ``left`` (default ``limit``) seconds; then stop it."""
-        supervisor = self.engine.supervisor
+        supervisor = self.drivers
         try:
             record = await supervisor.wait_for(run.instance_id, ENDED, (left or limit) or NO_LIMIT)
         except TimeoutError:
-            self.engine.journal.append_event(
+            self.journal.append_event(
                 run.app,
                 f"{run.kind}.timed_out",
                 {run.kind: run.name, "instance_id": run.instance_id, "timeout": limit},
@@ -179,7 +190,7 @@ class OneShots:
         tail: list[str] = []
         if outcome != "succeeded":
             with contextlib.suppress(Exception):
-                tail = await self.engine.supervisor.logs.read_tail(run.instance_id, LOG_LINES_ON_FAILURE)
+                tail = await self.drivers.logs.read_tail(run.instance_id, LOG_LINES_ON_FAILURE)
         self._end(run, outcome, exit_code, error, tail)
 
     def _end(
@@ -198,27 +209,26 @@ class OneShots:
             payload["error"] = error
         if tail:
             payload["log_tail"] = tail
-        self.engine.journal.append_event(run.app, f"{run.kind}.finished", payload)
+        self.journal.append_event(run.app, f"{run.kind}.finished", payload)
         self._on_run_ended(run)
 
     async def _forget_previous(self, app: str, name: str) -> None:
         """The previous run's exited instance makes way for the new one (its log files stay on disk)."""
-        engine = self.engine
-        for iid, entry in list(engine.book.of_app(app).items()):
+        for iid, entry in list(self.book.of_app(app).items()):
             if entry.kind == "service" or entry.service != name:
                 continue
             record = entry.record
             if record is not None and record.state not in ENDED:
                 continue  # adopted after a restart and still running: leave it to finish
             with contextlib.suppress(Exception):
-                await engine.supervisor.forget(iid)
-            engine.book.forget(iid)
+                await self.drivers.forget(iid)
+            self.book.forget(iid)
             self.runs.pop(iid, None)
 
     def adopt(self) -> None:
         """Engine start: a run the previous engine left going is watched to its end (and blocks overlap);
         one that ended while no engine ran gets its ``finished`` event now (outcome ``exit_unknown``)."""
-        for iid, entry in self.engine.book.entries.items():
+        for iid, entry in self.book.entries.items():
             record = entry.record
             if entry.kind == "service" or record is None:
                 continue
@@ -252,7 +262,7 @@ class OneShots:
 
     async def output_lines(self, instance_id: str) -> list[str]:
         """The run's log lines so far, without their timestamps (``stdout TEXT``, ``mooring TEXT``)."""
-        lines = await self.engine.supervisor.logs.read_tail(instance_id, OUTPUT_LINES)
+        lines = await self.drivers.logs.read_tail(instance_id, OUTPUT_LINES)
         return [line[STAMP_WIDTH + 1 :] if timestamp_of(line) else line for line in lines]
 
     async def close(self) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mooring.engine.book import BookEntry
-from mooring.engine.secret_files import SecretFileError, remove_secret_files, write_secret_files
-from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster, secret_files
+from mooring.engine.secret_files import SecretFileError, remove_secret_files
+from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster
 from mooring.engine.stall import wait_first
 from mooring.errors import MooringError
 from mooring.health import HealthState, HealthStatus
@@ -43,38 +43,11 @@ class EngineRuntime:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.secret_material = engine.secret_material
         self._pulls: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     def snapshot(self, release_id: str) -> dict[str, Any]:
         return self.engine.snapshots.data(release_id)
-
-    def secrets_of(self, snapshot: dict[str, Any], service: str, kind: str = "service") -> dict[str, str]:
-        refs = [v for v in snapshot[kind][service].get("env", {}).values() if v.startswith("secret:sha256:")]
-        return self.engine.store.get_secrets(refs) if refs else {}
-
-    def named_secrets(self, app: str, section: dict[str, Any]) -> dict[str, str]:
-        """Secret name -> value of the versions a workload's snapshot pinned (engine/secret_pins.py)."""
-        store = self.engine.store
-        return {
-            name: store.secret_value(app, name, int(ref["version"]))
-            for name, ref in (section.get("secrets") or {}).items()
-        }
-
-    def secret_material(
-        self, app: str, snapshot: dict[str, Any], name: str, kind: str, instance_id: str
-    ) -> tuple[dict[str, str], dict[str, str], str | None]:
-        """(fingerprinted env values, named secret values, the instance's secrets dir or None).
-
-        Writes the instance's secret files (tmpfs, engine/secret_files.py) when it asks for any.
-        """
-        section = snapshot[kind][name]
-        named = self.named_secrets(app, section)
-        files = secret_files(section, named)
-        folder = None
-        if files and not (kind == "service" and runs_on_cluster(snapshot, name)):
-            container = bool(section.get("image"))
-            folder = str(write_secret_files(self.engine.home, instance_id, files, container))
-        return self.secrets_of(snapshot, name, kind), named, folder
 
     def new_instance_id(self, service: str, replica: int) -> str:
         return new_instance_id(service, replica)

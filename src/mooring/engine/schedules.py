@@ -14,15 +14,14 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mooring.engine.cron_times import next_due
+from mooring.engine.journal import Journal
 from mooring.engine.oneshots import Run
+from mooring.engine.snapshots import Snapshots
 from mooring.manifest.diff import spec_hash
-from mooring.store import Release
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
+from mooring.store import Release, Store
 
 log = logging.getLogger("mooring.engine")
 LIVE_STATUSES = ("completed", "partially_failed")
@@ -67,27 +66,38 @@ def _iso(at: float | None) -> str | None:
     return datetime.fromtimestamp(at, UTC).isoformat() if at is not None else None
 
 
+class CronRuns(Protocol):
+    """What the scheduler uses of the one-shot runs (engine/oneshots.py): is one going, start one."""
+
+    def running(self, app: str, name: str) -> Run | None: ...
+
+    async def start(self, app: str, name: str, release_id: str, trigger: str) -> Run: ...
+
+
 class CronScheduler:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """Reads releases and their snapshots, records ``crons.stopped`` and ``cron.skipped``, and starts
+    runs through ``runs``; a run's end comes back through ``run_ended`` (wired in engine/core.py)."""
+
+    def __init__(self, store: Store, journal: Journal, snapshots: Snapshots, runs: CronRuns) -> None:
+        self.store = store
+        self.journal = journal
+        self.snapshots = snapshots
+        self.runs = runs
         self.crons: dict[tuple[str, str], Cron] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[None]] = set()  # runs being started (an image pull may take long)
 
     def live_release(self, app: str) -> Release | None:
-        return next(
-            (r for r in self.engine.store.list_releases(app, limit=200) if r.status in LIVE_STATUSES), None
-        )
+        return next((r for r in self.store.list_releases(app, limit=200) if r.status in LIVE_STATUSES), None)
 
     def start(self) -> None:
         """Engine start: install the crons of every app whose live release was not taken down."""
-        self.engine.oneshots.adopt()
-        for app in self.engine.store.list_apps():
+        for app in self.store.list_apps():
             live = self.live_release(app.name)
             if live is None:
                 continue
-            if any(e.type == "crons.stopped" for e in self.engine.store.release_events(live.id)):
+            if any(e.type == "crons.stopped" for e in self.store.release_events(live.id)):
                 continue
             self.refresh(app.name)
         self._task = asyncio.create_task(self._loop(), name="cron-scheduler")
@@ -97,7 +107,7 @@ class CronScheduler:
         live = self.live_release(app)
         sections: dict[str, Any] = {}
         if live is not None:
-            sections = dict(self.engine.snapshots.decoded(live.id).of_kind("cron"))
+            sections = dict(self.snapshots.decoded(live.id).of_kind("cron"))
         now = time.time()
         for key in [k for k in self.crons if k[0] == app and k[1] not in sections]:
             del self.crons[key]
@@ -119,7 +129,7 @@ class CronScheduler:
         for key in [k for k in self.crons if k[0] == app]:
             del self.crons[key]
         live = self.live_release(app)
-        self.engine.journal.append_event(
+        self.journal.append_event(
             app, "crons.stopped", {"reason": "down"}, release_id=live.id if live else None
         )
         self._changed.set()
@@ -135,9 +145,8 @@ class CronScheduler:
             self._changed.set()
 
     def views(self, app: str) -> list[dict[str, Any]]:
-        oneshots = self.engine.oneshots
         return [
-            cron.view(oneshots.running(app, name) is not None)
+            cron.view(self.runs.running(app, name) is not None)
             for (a, name), cron in sorted(self.crons.items())
             if a == app
         ]
@@ -154,8 +163,7 @@ class CronScheduler:
                 await asyncio.wait_for(self._changed.wait(), wait)
 
     def _tick(self, cron: Cron, now: float) -> None:
-        oneshots = self.engine.oneshots
-        busy = oneshots.running(cron.app, cron.name)
+        busy = self.runs.running(cron.app, cron.name)
         if cron.section.get("every"):
             cron.due = None  # set again when this run ends
         else:
@@ -163,7 +171,7 @@ class CronScheduler:
         if busy is not None and cron.due is None:
             return  # an every-cron that finds a run going (a manual one, or one adopted after a restart)
         if busy is not None:
-            self.engine.journal.append_event(
+            self.journal.append_event(
                 cron.app,
                 "cron.skipped",
                 {"cron": cron.name, "running": busy.instance_id, "reason": "the previous run still goes"},
@@ -177,7 +185,7 @@ class CronScheduler:
 
     async def _start(self, cron: Cron, now: float) -> None:
         try:
-            cron.last = await self.engine.oneshots.start(cron.app, cron.name, cron.release_id, "schedule")
+            cron.last = await self.runs.start(cron.app, cron.name, cron.release_id, "schedule")
         except Exception:  # the scheduler must outlive any one cron's problem
             log.exception("cron %s of %s: could not run", cron.name, cron.app)
             if cron.due is None:
