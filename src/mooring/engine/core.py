@@ -15,7 +15,8 @@ from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.cluster import Campaign, ClusterConfig
 from mooring.engine.event_hub import EventHub
 from mooring.engine.event_tail import EventTail
-from mooring.engine.http_routes import Maintenance
+from mooring.engine.http_routes import Maintenance, check_claims
+from mooring.engine.image_pins import pin_images
 from mooring.engine.journal import Journal
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
@@ -24,7 +25,8 @@ from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
 from mooring.engine.published import live_rules, reconcile_listeners
-from mooring.engine.reconcile import reconcile_forever
+from mooring.engine.reconcile import after_release, reconcile_forever
+from mooring.engine.release_runtime import EngineRuntime
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.secret_files import remove_secret_files
@@ -92,7 +94,29 @@ class Engine:
         self.secret_material = SecretMaterial(self.store, home)
         # sideways calls go through callables: a settled release brings its crons, an ended run
         # frees its cron for the next tick
-        self.releases = ReleaseManager(self, on_settled=lambda app: self.schedules.refresh(app))
+        self.releases = ReleaseManager(
+            self.store,
+            self.journal,
+            self.book,
+            EngineRuntime(
+                self.store,
+                self.journal,
+                self.snapshots,
+                self.book,
+                self.supervisor,
+                self.prober,
+                self.proxy,
+                self.secret_material,
+                home,
+                admit=self.admit,
+                watch_health=self.watch_health,
+            ),
+            check_claims=lambda app, snapshot: check_claims(self, app, snapshot),
+            pin_images=lambda app, snapshot: pin_images(self, app, snapshot, pull=True),
+            reconcile_listeners=lambda app: reconcile_listeners(self, app),
+            reconcile_orphans=lambda app: after_release(self, app, self.releases.background),
+            on_settled=lambda app: self.schedules.refresh(app),
+        )
         self.oneshots = OneShots(
             self.snapshots,
             self.book,
@@ -124,7 +148,7 @@ class Engine:
         """``logs.keep`` and ``logs.max_size`` of the instance's workload in its release."""
         section: dict[str, Any]
         try:
-            snapshot = self.releases.runtime.snapshot(meta.release_id)
+            snapshot = self.snapshots.data(meta.release_id)
             kinds = (meta.kind, "service", "worker", "cron")  # a pre-deploy worker is booked as a service
             section = next(
                 (snapshot[k][meta.service] for k in kinds if meta.service in snapshot.get(k, {})), {}
