@@ -20,7 +20,7 @@ from mooring.engine.image_pins import pin_images
 from mooring.engine.journal import Journal
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
-from mooring.engine.metrics import EngineMetrics
+from mooring.engine.metrics import EngineCollector, EngineMetrics
 from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
@@ -141,7 +141,20 @@ class Engine:
         self._drained_for_node: set[str] = set()  # withdrawn for a node drain, until their task moves
         # Consumers of the journal's events, fed on the loop after each commit (never by the executor).
         self.event_tail = EventTail(self.store, self.event_hub)
-        self.metrics = EngineMetrics(self)
+        self.metrics = EngineMetrics(
+            self.store,
+            self.book,
+            EngineCollector(
+                self.store,
+                self.book,
+                self.supervisor,
+                self.proxy,
+                version=self.version,
+                started_at=self.started_at,
+                health_of=self.health_of,
+                releases_running=self.releases.running_count,
+            ),
+        )
         self.notifier = Notifier(home, self.store)
 
     def _log_retention(self, meta: LogMeta) -> tuple[int, int]:

@@ -447,6 +447,10 @@ class ReleaseManager(AppLeases):
             log.warning("resuming release %s of %s after an engine restart", release.id, release.app)
             self._launch(release.id, release.app)
 
+    def running_count(self) -> int:
+        """Release executors at work now (the ``mooring_releases_running`` gauge)."""
+        return sum(1 for _, task in self.executors.values() if not task.done())
+
     async def wait(self, release_id: str, timeout: float) -> Release:
         await self._settle(release_id, timeout)
         return self.store.get_release(release_id)
