@@ -25,7 +25,7 @@ from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
 from mooring.engine.published import live_rules, reconcile_listeners
-from mooring.engine.reconcile import after_release, reconcile_forever
+from mooring.engine.reconcile import Reconciler
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
@@ -114,8 +114,11 @@ class Engine:
             check_claims=lambda app, snapshot: check_claims(self, app, snapshot),
             pin_images=lambda app, snapshot: pin_images(self, app, snapshot, pull=True),
             reconcile_listeners=lambda app: reconcile_listeners(self, app),
-            reconcile_orphans=lambda app: after_release(self, app, self.releases.background),
+            reconcile_orphans=lambda app: self.reconciler.after_release(app, self.releases.background),
             on_settled=lambda app: self.schedules.refresh(app),
+        )
+        self.reconciler = Reconciler(
+            self.store, self.book, self.journal, self.releases, stop=self.releases.runtime.stop
         )
         self.oneshots = OneShots(
             self.snapshots,
@@ -218,7 +221,7 @@ class Engine:
         self.maintenance.restore()
         await self.proxy.resume()
         self.releases.recover()
-        self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
+        self._reconciler = asyncio.create_task(self.reconciler.forever(), name="reconcile")
         self.oneshots.adopt()  # before the crons: a run the previous engine left going blocks its overlap
         self.schedules.start()
 

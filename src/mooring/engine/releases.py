@@ -447,6 +447,10 @@ class ReleaseManager(AppLeases):
             log.warning("resuming release %s of %s after an engine restart", release.id, release.app)
             self._launch(release.id, release.app)
 
+    def executing(self, app: str) -> bool:
+        """Whether an executor of one of the app's releases is at work."""
+        return any(not task.done() and ex.app == app for ex, task in self.executors.values())
+
     def running_count(self) -> int:
         """Release executors at work now (the ``mooring_releases_running`` gauge)."""
         return sum(1 for _, task in self.executors.values() if not task.done())
