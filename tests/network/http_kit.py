@@ -17,6 +17,7 @@ class HttpBackend:
         self.name = name
         self.port = 0
         self.server: asyncio.Server | None = None
+        self.accepted = 0  # connections HAProxy opened to it
 
     async def start(self) -> HttpBackend:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -24,6 +25,7 @@ class HttpBackend:
         return self
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -68,6 +70,21 @@ def get(
         conn.request("GET", path, headers={"Host": host, **(headers or {})})
         reply = conn.getresponse()
         return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read().decode()
+    finally:
+        conn.close()
+
+
+def get_many(port: int, host: str, count: int) -> list[int]:
+    """``count`` requests on one keep-alive connection; their statuses."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        statuses = []
+        for _ in range(count):
+            conn.request("GET", "/", headers={"Host": host})
+            reply = conn.getresponse()
+            reply.read()
+            statuses.append(reply.status)
+        return statuses
     finally:
         conn.close()
 

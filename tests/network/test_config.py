@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from mooring.network import PortMapping
 from mooring.network.haproxy_config import Backend, EdgeConfig, Frontend, Server, render, safe
 from mooring.network.haproxy_process import haproxy_binary
+from mooring.network.upstreams import split_weights
 
 
 def config(tmp_path: Path) -> EdgeConfig:
@@ -58,3 +61,38 @@ def test_structure_ignores_servers(tmp_path: Path) -> None:
 def test_names_are_made_safe_for_haproxy() -> None:
     assert safe("my app/web 1") == "my_app_web_1"
     assert safe("shop.web-1:8000") == "shop.web-1:8000"
+
+
+@pytest.mark.parametrize(
+    ("canaries", "others", "percent", "weights"),
+    [(1, 4, 50, (4, 1)), (1, 4, 10, (4, 9)), (2, 2, 50, (1, 1)), (1, 1, 99, (99, 1)), (1, 999, 99, (256, 1))],
+)
+def test_split_weights_give_the_canaries_their_percent(
+    canaries: int, others: int, percent: int, weights: tuple[int, int]
+) -> None:
+    assert split_weights(canaries, others, percent) == weights
+    mine, theirs = weights
+    if max(percent * others, (100 - percent) * canaries) <= 256:  # exact when the weights fit
+        assert canaries * mine / (canaries * mine + others * theirs) == pytest.approx(percent / 100)
+
+
+def test_an_instance_counted_in_two_backends_has_whole_counters() -> None:
+    """An instance behind a route and a published port: its counters add both backends' rows, and
+    the mean response time stays whole milliseconds (``GET /v1/instances`` declares integers; a
+    mean of 10 and 15 ms was 12.5, which the response model refused)."""
+    from mooring.api.schemas import InstanceView
+    from mooring.network.counters import Counters
+
+    total = Counters()
+    total.add(Counters.of({"svname": "web-1", "req_tot": "10", "rtime": "10"}))
+    total.add(Counters.of({"svname": "web-1", "req_tot": "10", "rtime": "15"}))
+    assert total.requests == 20 and total.response_ms in (12.0, 13.0)
+    row = {
+        "id": "web-1-a1b2c3", "app": "shop", "service": "web", "replica": 1, "driver": "process",
+        "state": "running", "health": None, "pid": 1, "restarts": 0, "uptime": 1.0, "cpu_percent": None,
+        "memory_bytes": None, "ports": {"8000": 41233}, "proxy": total.to_dict(),
+    }  # fmt: skip
+    assert InstanceView.model_validate(row).proxy == {
+        **total.to_dict(),
+        "response_ms": int(total.response_ms),
+    }

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mooring.network import Edge
+from mooring.network import Edge, PortMapping
 from mooring.network.http_routes import HttpRule, RouteClash
-from tests.network.http_kit import HttpBackend, aget, served_by
+from tests.network.http_kit import HttpBackend, aget, get_many, served_by
 from tests.network.kit import edge_on, free_port, run
 
 
@@ -122,6 +122,75 @@ def test_a_websocket_stays_open_across_a_drain_until_it_closes(tmp_path: Path, h
             assert not draining.done()
             writer.close()
             assert await asyncio.wait_for(draining, 20) == 0  # drained when the websocket closed
+        finally:
+            await edge.stop()
+
+    run(body)
+
+
+def test_an_instance_admitted_at_runtime_gets_its_connections_reused(tmp_path: Path, http_port: int) -> None:
+    """A server added through the runtime API keeps idle server connections for the next requests,
+    as one in the config file does: without ``pool-purge-delay`` (which ``add server`` does not take
+    from the defaults) HAProxy 2.6 opened a new connection to the instance for every request, a
+    third of the keep-alive throughput in bench/route_bench.py."""
+
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            shop = await HttpBackend("shop").start()
+            await edge.route_http("shop", "web", [HttpRule("shop", "web", "shop.example.com", "/", 80)])
+            await edge.sync()  # HAProxy runs with the route and no server yet
+            edge.admit("shop", "web", shop.name, "127.0.0.1", {80: shop.port})
+            await edge.sync()  # the server comes in at runtime (add server), no reload
+            assert await asyncio.to_thread(get_many, http_port, "shop.example.com", 20) == [200] * 20
+            assert shop.accepted <= 2, f"{shop.accepted} connections to the instance for 20 requests"
+        finally:
+            await edge.stop()
+
+    run(body)
+
+
+def test_a_weighted_canary_gets_its_share_on_routes_and_published_ports(
+    tmp_path: Path, http_port: int
+) -> None:
+    """rollout.canary_weight in the edge: 1 canary among 4 old instances, weighted 50 %, gets about
+    half the requests (round-robin by weight: leastconn would give an idle canary a fifth, whatever
+    its weight); equal shares again give it a fifth."""
+
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            backends = [await HttpBackend(n).start() for n in ("v2", "old1", "old2", "old3", "old4")]
+            published = free_port()
+            await edge.publish("shop", "web", [PortMapping("127.0.0.1", published, 80)])
+            await edge.route_http("shop", "web", [HttpRule("shop", "web", "shop.example.com", "/", 80)])
+            for b in backends:
+                edge.admit("shop", "web", b.name, "127.0.0.1", {80: b.port})
+            await edge.sync()
+
+            async def share_of_v2(port: int, n: int = 400) -> float:
+                names = [served_by(await aget(port, "shop.example.com")) for _ in range(n)]
+                return names.count("v2") / n
+
+            await edge.weigh("shop", "web", ["v2"], 50)
+            view = edge.view("shop")[0]
+            assert view["balance"] == "weighted_round_robin" and view["canary_weight"] == 50
+            assert {i["id"]: i["weight"] for i in view["instances"]} == {
+                "v2": 4,
+                "old1": 1,
+                "old2": 1,
+                "old3": 1,
+                "old4": 1,
+            }
+            assert 0.35 <= await share_of_v2(http_port) <= 0.65
+            assert 0.35 <= await share_of_v2(published) <= 0.65
+            await edge.weigh("shop", "web", [], None)  # promoted: equal shares
+            assert edge.view("shop")[0]["balance"] == "least_connections"
+            assert 0.1 <= await share_of_v2(http_port, 200) <= 0.3
+            await edge.weigh("shop", "web", ["v2"], 10)
+            await edge.forget("v2")  # a rolled back canary: its share goes back to the others
+            assert edge.view("shop")[0]["balance"] == "least_connections"
+            assert all(i["weight"] == 1 for i in edge.view("shop")[0]["instances"])
         finally:
             await edge.stop()
 

@@ -43,6 +43,7 @@ class SwarmNode:
     address: str
     root: Path
     process: subprocess.Popen[bytes] | None = None
+    killed: bool = False  # by a test, on purpose (kill_node)
 
     @property
     def socket(self) -> Path:
@@ -187,6 +188,7 @@ def load_image(swarm: Swarm, version: str) -> str:
 
 def kill_node(node: SwarmNode) -> None:
     """kill -9 the node's dockerd (its containers keep running under their shims, as on a real host)."""
+    node.killed = True
     pid = node.pid()
     if pid:
         with contextlib.suppress(ProcessLookupError):
@@ -241,7 +243,10 @@ def _stop_node(node: SwarmNode) -> None:
 def stop_swarm(swarm: Swarm) -> None:
     if os.environ.get("MOORING_SWARM_DEBUG"):
         for node in swarm.nodes:
-            print(f"--- {node.netns} alive={node.process is not None and node.process.poll() is None}")
+            code = None if node.process is None else node.process.poll()
+            print(
+                f"--- {node.netns} pid={node.pid()} exit={code} (a negative exit is the signal that ended it)"
+            )
             print(node.log_tail(40))
     for node in reversed(swarm.nodes):
         _stop_node(node)
@@ -249,11 +254,24 @@ def stop_swarm(swarm: Swarm) -> None:
     shutil.rmtree(swarm.root, ignore_errors=True)
 
 
+def crashed_nodes(swarm: Swarm) -> list[str]:
+    """The nodes whose dockerd ended though no test killed it, each with the end of its log."""
+    return [
+        f"dockerd of {node.netns} exited {node.process.returncode} on its own:\n{node.log_tail(40)}"
+        for node in swarm.nodes
+        if node.process is not None and node.process.poll() is not None and not node.killed
+    ]
+
+
 @contextlib.contextmanager
 def swarm_cluster(root: Path, nodes: int = 3, managers: int = 1) -> Iterator[Swarm]:
+    """A swarm for the block; a dockerd that crashed meanwhile (a Swarm panic) fails it loudly."""
     swarm = start_swarm(root, nodes, managers)
     try:
         yield swarm
+        crashed = crashed_nodes(swarm)
+        if crashed:
+            raise RuntimeError("\n\n".join(crashed))
     finally:
         stop_swarm(swarm)
 

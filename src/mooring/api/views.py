@@ -165,6 +165,30 @@ class CronView(Strict):
     last_run: CronRun | None = Field(description="null until it ran under this engine")
 
 
+class RouteCounters(Strict):
+    """What the edge (HAProxy's ``show stat``) counted on one HTTP route since HAProxy last reloaded."""
+
+    requests: int
+    http_2xx: int
+    http_4xx: int
+    http_5xx: int
+    bytes_in: int = Field(description="client to instance")
+    bytes_out: int = Field(description="instance to client")
+    active: int = Field(description="sessions open now")
+    connections: int = Field(description="sessions in all")
+
+
+class RouteStatus(Strict):
+    """One ``[[service.NAME.route]]`` the edge serves for the app."""
+
+    service: str
+    host: str
+    path: str
+    port: int = Field(description="the instance-side port")
+    tls: Literal["acme", "files"] | None
+    counters: RouteCounters
+
+
 class AppStatus(Strict):
     """``status --app --json``."""
 
@@ -176,6 +200,9 @@ class AppStatus(Strict):
     previous_successful_release: ReleaseSummary | None
     instances: list[InstanceView]
     crons: list[CronView] = Field(description="the crons of the live release; empty after down")
+    routes: list[RouteStatus] = Field(
+        default_factory=list, description="the app's HTTP routes on the edge, with their counters"
+    )
 
 
 class InstanceCounts(Strict):

@@ -66,6 +66,7 @@ class AppViews:
             ),
             "instances": instances,
             "crons": self.engine.schedules.views(app),
+            "routes": route_statuses(self.engine.proxy.view(app)),
         }
 
     def apps(self) -> list[dict[str, Any]]:
@@ -185,3 +186,19 @@ class AppViews:
             "reason": reason,
             "plan": self.plan(app, source.snapshot, None, read_sources=False, keep_pinned=True),
         }
+
+
+COUNTED = ("requests", "http_2xx", "http_4xx", "http_5xx", "bytes_in", "bytes_out", "active", "connections")
+
+
+def route_statuses(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``status --json`` ``routes``: each HTTP route of the edge's view with its counters."""
+    return [
+        {
+            "service": svc["service"],
+            **{k: r[k] for k in ("host", "path", "port", "tls")},
+            "counters": {k: int(r["counters"][k]) for k in COUNTED},
+        }
+        for svc in services
+        for r in svc.get("routes", [])
+    ]

@@ -104,6 +104,11 @@ class EngineRuntime:
             self.proxy.retire(instance_id)
         await self.proxy.sync_soon()
 
+    async def weigh(self, release_id: str, service: str, canary: Sequence[str], percent: int | None) -> None:
+        """A weighted canary's share of the service's traffic, in the edge (rollout.canary_weight)."""
+        app = self.store.get_release(release_id).app
+        await self.proxy.weigh(app, service, canary, percent)
+
     async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
         """The edge's HTTP counters of each instance, read from HAProxy now (rollout.analysis)."""
         await self.proxy.refresh()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mooring.manifest.fields import (
     ByteSize,
@@ -104,6 +104,19 @@ class Rollout(Frozen):
     max_failure_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     drain_timeout: Duration = 10.0
     analysis: Analysis | None = None  # gate each batch on its live traffic (docs/releases.md)
+    # percent of the service's traffic the canary gets while it is gated (HAProxy server weights)
+    canary_weight: int | None = Field(default=None, ge=1, le=99)
+
+    @field_validator("canary_weight")
+    @classmethod
+    def _canary_weight_needs_a_canary(cls, value: int | None, info: ValidationInfo) -> int | None:
+        strategy = info.data.get("strategy", "rolling")  # validated first: declared before
+        if value is not None and strategy != "canary":
+            raise ValueError(
+                f'only a canary has a weight: strategy is "{strategy}"; set strategy = "canary" '
+                "or remove canary_weight"
+            )
+        return value
 
 
 class Resources(Frozen):

@@ -144,8 +144,9 @@ def _workload(workload: Workload, salt: bytes, secrets: dict[str, str]) -> dict[
     if not out.get("secrets"):
         # absent, not {}: a manifest without secret references keeps the spec hash it had before them
         out.pop("secrets", None)
-    if isinstance(out.get("rollout"), dict) and out["rollout"].get("analysis") is None:
-        out["rollout"].pop("analysis", None)  # absent, not null: a manifest without it hashes as before
+    for key in ("analysis", "canary_weight"):  # absent, not null: a manifest without them hashes as before
+        if isinstance(out.get("rollout"), dict) and out["rollout"].get(key) is None:
+            out["rollout"].pop(key, None)
     if "depends_on" in out:
         out["depends_on"] = sorted(out["depends_on"])
     for route in out.get("route", []):  # a route's port defaults to the first declared one

@@ -63,10 +63,12 @@ class Counters:
 
     def add(self, other: Counters) -> None:
         if self.requests + other.requests:
-            self.response_ms = round(
-                (self.response_ms * self.requests + other.response_ms * other.requests)
-                / (self.requests + other.requests),
-                1,
+            # whole milliseconds, as HAProxy counts them: the instance view's counters are integers
+            self.response_ms = float(
+                round(
+                    (self.response_ms * self.requests + other.response_ms * other.requests)
+                    / (self.requests + other.requests)
+                )
             )
         self.connections += other.connections
         self.active += other.active

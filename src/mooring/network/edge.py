@@ -271,6 +271,19 @@ class Edge:
         """Apply what changed now, logging (and retrying later) when HAProxy cannot take it."""
         await self._sync_or_log()
 
+    async def weigh(self, app: str, service: str, canary: Iterable[str], percent: int | None) -> None:
+        """The canary instances together take ``percent`` % of the service's new connections and
+        requests, on its published ports and its routes, the others share the rest; ``percent``
+        None (or no canary) gives every instance an equal share again."""
+        route = self.routes.get((app, service))
+        if route is None:
+            return
+        wanted = set(canary) if percent is not None else set()
+        if (route.canary, route.canary_weight) == (wanted, percent if wanted else None):
+            return
+        route.canary, route.canary_weight = wanted, percent if wanted else None
+        await self._sync_or_log()
+
     async def withdraw(self, instance_id: str, drain_timeout: float) -> int:
         """Drain the instance (no new connections) and wait for its sessions up to ``drain_timeout``.
 
@@ -296,6 +309,8 @@ class Edge:
     async def forget(self, instance_id: str) -> None:
         """The instance stopped: its server leaves HAProxy."""
         route = self._route_of.pop(instance_id, None)
+        if route is not None:
+            route.canary.discard(instance_id)  # a rolled back canary's share goes back to the others
         if route is not None and route.members.pop(instance_id, None) is not None:
             await self._sync_or_log()
 
@@ -316,12 +331,14 @@ class Edge:
         for (app, service), route in sorted(self.routes.items()):
             if not route.listeners:
                 continue
+            weights = route.weights()
             for mapping in sorted(route.listeners, key=lambda m: (m.label, m.port)):
                 backend = backend_name(app, service, mapping.port)
                 config.frontends.append(Frontend(frontend_name(app, service, mapping), mapping, backend))
-                servers = config.backends.setdefault(backend, Backend(backend)).servers
+                servers = config.backends.setdefault(backend, Backend(backend, balance=route.balance)).servers
                 for iid, u in route.members.items():
-                    servers[iid] = Server(iid, u.host, u.ports.get(mapping.port, mapping.port), u.state)
+                    port = u.ports.get(mapping.port, mapping.port)
+                    servers[iid] = Server(iid, u.host, port, u.state, weights.get(iid, 1))
         return config
 
     def _desired_http(self, config: EdgeConfig) -> None:
@@ -374,6 +391,7 @@ class Edge:
         api = self.process.api
         live = {(s.backend, s.name): s for s in await api.show_servers()}
         changes: list[tuple[str, str, str]] = []
+        weights: list[tuple[str, str, int]] = []
         for backend in config.backends.values():
             for s in backend.servers.values():
                 current = live.pop((backend.name, s.name), None)
@@ -386,10 +404,12 @@ class Edge:
                         changes.append((backend.name, s.name, s.state))
                 elif current.admin != s.state:
                     changes.append((backend.name, s.name, s.state))
+                if (current.weight if current is not None else 1) != s.weight:
+                    weights.append((backend.name, s.name, s.weight))
         # One command line: servers coming in and servers draining change in the same instant (a
         # blue_green cut-over never sends a new connection to the old set after one went to the new),
         # and those coming in go first, so a backend is never left with none taking connections.
-        await api.set_states(sorted(changes, key=lambda c: c[2] != "ready"))
+        await api.set_states(sorted(changes, key=lambda c: c[2] != "ready"), weights)
         for (backend_, name), _ in live.items():
             if not await api.delete_server(backend_, name):
                 self._retry_later()  # its last connections are still closing
@@ -467,6 +487,7 @@ class Edge:
         return [self._route_view(r) for (a, _), r in sorted(self.routes.items()) if a == app]
 
     def _route_view(self, route: Route) -> dict[str, Any]:
+        weights = route.weights()
         first = min(route.listeners, key=lambda m: (m.label, m.port), default=None)
         declared = first.port if first else None
         return {
@@ -482,7 +503,8 @@ class Edge:
                 }
                 for r in route.http
             ],
-            "balance": "least_connections",
+            "balance": "weighted_round_robin" if route.weighted else "least_connections",
+            "canary_weight": route.canary_weight,
             "counters": self._counters(route, "BACKEND").to_dict(),
             "instances": [
                 {
@@ -493,6 +515,7 @@ class Edge:
                     "serving": u.serving,
                     "available": u.available,
                     "state": u.state,
+                    "weight": weights.get(u.instance_id, 1),
                     "counters": self._counters(route, u.instance_id).to_dict(),
                 }
                 for u in route.members.values()

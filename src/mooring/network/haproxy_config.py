@@ -27,6 +27,7 @@ class Server:
     address: str
     port: int
     state: str = "ready"  # ready | drain | maint
+    weight: int = 1  # HAProxy's 1-256: a weighted canary's share (upstreams.split_weights)
 
 
 @dataclass
@@ -34,9 +35,14 @@ class Backend:
     name: str
     servers: dict[str, Server] = field(default_factory=dict)
     head: list[str] = field(default_factory=list)  # an HTTP backend's own lines; empty: TCP
+    balance: str = "leastconn"  # roundrobin while a canary is weighted (leastconn ignores weights)
 
     def lines(self) -> list[str]:
-        return self.head or [f"backend {self.name}", "    balance leastconn"]
+        return self.head or [f"backend {self.name}", f"    balance {self.balance}"]
+
+    def label(self) -> str:
+        """The backend in the structure (leastconn unsaid: the structure of a plain one as before)."""
+        return f"backend {self.name}" + (f" {self.balance}" if self.balance != "leastconn" else "")
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class EdgeConfig:
         return (
             sorted(
                 [f"frontend {f.name} {f.mapping.bind} {f.backend}" for f in self.frontends]
-                + [f"backend {b.name}" for b in self.backends.values() if not b.head]
+                + [b.label() for b in self.backends.values() if not b.head]
             )
             + [line for b in self.backends.values() for line in b.head]
             + self.http
@@ -121,6 +127,7 @@ def render(config: EdgeConfig) -> str:
         lines += config.backends[name].lines()
         for s in sorted(config.backends[name].servers.values(), key=lambda s: s.name):
             if s.state == "ready":  # the others are added at runtime in their state
-                lines.append(f"    server {s.name} {s.address}:{s.port}")
+                weight = f" weight {s.weight}" if s.weight != 1 else ""
+                lines.append(f"    server {s.name} {s.address}:{s.port}{weight}")
         lines.append("")
     return "\n".join(lines)

@@ -51,8 +51,11 @@ def http_config(
     for (app, service), route in sorted(routes.items()):
         for port in sorted({r.port for r in route.http}):
             name = http_backend_name(app, service, port)
-            backend = Backend(name, head=backend_lines(name, maintenance.get(app)))
+            backend = Backend(name, head=backend_lines(name, maintenance.get(app), route.balance))
+            weights = route.weights()
             for iid, u in route.members.items():
-                backend.servers[iid] = Server(iid, u.host, u.ports.get(port, port), u.state)
+                backend.servers[iid] = Server(
+                    iid, u.host, u.ports.get(port, port), u.state, weights.get(iid, 1)
+                )
             config.backends[name] = backend
     config.http += fixed_backends()

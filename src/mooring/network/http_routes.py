@@ -202,11 +202,11 @@ def frontend_lines(
     return lines
 
 
-def backend_lines(name: str, maintenance: str | None) -> list[str]:
+def backend_lines(name: str, maintenance: str | None, balance: str = "leastconn") -> list[str]:
     lines = [
         f"backend {name}",
         "    mode http",
-        "    balance leastconn",
+        f"    balance {balance}",
         # a websocket or any upgraded connection lives as long as both ends keep it
         "    timeout tunnel 1h",
     ]

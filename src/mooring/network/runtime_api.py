@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TIMEOUT = 5.0
+# what a server of the config file gets by default: idle server connections kept and reused
+POOL = "pool-max-conn -1 pool-purge-delay 5s"
 
 
 class RuntimeApiError(Exception):
@@ -28,6 +30,7 @@ class ServerState:
     address: str
     port: int
     admin: str  # ready | drain | maint
+    weight: int = 1  # srv_uweight: the weight the runtime API set (or the config's)
 
     @staticmethod
     def admin_of(flags: int) -> str:
@@ -87,20 +90,30 @@ class RuntimeApi:
             if not line or line.startswith("#"):
                 continue
             f = line.split()
-            rows.append(ServerState(f[1], f[3], f[4], int(f[18]), ServerState.admin_of(int(f[6]))))
+            rows.append(ServerState(f[1], f[3], f[4], int(f[18]), ServerState.admin_of(int(f[6])), int(f[7])))
         return rows
 
     async def add_server(self, backend: str, name: str, address: str, port: int) -> None:
-        """A dynamic server starts in maintenance (``set_states`` brings it in)."""
-        await self.expect(f"add server {backend}/{name} {address}:{port}", "New server registered")
+        """A dynamic server starts in maintenance (``set_states`` brings it in).
+
+        ``add server`` takes nothing from the defaults, and a dynamic server's idle-connection pool
+        is off unless given: HAProxy 2.6 then opens a new connection to the instance for every
+        HTTP request. These are the values a server of the config file gets.
+        """
+        await self.expect(f"add server {backend}/{name} {address}:{port} {POOL}", "New server registered")
 
     async def set_state(self, backend: str, name: str, state: str) -> None:
         await self.expect(f"set server {backend}/{name} state {state}")
 
-    async def set_states(self, changes: list[tuple[str, str, str]]) -> None:
-        """(backend, server, state) changes in one command line, applied in order by one CLI session."""
-        if changes:
-            await self.expect("; ".join(f"set server {b}/{n} state {s}" for b, n, s in changes))
+    async def set_states(
+        self, changes: list[tuple[str, str, str]], weights: list[tuple[str, str, int]]
+    ) -> None:
+        """(backend, server, state) then (backend, server, weight) changes in one command line, applied
+        in order by one CLI session: a canary's weight and its coming in are one change."""
+        commands = [f"set server {b}/{n} state {s}" for b, n, s in changes]
+        commands += [f"set server {b}/{n} weight {w}" for b, n, w in weights]
+        if commands:
+            await self.expect("; ".join(commands))
 
     async def delete_server(self, backend: str, name: str) -> bool:
         """Maintenance, cut what is left, delete; False while connections still close (try again)."""

@@ -29,6 +29,7 @@ class Policy:
     max_failure_ratio: float = _DEFAULT.max_failure_ratio
     drain_timeout: float = _DEFAULT.drain_timeout
     analysis: Analysis | None = None
+    canary_weight: int | None = None
 
     @classmethod
     def from_rollout(cls, rollout: Rollout) -> Policy:

@@ -191,8 +191,12 @@ class ReleaseExecutor:
                 and await self._sleep(policy.delay_between_batches)
             ):
                 continue  # interrupted by the operator: re-check control
+            if not first and policy.canary_weight is not None:
+                await self._even_out([service])  # the canary is promoted: equal shares from here on
             results = await self._run_batch(number, service, todo, policy, first, workers_done)
             decision = after_batch(results, self._over_failure_budget(service, policy), policy.failure_action)
+            if first and decision is AfterBatch.NEXT and policy.canary_weight is not None:
+                await self._weigh_canary(number, service, policy.canary_weight)
             if decision is AfterBatch.ROLLBACK:
                 return await self._rollback(because=f"batch {number} of {service} failed")
             if decision is AfterBatch.PAUSE:
@@ -204,8 +208,26 @@ class ReleaseExecutor:
                 if verdict == "failed":
                     return await self._analysis_failed(number, service, policy, figures)
             # NEXT: the batch has no pending target left; RETRY: its interrupted targets are pending again
+        await self._even_out()
         await self._removals()
         return self._finish()
+
+    async def _weigh_canary(self, number: int, service: str, percent: int) -> None:
+        """rollout.canary_weight: while it is gated, the canary batch takes ``percent`` % of the traffic."""
+        canary = [
+            t.instance_id
+            for t in self._targets()
+            if t.batch == number and TargetState(t.state) is TargetState.READY and t.instance_id
+        ]
+        if canary:
+            await self.runtime.weigh(self.release_id, service, canary, percent)
+            self._event("canary.weighted", batch=number, service=service, instances=canary, percent=percent)
+
+    async def _even_out(self, services: Sequence[str] | None = None) -> None:
+        """Every instance of these services (default: each with a canary_weight) an equal share again."""
+        for service in services if services is not None else self.snapshot.services:
+            if self._policy(service).canary_weight is not None:
+                await self.runtime.weigh(self.release_id, service, [], None)
 
     async def _run_batch(
         self,
@@ -443,6 +465,7 @@ class ReleaseExecutor:
             if t.action in CHANGING and TargetState(t.state) is TargetState.READY
         )
         restored_ok = True
+        await self._even_out()
         if rollback:
             restored_ok = await self._restore_cut_over()
         for target in self._targets():
@@ -459,6 +482,7 @@ class ReleaseExecutor:
 
     async def _rollback(self, because: str) -> ReleaseStatus:
         self._event("release.rolling_back", why=because)
+        await self._even_out()  # the canary leaves; the old instances share its traffic alike
         ok = await self._restore_cut_over()
         if ok:
             self._set_status(

@@ -137,6 +137,7 @@ class FakeRuntime:
         self.replicas: dict[str, int] = {}
         self.calls: list[tuple[str, str]] = []  # (what, instance id or name), in order
         self.served: list[str] = []
+        self.weights: dict[str, tuple[list[str], int | None]] = {}  # service -> its canary's share
         self.stopped: list[str] = []
         # per release: what each of its instances serves between two traffic() calls
         self.traffic_rate: dict[str, Traffic] = {}
@@ -231,6 +232,10 @@ class FakeRuntime:
     async def run_worker(self, name: str, release_id: str) -> str | None:
         self._call("run_worker", name)
         return self.workers.get(name)
+
+    async def weigh(self, release_id: str, service: str, canary: Sequence[str], percent: int | None) -> None:
+        self._call("weigh", f"{service} {' '.join(canary)} {percent}")
+        self.weights[service] = (list(canary), percent)
 
     async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
         self._call("traffic", " ".join(instance_ids))

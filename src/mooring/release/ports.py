@@ -139,3 +139,8 @@ class Runtime(Protocol):
     async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
         """The edge's counters of each instance (an instance the edge does not know: zeros)."""
         ...
+
+    async def weigh(self, release_id: str, service: str, canary: Sequence[str], percent: int | None) -> None:
+        """The ``canary`` instances of ``service`` (of the release's app) take ``percent`` % of its new connections and
+        requests, the others share the rest; ``percent`` None: every instance an equal share."""
+        ...

@@ -172,6 +172,8 @@ def scale(client: docker.APIClient, service_id: str, replicas: int) -> bool:
         return False
     version = data["Version"]["Index"]
     spec = data["Spec"]
+    if ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas") == replicas:
+        return True  # already so: no new version, no orchestrator pass
     spec["Mode"] = {"Replicated": {"Replicas": replicas}}
     client.update_service(service_id, version, **_update_args(spec))
     return True
@@ -209,6 +211,11 @@ def find_service(client: docker.APIClient, instance_id: str, home_label: str) ->
 def tasks(client: docker.APIClient) -> list[dict[str, Any]]:
     """Every task of the cluster, in one call (grouped by service by the caller)."""
     return list(client.tasks())
+
+
+def tasks_of(client: docker.APIClient, service_id: str) -> list[dict[str, Any]]:
+    """The tasks of one service (filtered by the manager)."""
+    return list(client.tasks(filters={"service": service_id}))
 
 
 def nodes(client: docker.APIClient) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ from mooring.runtime.waiters import RecordWaiters
 
 from . import cluster_api
 from .spec import SwarmSpec
-from .tasks import SlotState, TaskView, is_image_failure, is_unschedulable, slot_state
+from .tasks import SlotState, TaskView, awaits_reaper, is_image_failure, is_unschedulable, slot_state
 
 log = logging.getLogger("mooring.runtime.swarm")
 S = InstanceState
@@ -320,18 +320,8 @@ class SwarmDriver:
                 if record.state is S.RUNNING:
                     await self._set(instance_id, S.STOPPING)
                 service_id = record.container_id
-                if service_id is not None and await self._call(cluster_api.scale, service_id, 0):
-                    deadline = time.monotonic() + (timeout or spec.container.stop_timeout + 30)
-                    while time.monotonic() < deadline:
-                        tasks = [
-                            t for t in await self._call(cluster_api.tasks) if t.get("ServiceID") == service_id
-                        ]
-                        if not any(
-                            TaskView.of(t).state in ("running", "starting", "preparing") for t in tasks
-                        ):
-                            break
-                        await asyncio.sleep(POLL_INTERVAL)
-                    await self._call(cluster_api.remove_service, service_id)
+                if service_id is not None:
+                    await self._remove_service(service_id, timeout or spec.container.stop_timeout + 30)
                 current = self._records[instance_id]
                 if current.state is S.STARTING:  # never got to run: STARTING -> FAILED -> STOPPED
                     await self._set(instance_id, S.FAILED, **exit_fields(_stopped(spec)))
@@ -346,6 +336,27 @@ class SwarmDriver:
         finally:
             self._stopping.discard(instance_id)
 
+    async def _remove_service(self, service_id: str, timeout: float) -> None:
+        """Scale the slot's service to zero, wait until its task has stopped and Swarm's task reaper is
+        done with it, then remove the service.
+
+        The wait for the reaper is not cosmetic: Docker 20.10 (Debian 12's docker.io) crashes the
+        manager when a service is removed while the reaper deletes one of its tasks (a nil task in
+        swarmkit's ``SetServiceTasksRemove``, fixed upstream only in 2025, moby/swarmkit#3223). A task scaled
+        down has desired state ``remove`` and is deleted once it has stopped; ``down`` of 30 slots hit
+        that race within minutes.
+        """
+        if await self._call(cluster_api.scale, service_id, 0):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                tasks = [TaskView.of(t) for t in await self._call(cluster_api.tasks_of, service_id)]
+                if not any(
+                    t.state in ("running", "starting", "preparing") or awaits_reaper(t) for t in tasks
+                ):
+                    break
+                await asyncio.sleep(POLL_INTERVAL)
+        await self._call(cluster_api.remove_service, service_id)
+
     async def stop_all(self, instance_ids: Collection[str] | None = None) -> list[InstanceRecord]:
         ids = list(self._records) if instance_ids is None else list(instance_ids)
         return list(await asyncio.gather(*(self.stop(i) for i in ids)))
@@ -357,7 +368,7 @@ class SwarmDriver:
                 f"cluster instance {instance_id} is {record.state}; stop it before forgetting it"
             )
         if record.container_id is not None:
-            await self._call(cluster_api.remove_service, record.container_id)
+            await self._remove_service(record.container_id, record_stop_timeout(record))
         for table in (self._records, self._specs, self._locks, self._pending_since):
             table.pop(instance_id, None)
 
@@ -382,7 +393,7 @@ class SwarmDriver:
                     return await self._set(instance_id, S.STOPPED, container_id=None, **exit_fields(status))
                 return await self._set(instance_id, final, container_id=None, **exit_fields(status))
             if record.state is S.STOPPING:
-                await self._call(cluster_api.remove_service, str(found["ID"]))
+                await self._remove_service(str(found["ID"]), record_stop_timeout(record))
                 status = ExitStatus(ExitReason.STOPPED, detail="stop finished after an engine restart")
                 return await self._set(instance_id, S.STOPPED, container_id=None, **exit_fields(status))
             if record.state is S.BACKOFF:
@@ -397,7 +408,7 @@ class SwarmDriver:
         return [str(row["ID"]) for row, lab in labels if lab.get("mooring.instance") not in known]
 
     async def remove_service(self, service_id: str) -> None:
-        await self._call(cluster_api.remove_service, service_id)
+        await self._remove_service(service_id, 60.0)
 
     async def remove_unused_secrets(self, app: str) -> None:
         """The app's Swarm secrets that no service of the cluster uses any more (after a down)."""
@@ -520,6 +531,11 @@ def _ended_status(task: TaskView | None) -> ExitStatus:
     if task.exit_code is not None and task.exit_code > 128:
         return ExitStatus(ExitReason.KILLED, task.exit_code, task.exit_code - 128, detail=detail)
     return ExitStatus(ExitReason.CRASHED, task.exit_code, detail=detail)
+
+
+def record_stop_timeout(record: InstanceRecord) -> float:
+    """How long removing a recorded slot's service may wait for its task: its stop grace and 30 s."""
+    return SwarmSpec.from_dict(record.spec).container.stop_timeout + 30
 
 
 def _stopped(spec: SwarmSpec) -> ExitStatus:

@@ -113,3 +113,13 @@ def is_unschedulable(text: str) -> bool:
     """Swarm says so in the pending task's message: no node satisfies the constraints or resources."""
     lowered = text.lower()
     return "no suitable node" in lowered or "insufficient resources" in lowered
+
+
+# Swarm's task states before a node takes the task, and after it has ended (swarmkit's TaskState order).
+_UNASSIGNED = frozenset({"new", "pending", "allocated"})
+_ENDED = frozenset({"complete", "shutdown", "failed", "rejected", "remove", "orphaned"})
+
+
+def awaits_reaper(task: TaskView) -> bool:
+    """Whether Swarm's task reaper is about to delete this task (desired ``remove``, never ran or ended)."""
+    return task.desired == "remove" and (task.state in _UNASSIGNED or task.state in _ENDED)
