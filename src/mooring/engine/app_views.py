@@ -173,7 +173,9 @@ class AppViews:
             return snapshot_text  # the plan reports it
         if not isinstance(data, dict):
             return snapshot_text
-        return json.dumps(await pin_images(self.engine, app, data, pull=False))
+        return json.dumps(
+            await pin_images(self.engine.journal, self.engine.supervisor, app, data, pull=False)
+        )
 
     def rollback_preview(self, app: str, release_id: str | None) -> dict[str, Any]:
         """Which release a rollback would restore, and its plan; changes nothing."""

@@ -112,7 +112,9 @@ class Engine:
                 watch_health=self.watch_health,
             ),
             check_claims=lambda app, snapshot: check_claims(self, app, snapshot),
-            pin_images=lambda app, snapshot: pin_images(self, app, snapshot, pull=True),
+            pin_images=lambda app, snapshot: pin_images(
+                self.journal, self.supervisor, app, snapshot, pull=True
+            ),
             reconcile_listeners=lambda app: reconcile_listeners(self, app),
             reconcile_orphans=lambda app: self.reconciler.after_release(app, self.releases.background),
             on_settled=lambda app: self.schedules.refresh(app),
