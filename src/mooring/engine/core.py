@@ -84,13 +84,13 @@ class Engine:
         self.book.catalog = LogCatalog(home / "logs", self.supervisor.process.logs.files, self._log_retention)
         self.proxy = Edge(home)  # the published ports: one HAProxy, which outlives the engine
         self.proxy.on_restart = self._edge_restarted
-        self.maintenance = Maintenance(self)
         self.tokens: Tokens = self.store  # the API's auth and token routes see only this port
         self.event_hub = EventHub()
         # one journal (the store, waking event-stream followers) and one snapshot cache, handed to
         # the collaborators that write events or read snapshots
         self.journal = Journal(self.store, on_event=self.event_hub.notify)
         self.snapshots = Snapshots(lambda release_id: self.store.get_release(release_id).snapshot)
+        self.maintenance = Maintenance(self.store, self.journal, self.proxy)
         self.secret_material = SecretMaterial(self.store, home)
         # sideways calls go through callables: a settled release brings its crons, an ended run
         # frees its cron for the next tick
@@ -111,7 +111,7 @@ class Engine:
                 admit=self.admit,
                 watch_health=self.watch_health,
             ),
-            check_claims=lambda app, snapshot: check_claims(self, app, snapshot),
+            check_claims=lambda app, snapshot: check_claims(self.proxy, app, snapshot),
             pin_images=lambda app, snapshot: pin_images(
                 self.journal, self.supervisor, app, snapshot, pull=True
             ),
@@ -280,7 +280,7 @@ class Engine:
     def _edge_restarted(self, restarts: int) -> None:
         """HAProxy died and is being started again: every app with published ports hears of it."""
         for app in sorted({app for app, _ in self.proxy.routes}):
-            self.releases.journal.append_event(
+            self.journal.append_event(
                 app, "edge.restarted", {"restarts": restarts, "log": self.proxy.process.log_tail(3)}
             )
 
@@ -357,7 +357,7 @@ class Engine:
         if moved:
             self._follow_moved_task(record.instance_id)
             if before is not None and from_node and record.node and from_node != record.node:
-                self.releases.journal.append_event(
+                self.journal.append_event(
                     before.app,
                     "instance.moved",
                     {
@@ -474,7 +474,7 @@ class Engine:
             if e.driver == "swarm" and e.record is not None and e.record.node == name
         }
         for app in sorted(apps):
-            self.releases.journal.append_event(
+            self.journal.append_event(
                 app,
                 kind,
                 {"node": name, "from": old, "to": new, "address": (node.get("Status") or {}).get("Addr")},
