@@ -77,7 +77,7 @@ def test_hot_commands_print_as_typer_prints_them(mooring: Mooring) -> None:
     ]:
         same(m, *args)
     assert same(m, "status", "--app", "nope").returncode == 10
-    for args in [("ps",), ("ps", "--app", "shop"), ("status",), ("status", "-f", "mooring.toml")]:
+    for args in [("ps",), ("ps", "--app", "shop", "--wide"), ("status",), ("status", "-f", "mooring.toml")]:
         same(m, *args, moving=True)
     # without --app the manifest names the app: validating it takes pydantic, so those have --app
     for args in [

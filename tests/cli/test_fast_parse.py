@@ -21,7 +21,7 @@ TOKENS = [
     "--app", "web", "--json", "--server", "", "h:1", "-f", "x.toml", "-fy.toml", "--file=z.toml",
     "--explain", "--limit", "5", "0", "501", "-3", "abc", "--before", "12", "--status", "failed",
     "--failed", "--in-progress", "--follow", "-F", "--tail", "-n", "-n7", "--tail=2", "--since", "10m",
-    "--release", "r1", "--help", "--", "-", "--json=1", "--app=", "--bogus", "-Fn3", "web-1", "a.toml",
+    "--release", "r1", "--wide", "--help", "--", "-", "--json=1", "--app=", "--bogus", "-Fn3", "web-1", "a.toml",
 ]  # fmt: skip
 
 
@@ -60,6 +60,7 @@ def check(argv: list[str], env: dict[str, str]) -> None:
     [
         ["ps"],
         ["ps", "--json", "--app", "web"],
+        ["ps", "--wide", "--app", "web"],
         ["status", "--app=web", "--explain"],
         ["status", "-fother.toml"],
         ["history", "abc123", "--limit", "3", "--json"],

@@ -45,6 +45,7 @@ def route_counters(mooring: Mooring) -> dict[str, int]:
     assert [(r["service"], r["host"], r["path"], r["port"], r["tls"]) for r in routes] == [
         ("web", "shop.example.com", "/", 8000, None)
     ]
+    assert (routes[0]["servers_up"], routes[0]["servers_total"]) == (5, 5)  # the canary and 4 old
     counters: dict[str, int] = routes[0]["counters"]
     return counters
 
@@ -80,6 +81,15 @@ def test_a_weighted_canary_takes_its_share_while_gated_then_an_equal_one(
     after = route_counters(mooring)
     assert (after["requests"] - before["requests"], after["http_2xx"] - before["http_2xx"]) == (50, 50)
     assert after["http_5xx"] == 0 and after["bytes_out"] > before["bytes_out"] > 0
+    # ps --wide: each instance's counters on the edge (an instance behind it counted requests)
+    wide = mooring.run("ps", "--app", "shop", "--wide", check=True).stdout.splitlines()
+    assert wide[0].split()[-8:] == ["REQUESTS", "2XX", "4XX", "5XX", "IN", "OUT", "SESSIONS", "NOTE"]
+    at = wide[0].index("REQUESTS")  # the cells before it may hold spaces (PORTS, UPSTREAM)
+    served = [int(line[at:].split()[0]) for line in wide[1:] if line[at:].split()[0] != "-"]
+    assert len(served) >= 5 and sum(served) >= 50, wide
+    assert "REQUESTS" not in mooring.run("ps", "--app", "shop", check=True).stdout
+    table = mooring.run("status", "--app", "shop", check=True).stdout.split("routes:\n")[1].splitlines()
+    assert table[0].split()[:4] == ["HOST", "PATH", "SERVICE:PORT", "UP"] and "5/5" in table[1].split()
 
     mooring.run("rollout", "pause", "--app", "shop", check=True)  # a paused canary keeps its share
     wait_until(lambda: "release.paused" in events(mooring, release["id"]), what="the pause")

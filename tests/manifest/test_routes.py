@@ -86,3 +86,24 @@ def test_cross_checks_port_redirect_wildcard_acme_and_duplicates() -> None:
         "service.api.route[0]: host a.example.com path / is already routed by service.web.route[0]" in e
         for e in errors
     )
+
+
+def test_a_health_path_is_a_path_shared_by_the_routes_to_one_port() -> None:
+    loaded = load(WEB + '[[service.web.route]]\nhost = "a.example.com"\nhealth_path = "/health"\n')
+    route = build_snapshot(loaded.manifest).data["service"]["web"]["route"][0]
+    assert route["health_path"] == "/health"
+    text = WEB + (
+        '[[service.web.route]]\nhost = "a.example.com"\nhealth_path = "health"\n'
+        '[[service.web.route]]\nhost = "b.example.com"\nhealth_path = "/up"\n'
+        '[[service.web.route]]\nhost = "c.example.com"\nport = 8000\nhealth_path = "/ready"\n'
+    )
+    assert errors_of(text) == [
+        "mooring.toml: service.web.route[0].health_path: 'health' is not a path; write it as \"/health\" "
+        "(no query, no spaces)"
+    ]
+    text = text.replace('health_path = "health"\n', "")
+    assert errors_of(text) == [
+        "mooring.toml: service.web.route[2].health_path: routes to one port share one set of upstream "
+        "servers, checked with '/up' by an earlier route (give every route of service.web to this port "
+        'health_path = "/up")'
+    ]

@@ -18,6 +18,7 @@ class HttpBackend:
         self.port = 0
         self.server: asyncio.Server | None = None
         self.accepted = 0  # connections HAProxy opened to it
+        self.health = 200  # what GET /health answers
 
     async def start(self) -> HttpBackend:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -45,8 +46,9 @@ class HttpBackend:
                         await writer.drain()
                     return
                 body = json.dumps({"name": self.name, "path": path, "headers": headers}).encode()
+                status = self.health if path == "/health" else 200
                 writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n".encode()
                     + f"Content-Length: {len(body)}\r\n\r\n".encode()
                     + body
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from mooring.network import Edge, PortMapping
 from mooring.network.http_routes import HttpRule, RouteClash
 from tests.network.http_kit import HttpBackend, aget, get_many, served_by
-from tests.network.kit import edge_on, free_port, run
+from tests.network.kit import edge_on, free_port, run, until
 
 
 @pytest.fixture
@@ -195,3 +196,43 @@ def test_a_weighted_canary_gets_its_share_on_routes_and_published_ports(
             await edge.stop()
 
     run(body)
+
+
+def test_a_server_failing_the_routes_health_path_gets_none_of_its_requests(
+    tmp_path: Path, http_port: int
+) -> None:
+    async def body() -> None:
+        edge = await edge_on(tmp_path)
+        try:
+            good, bad = await HttpBackend("good").start(), await HttpBackend("bad").start()
+            rule = HttpRule("shop", "web", "shop.example.com", "/", 80, health_path="/health")
+            await edge.route_http("shop", "web", [rule])
+            await edge.sync()
+            for b in (good, bad):  # admitted at runtime: their checks start with them
+                edge.admit("shop", "web", b.name, "127.0.0.1", {80: b.port})
+            await edge.sync()
+
+            async def servers() -> dict[str, int]:
+                await edge.refresh()
+                up: dict[str, int] = edge.view("shop")[0]["routes"][0]["servers"]
+                return up
+
+            await until(lambda: _is(servers(), {"up": 2, "total": 2}), "both servers checked up")
+            bad.health = 503
+            await until(lambda: _is(servers(), {"up": 1, "total": 2}), "the failing server down", 15)
+            names = {served_by(await aget(http_port, "shop.example.com")) for _ in range(30)}
+            assert names == {"good"}
+            bad.health = 200
+            await until(lambda: _is(servers(), {"up": 2, "total": 2}), "the server back", 15)
+            other = HttpRule("shop", "web", "www.example.com", "/", 80, health_path="/health")
+            await edge.route_http("shop", "web", [rule, other])  # a reload: the servers from the config
+            bad.health = 503
+            await until(lambda: _is(servers(), {"up": 1, "total": 2}), "down after the reload", 15)
+        finally:
+            await edge.stop()
+
+    run(body)
+
+
+async def _is(value: Awaitable[dict[str, int]], expected: dict[str, int]) -> bool:
+    return await value == expected

@@ -186,6 +186,9 @@ class RouteStatus(Strict):
     path: str
     port: int = Field(description="the instance-side port")
     tls: Literal["acme", "files"] | None
+    health_path: str | None = Field(description="HAProxy checks each upstream server with GET health_path")
+    servers_up: int = Field(description="instances in rotation that HAProxy sends the route's requests to")
+    servers_total: int = Field(description="instances in rotation for the route")
     counters: RouteCounters
 
 

@@ -90,9 +90,16 @@ def ps(
     app: AppOption = None,
     json_output: JsonFlag = False,
     server: ServerOption = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide",
+            help="Also each instance's traffic on the edge: requests, 2xx/4xx/5xx, bytes in/out, open sessions.",
+        ),
+    ] = False,
 ) -> int:
     """List instances: state, health, restarts, uptime, cpu and memory."""
-    return reads.ps(app, json_output, server)
+    return reads.ps(app, json_output, server, wide)
 
 
 def logs(

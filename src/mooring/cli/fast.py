@@ -43,7 +43,10 @@ class Command:
 
 
 COMMANDS = {
-    "ps": Command({**APP, **JSON, **SERVER}, {"app": None, "json_output": False, "server": None}),
+    "ps": Command(
+        {**APP, **JSON, **SERVER, "--wide": ("wide", FLAG)},
+        {"app": None, "json_output": False, "server": None, "wide": False},
+    ),
     "apps": Command(
         {
             "--status": ("status_filter", TEXT),

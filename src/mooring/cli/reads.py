@@ -33,12 +33,12 @@ APPS_COLUMNS = [
 ]
 
 
-def ps(app: str | None, json_output: bool, server: str | None) -> int:
+def ps(app: str | None, json_output: bool, server: str | None, wide: bool = False) -> int:
     rows = engine_client(server).get("/v1/instances", app=app)
     if json_output:
         print_json(rows)
     else:
-        instances_table(rows)
+        instances_table(rows, wide)
     return 0
 
 

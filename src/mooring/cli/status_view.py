@@ -279,9 +279,11 @@ def print_routes(services: list[dict[str, Any]], maintenance: dict[str, Any]) ->
         if cert.get("last_error"):
             tls += f"; last error: {cert['last_error']}"
         c = r.get("counters") or {}
-        cells.append([r["host"], r["path"], f"{service}:{r['port']}", str(c.get("requests", 0)), tls])
+        s = r.get("servers") or {}
+        up = f"{s.get('up', 0)}/{s.get('total', 0)}" + (" checked" if r.get("health_path") else "")
+        cells.append([r["host"], r["path"], f"{service}:{r['port']}", up, str(c.get("requests", 0)), tls])
     echo("routes:")
-    echo(text_table(["HOST", "PATH", "SERVICE:PORT", "REQUESTS", "TLS"], cells))
+    echo(text_table(["HOST", "PATH", "SERVICE:PORT", "UP", "REQUESTS", "TLS"], cells))
 
 
 def analysis_lines(failure: dict[str, Any]) -> list[str]:

@@ -78,7 +78,27 @@ def ports_cell(row: dict[str, Any]) -> str:
     return ", ".join(cells) or "-"
 
 
-def instances_table(rows: list[dict[str, Any]]) -> None:
+# ps --wide: the edge's counters of each instance (HAProxy's, since its last reload)
+TRAFFIC_COLUMNS = ["REQUESTS", "2XX", "4XX", "5XX", "IN", "OUT", "SESSIONS"]
+
+
+def traffic_cells(row: dict[str, Any]) -> list[str]:
+    """An instance's counters on the edge; ``-`` for one that is not behind it."""
+    c = row.get("proxy")
+    if not c:
+        return ["-"] * len(TRAFFIC_COLUMNS)
+    return [
+        str(c.get("requests", 0)),
+        str(c.get("http_2xx", 0)),
+        str(c.get("http_4xx", 0)),
+        str(c.get("http_5xx", 0)),
+        human_bytes(c.get("bytes_in", 0)),
+        human_bytes(c.get("bytes_out", 0)),
+        str(c.get("active", 0)),
+    ]
+
+
+def instances_table(rows: list[dict[str, Any]], wide: bool = False) -> None:
     if not rows:
         echo("no instances")
         return
@@ -105,7 +125,9 @@ def instances_table(rows: list[dict[str, Any]]) -> None:
                 human_bytes(row["memory_bytes"]),
                 ports,
                 upstream_cell(row),
+                *(traffic_cells(row) if wide else []),
                 note or "",
             ]
         )
-    echo(text_table(INSTANCE_COLUMNS, cells))
+    columns = INSTANCE_COLUMNS[:-1] + TRAFFIC_COLUMNS + INSTANCE_COLUMNS[-1:] if wide else INSTANCE_COLUMNS
+    echo(text_table(columns, cells))

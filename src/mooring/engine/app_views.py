@@ -245,7 +245,9 @@ def route_statuses(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "service": svc["service"],
-            **{k: r[k] for k in ("host", "path", "port", "tls")},
+            **{k: r[k] for k in ("host", "path", "port", "tls", "health_path")},
+            "servers_up": r["servers"]["up"],
+            "servers_total": r["servers"]["total"],
             "counters": {k: int(r["counters"][k]) for k in COUNTED},
         }
         for svc in services

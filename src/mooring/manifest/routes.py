@@ -37,6 +37,15 @@ class HttpRoute(Frozen):
     # "acme": a certificate issued and renewed over ACME HTTP-01; a table: PEM files; absent: HTTP only
     tls: Literal["acme"] | TlsFiles | None = None
     https_redirect: bool = False  # plain HTTP answers 308 to the https:// URL (needs tls)
+    # HAProxy checks each upstream server with GET health_path: one failing it gets none of the traffic
+    health_path: str | None = None
+
+    @field_validator("health_path")
+    @classmethod
+    def _valid_health_path(cls, value: str | None) -> str | None:
+        if value is not None and (not _PATH.match(value) or "//" in value):
+            raise ValueError(f'{value!r} is not a path; write it as "/health" (no query, no spaces)')
+        return value
 
     @field_validator("host")
     @classmethod
@@ -65,8 +74,22 @@ def route_issues(file: str, services: dict[str, Any]) -> list[Issue]:
     owner: dict[tuple[str, str], str] = {}
     for name, service in services.items():
         declared = [p.port for p in service.ports]
+        checked: dict[int | None, str] = {}  # routes to one port share their upstream set, and its check
         for i, route in enumerate(service.route):
             where = f"service.{name}.route[{i}]"
+            if route.health_path is not None:
+                port = route.port if route.port is not None else (declared[0] if declared else None)
+                other = checked.setdefault(port, route.health_path)
+                if other != route.health_path:
+                    issues.append(
+                        Issue(
+                            file,
+                            f"{where}.health_path",
+                            f"routes to one port share one set of upstream servers, checked with "
+                            f"{other!r} by an earlier route",
+                            f'give every route of service.{name} to this port health_path = "{other}"',
+                        )
+                    )
             if route.port is None and not declared:
                 issues.append(
                     Issue(

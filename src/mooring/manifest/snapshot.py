@@ -150,6 +150,8 @@ def _workload(workload: Workload, salt: bytes, secrets: dict[str, str]) -> dict[
     if "depends_on" in out:
         out["depends_on"] = sorted(out["depends_on"])
     for route in out.get("route", []):  # a route's port defaults to the first declared one
+        if route.get("health_path") is None:
+            route.pop("health_path", None)  # absent, not null: routes without it snapshot as before
         if route["port"] is None and out.get("ports"):
             route["port"] = out["ports"][0]["port"]
     check = out.get("health_check")

@@ -58,6 +58,7 @@ class Edge:
         self._structure: list[str] | None = None  # what the running HAProxy was started/reloaded with
         self._live: set[PortMapping] = set()  # the addresses it listens on
         self._stats: dict[tuple[str, str], Counters] = {}
+        self._server_status: dict[tuple[str, str], str] = {}  # HAProxy's UP / DOWN / no check / MAINT
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
         self.restarts = 0
@@ -399,7 +400,7 @@ class Edge:
                     await api.delete_server(backend.name, s.name)
                     current = None
                 if current is None:
-                    await api.add_server(backend.name, s.name, s.address, s.port)  # in maintenance
+                    await api.add_server(backend.name, s.name, s.address, s.port, s.check)  # in maintenance
                     if s.state != "maint":
                         changes.append((backend.name, s.name, s.state))
                 elif current.admin != s.state:
@@ -462,7 +463,7 @@ class Edge:
     async def refresh(self) -> None:
         """Read the counters of every backend and server (for views)."""
         if self.process.pid is None:
-            self._stats = {}
+            self._stats, self._server_status = {}, {}
             return
         try:
             rows = await self.process.api.show_stat()
@@ -470,6 +471,7 @@ class Edge:
             log.info("counters unavailable: %s", exc)
             return
         self._stats = {(r["pxname"], r["svname"]): Counters.of(r) for r in rows}
+        self._server_status = {(r["pxname"], r["svname"]): r.get("status", "") for r in rows}
 
     def _counters(self, route: Route, name: str) -> Counters:
         total = Counters()
@@ -500,6 +502,7 @@ class Edge:
                     **r.to_dict(),
                     "certificate": self.tls.status(r.host),
                     "counters": self._stats.get((r.backend, "BACKEND"), Counters()).to_dict(),
+                    "servers": self._servers_up(route, r.backend),
                 }
                 for r in route.http
             ],
@@ -521,6 +524,13 @@ class Edge:
                 for u in route.members.values()
             ],
         }
+
+    def _servers_up(self, route: Route, backend: str) -> dict[str, int]:
+        """The route's upstream set: instances in rotation, and those HAProxy would send to now
+        (a failed ``health_path`` check takes one out; without a check, in rotation is up)."""
+        taking = [u.instance_id for u in route.members.values() if u.state == "ready"]
+        status = [self._server_status.get((backend, i), "") for i in taking]
+        return {"up": sum(s.startswith("UP") or s == "no check" for s in status), "total": len(taking)}
 
     def info(self) -> dict[str, Any]:
         return {

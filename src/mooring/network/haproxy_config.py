@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mooring.network.mappings import PortMapping
+from mooring.network.runtime_api import CHECK
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 
@@ -28,6 +29,7 @@ class Server:
     port: int
     state: str = "ready"  # ready | drain | maint
     weight: int = 1  # HAProxy's 1-256: a weighted canary's share (upstreams.split_weights)
+    check: bool = False  # its backend checks it (a route's health_path)
 
 
 @dataclass
@@ -128,6 +130,7 @@ def render(config: EdgeConfig) -> str:
         for s in sorted(config.backends[name].servers.values(), key=lambda s: s.name):
             if s.state == "ready":  # the others are added at runtime in their state
                 weight = f" weight {s.weight}" if s.weight != 1 else ""
-                lines.append(f"    server {s.name} {s.address}:{s.port}{weight}")
+                check = f" {CHECK}" if s.check else ""
+                lines.append(f"    server {s.name} {s.address}:{s.port}{weight}{check}")
         lines.append("")
     return "\n".join(lines)

@@ -51,11 +51,14 @@ def http_config(
     for (app, service), route in sorted(routes.items()):
         for port in sorted({r.port for r in route.http}):
             name = http_backend_name(app, service, port)
-            backend = Backend(name, head=backend_lines(name, maintenance.get(app), route.balance))
+            # routes to one port share the upstream set; the manifest gives them one health_path
+            checked = next((r.health_path for r in route.http if r.port == port and r.health_path), None)
+            head = backend_lines(name, maintenance.get(app), route.balance, checked)
+            backend = Backend(name, head=head)
             weights = route.weights()
             for iid, u in route.members.items():
                 backend.servers[iid] = Server(
-                    iid, u.host, u.ports.get(port, port), u.state, weights.get(iid, 1)
+                    iid, u.host, u.ports.get(port, port), u.state, weights.get(iid, 1), checked is not None
                 )
             config.backends[name] = backend
     config.http += fixed_backends()

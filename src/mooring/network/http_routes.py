@@ -44,6 +44,7 @@ class HttpRule:
     cert: str | None = None  # the PEM files of tls = { cert, key }
     key: str | None = None
     https_redirect: bool = False
+    health_path: str | None = None  # HAProxy checks each upstream server of the route with it
 
     @property
     def backend(self) -> str:
@@ -66,6 +67,7 @@ class HttpRule:
             "port": self.port,
             "tls": self.tls,
             "https_redirect": self.https_redirect,
+            "health_path": self.health_path,
         }
 
 
@@ -90,6 +92,7 @@ def rules_of(app: str, service: str, section: dict[str, Any]) -> list[HttpRule]:
                 cert=files.get("cert"),
                 key=files.get("key"),
                 https_redirect=bool(r.get("https_redirect")),
+                health_path=r.get("health_path"),
             )
         )
     return rules
@@ -202,7 +205,9 @@ def frontend_lines(
     return lines
 
 
-def backend_lines(name: str, maintenance: str | None, balance: str = "leastconn") -> list[str]:
+def backend_lines(
+    name: str, maintenance: str | None, balance: str = "leastconn", health_path: str | None = None
+) -> list[str]:
     lines = [
         f"backend {name}",
         "    mode http",
@@ -210,6 +215,8 @@ def backend_lines(name: str, maintenance: str | None, balance: str = "leastconn"
         # a websocket or any upgraded connection lives as long as both ends keep it
         "    timeout tunnel 1h",
     ]
+    if health_path is not None:  # each server is checked (runtime_api.CHECK); 2xx and 3xx pass
+        lines.append(f"    option httpchk GET {health_path}")
     if maintenance is not None:
         lines.append(
             f"    http-request return status 503 content-type 'text/html; charset=utf-8' "

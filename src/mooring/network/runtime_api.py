@@ -15,6 +15,8 @@ from pathlib import Path
 TIMEOUT = 5.0
 # what a server of the config file gets by default: idle server connections kept and reused
 POOL = "pool-max-conn -1 pool-purge-delay 5s"
+# a route's health_path: every second, two failures out, two passes back in
+CHECK = "check inter 1s fall 2 rise 2"
 
 
 class RuntimeApiError(Exception):
@@ -93,14 +95,19 @@ class RuntimeApi:
             rows.append(ServerState(f[1], f[3], f[4], int(f[18]), ServerState.admin_of(int(f[6])), int(f[7])))
         return rows
 
-    async def add_server(self, backend: str, name: str, address: str, port: int) -> None:
+    async def add_server(self, backend: str, name: str, address: str, port: int, check: bool = False) -> None:
         """A dynamic server starts in maintenance (``set_states`` brings it in).
 
         ``add server`` takes nothing from the defaults, and a dynamic server's idle-connection pool
         is off unless given: HAProxy 2.6 then opens a new connection to the instance for every
         HTTP request. These are the values a server of the config file gets.
         """
-        await self.expect(f"add server {backend}/{name} {address}:{port} {POOL}", "New server registered")
+        checked = f" {CHECK}" if check else ""
+        await self.expect(
+            f"add server {backend}/{name} {address}:{port} {POOL}{checked}", "New server registered"
+        )
+        if check:  # a dynamic server's check is off until enabled
+            await self.expect(f"enable health {backend}/{name}")
 
     async def set_state(self, backend: str, name: str, state: str) -> None:
         await self.expect(f"set server {backend}/{name} state {state}")
