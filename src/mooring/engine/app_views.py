@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from mooring.engine.book import InstanceBook
 from mooring.engine.http_routes import check_claims
 from mooring.engine.image_pins import pin_images
+from mooring.engine.journal import Journal
 from mooring.engine.releases import LIVE, not_a_snapshot, with_source_digests
 from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import NotFound, UsageError
 from mooring.manifest.snapshot import ReleaseSnapshot, SnapshotError
-from mooring.release.plan import PlanError
+from mooring.network import Edge
+from mooring.release.plan import PlanError, RunningInstance
 from mooring.release.preview import ObservedInstance, preview
+from mooring.runtime.dispatch import Drivers
 from mooring.runtime.states import InstanceState
-from mooring.store import Release
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
+from mooring.store import Release, Store
 
 
 def is_down(current: Release | None) -> bool:
@@ -27,8 +28,54 @@ def is_down(current: Release | None) -> bool:
     return current is not None and current.trigger == "down" and not current.service_filter
 
 
+class ViewedReleases(Protocol):
+    """What the views read of the release manager (engine/releases.py)."""
+
+    def prev_ok(self, latest: Release) -> Release | None: ...
+
+    def view(self, release: Release, with_targets: bool = True) -> dict[str, Any]: ...
+
+    def rollback_choice(self, app: str, release_id: str | None) -> tuple[Release, str]: ...
+
+    def running(self, app: str) -> list[RunningInstance]: ...
+
+
+class CronViews(Protocol):
+    def views(self, app: str) -> list[dict[str, Any]]: ...
+
+
+class Viewed(Protocol):
+    """What the views read of the engine (engine/core.py); the journal and drivers only for a
+    dry-run's image ids, the edge for route claims and route status."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def releases(self) -> ViewedReleases: ...
+
+    @property
+    def schedules(self) -> CronViews: ...
+
+    @property
+    def book(self) -> InstanceBook: ...
+
+    @property
+    def proxy(self) -> Edge: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+    @property
+    def supervisor(self) -> Drivers: ...
+
+    def instances(self, app: str | None = None) -> list[dict[str, Any]]: ...
+
+    def health_of(self, instance_id: str) -> str | None: ...
+
+
 class AppViews:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Viewed) -> None:
         self.engine = engine
         self.store = engine.store
         self.releases = engine.releases
@@ -126,7 +173,7 @@ class AppViews:
         except SnapshotError as exc:
             raise UsageError(str(exc)) from None
         try:
-            check_claims(self.engine, app, decoded.data)
+            check_claims(self.engine.proxy, app, decoded.data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise not_a_snapshot(exc) from None
         if read_sources:
@@ -173,7 +220,9 @@ class AppViews:
             return snapshot_text  # the plan reports it
         if not isinstance(data, dict):
             return snapshot_text
-        return json.dumps(await pin_images(self.engine, app, data, pull=False))
+        return json.dumps(
+            await pin_images(self.engine.journal, self.engine.supervisor, app, data, pull=False)
+        )
 
     def rollback_preview(self, app: str, release_id: str | None) -> dict[str, Any]:
         """Which release a rollback would restore, and its plan; changes nothing."""

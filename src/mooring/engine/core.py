@@ -15,16 +15,18 @@ from mooring.engine.book import BookEntry, InstanceBook
 from mooring.engine.cluster import Campaign, ClusterConfig
 from mooring.engine.event_hub import EventHub
 from mooring.engine.event_tail import EventTail
-from mooring.engine.http_routes import Maintenance
+from mooring.engine.http_routes import Maintenance, check_claims
+from mooring.engine.image_pins import pin_images
 from mooring.engine.journal import Journal
 from mooring.engine.lifecycle import Lifecycle
 from mooring.engine.log_catalog import DEFAULT_KEEP, DEFAULT_MAX_SIZE, LogCatalog, LogMeta
-from mooring.engine.metrics import EngineMetrics
+from mooring.engine.metrics import EngineCollector, EngineMetrics
 from mooring.engine.notify import Notifier
 from mooring.engine.oneshots import ENDED, OneShots
 from mooring.engine.outage import cancel_all, note_stall
 from mooring.engine.published import live_rules, reconcile_listeners
-from mooring.engine.reconcile import reconcile_forever
+from mooring.engine.reconcile import Reconciler
+from mooring.engine.release_runtime import EngineRuntime
 from mooring.engine.releases import ReleaseManager
 from mooring.engine.schedules import CronScheduler
 from mooring.engine.secret_files import remove_secret_files
@@ -82,17 +84,44 @@ class Engine:
         self.book.catalog = LogCatalog(home / "logs", self.supervisor.process.logs.files, self._log_retention)
         self.proxy = Edge(home)  # the published ports: one HAProxy, which outlives the engine
         self.proxy.on_restart = self._edge_restarted
-        self.maintenance = Maintenance(self)
         self.tokens: Tokens = self.store  # the API's auth and token routes see only this port
         self.event_hub = EventHub()
         # one journal (the store, waking event-stream followers) and one snapshot cache, handed to
         # the collaborators that write events or read snapshots
         self.journal = Journal(self.store, on_event=self.event_hub.notify)
         self.snapshots = Snapshots(lambda release_id: self.store.get_release(release_id).snapshot)
+        self.maintenance = Maintenance(self.store, self.journal, self.proxy)
         self.secret_material = SecretMaterial(self.store, home)
         # sideways calls go through callables: a settled release brings its crons, an ended run
         # frees its cron for the next tick
-        self.releases = ReleaseManager(self, on_settled=lambda app: self.schedules.refresh(app))
+        self.releases = ReleaseManager(
+            self.store,
+            self.journal,
+            self.book,
+            EngineRuntime(
+                self.store,
+                self.journal,
+                self.snapshots,
+                self.book,
+                self.supervisor,
+                self.prober,
+                self.proxy,
+                self.secret_material,
+                home,
+                admit=self.admit,
+                watch_health=self.watch_health,
+            ),
+            check_claims=lambda app, snapshot: check_claims(self.proxy, app, snapshot),
+            pin_images=lambda app, snapshot: pin_images(
+                self.journal, self.supervisor, app, snapshot, pull=True
+            ),
+            reconcile_listeners=lambda app: reconcile_listeners(self, app),
+            reconcile_orphans=lambda app: self.reconciler.after_release(app, self.releases.background),
+            on_settled=lambda app: self.schedules.refresh(app),
+        )
+        self.reconciler = Reconciler(
+            self.store, self.book, self.journal, self.releases, stop=self.releases.runtime.stop
+        )
         self.oneshots = OneShots(
             self.snapshots,
             self.book,
@@ -117,14 +146,27 @@ class Engine:
         self._drained_for_node: set[str] = set()  # withdrawn for a node drain, until their task moves
         # Consumers of the journal's events, fed on the loop after each commit (never by the executor).
         self.event_tail = EventTail(self.store, self.event_hub)
-        self.metrics = EngineMetrics(self)
+        self.metrics = EngineMetrics(
+            self.store,
+            self.book,
+            EngineCollector(
+                self.store,
+                self.book,
+                self.supervisor,
+                self.proxy,
+                version=self.version,
+                started_at=self.started_at,
+                health_of=self.health_of,
+                releases_running=self.releases.running_count,
+            ),
+        )
         self.notifier = Notifier(home, self.store)
 
     def _log_retention(self, meta: LogMeta) -> tuple[int, int]:
         """``logs.keep`` and ``logs.max_size`` of the instance's workload in its release."""
         section: dict[str, Any]
         try:
-            snapshot = self.releases.runtime.snapshot(meta.release_id)
+            snapshot = self.snapshots.data(meta.release_id)
             kinds = (meta.kind, "service", "worker", "cron")  # a pre-deploy worker is booked as a service
             section = next(
                 (snapshot[k][meta.service] for k in kinds if meta.service in snapshot.get(k, {})), {}
@@ -181,7 +223,7 @@ class Engine:
         self.maintenance.restore()
         await self.proxy.resume()
         self.releases.recover()
-        self._reconciler = asyncio.create_task(reconcile_forever(self), name="reconcile")
+        self._reconciler = asyncio.create_task(self.reconciler.forever(), name="reconcile")
         self.oneshots.adopt()  # before the crons: a run the previous engine left going blocks its overlap
         self.schedules.start()
 
@@ -238,7 +280,7 @@ class Engine:
     def _edge_restarted(self, restarts: int) -> None:
         """HAProxy died and is being started again: every app with published ports hears of it."""
         for app in sorted({app for app, _ in self.proxy.routes}):
-            self.releases.journal.append_event(
+            self.journal.append_event(
                 app, "edge.restarted", {"restarts": restarts, "log": self.proxy.process.log_tail(3)}
             )
 
@@ -315,7 +357,7 @@ class Engine:
         if moved:
             self._follow_moved_task(record.instance_id)
             if before is not None and from_node and record.node and from_node != record.node:
-                self.releases.journal.append_event(
+                self.journal.append_event(
                     before.app,
                     "instance.moved",
                     {
@@ -432,7 +474,7 @@ class Engine:
             if e.driver == "swarm" and e.record is not None and e.record.node == name
         }
         for app in sorted(apps):
-            self.releases.journal.append_event(
+            self.journal.append_event(
                 app,
                 kind,
                 {"node": name, "from": old, "to": new, "address": (node.get("Status") or {}).get("Addr")},

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from mooring.engine.book import InstanceBook
 from mooring.errors import NotFound
+from mooring.health import Prober
 from mooring.manifest.snapshot import ReleaseSnapshot
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
+from mooring.runtime.dispatch import Drivers
+from mooring.store import Release, Store
 
 LOG_LINES = 20  # enough for the end of a traceback
 ERROR_SCAN_LINES = 400  # how far back the first error line is looked for
@@ -22,7 +23,31 @@ ERROR_LINE = re.compile(
 )
 
 
-async def explain(engine: Engine, app: str) -> dict[str, Any]:
+class ReleaseViews(Protocol):
+    def view(self, release: Release, with_targets: bool = True) -> dict[str, Any]: ...
+
+
+class Explained(Protocol):
+    """What ``explain`` reads of the engine (engine/core.py): releases and their events, the release
+    view, probe results, exit records and log tails."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def releases(self) -> ReleaseViews: ...
+
+    @property
+    def prober(self) -> Prober: ...
+
+    @property
+    def book(self) -> InstanceBook: ...
+
+    @property
+    def supervisor(self) -> Drivers: ...
+
+
+async def explain(engine: Explained, app: str) -> dict[str, Any]:
     """The gate the app's current release waits on (with its deadline), per-target probe results,
     the last log lines of failed instances and the next command."""
     release = engine.store.latest_release(app)
@@ -124,7 +149,7 @@ def _open_batch(events: list[Any]) -> Any:
     return current
 
 
-def _probe(engine: Engine, instance_id: str | None) -> dict[str, Any] | None:
+def _probe(engine: Explained, instance_id: str | None) -> dict[str, Any] | None:
     """The last probe result of a live instance: HTTP status or error, exec exit code and output."""
     if not instance_id or instance_id not in engine.prober:
         return None
@@ -140,7 +165,7 @@ def _probe(engine: Engine, instance_id: str | None) -> dict[str, Any] | None:
     }
 
 
-def _exit(engine: Engine, instance_id: str | None) -> dict[str, Any] | None:
+def _exit(engine: Explained, instance_id: str | None) -> dict[str, Any] | None:
     if not instance_id or instance_id not in engine.book.entries:
         return None
     try:
@@ -166,7 +191,7 @@ def first_error(lines: list[str]) -> str | None:
     return None
 
 
-async def _log_tail(engine: Engine, instance_id: str) -> list[str]:
+async def _log_tail(engine: Explained, instance_id: str) -> list[str]:
     try:  # a container's logs come from its engine, so reading them is asynchronous
         return await engine.supervisor.logs.read_tail(instance_id, ERROR_SCAN_LINES)
     except (OSError, KeyError, ValueError):

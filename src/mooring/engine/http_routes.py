@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mooring.engine.journal import Journal
 from mooring.errors import NotFound, RouteConflict
-from mooring.network import HttpRule, clashes, rules_of
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
+from mooring.network import Edge, HttpRule, clashes, rules_of
+from mooring.store import Store
 
 log = logging.getLogger("mooring.engine")
 MAINTENANCE_KEY = "maintenance."  # + app name; the value: {"message": ..., "since": ...}
@@ -27,9 +26,9 @@ def snapshot_rules(app: str, snapshot: dict[str, Any]) -> dict[str, list[HttpRul
     return {name: rules_of(app, name, svc) for name, svc in (snapshot.get("service") or {}).items()}
 
 
-def check_claims(engine: Engine, app: str, snapshot: dict[str, Any]) -> None:
+def check_claims(proxy: Edge, app: str, snapshot: dict[str, Any]) -> None:
     """Refuse a snapshot whose routes another app already serves (RouteConflict names both)."""
-    others = [r for (a, _), route in engine.proxy.routes.items() if a != app for r in route.http]
+    others = [r for (a, _), route in proxy.routes.items() if a != app for r in route.http]
     problems = []
     for service, rules in snapshot_rules(app, snapshot).items():
         for new, old in clashes(rules, others):
@@ -49,31 +48,33 @@ def check_claims(engine: Engine, app: str, snapshot: dict[str, Any]) -> None:
 class Maintenance:
     """Per app: on (with its message) or off; recorded as events, kept across engine restarts."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: Store, journal: Journal, proxy: Edge) -> None:
+        self.store = store
+        self.journal = journal
+        self.proxy = proxy
 
     def restore(self) -> None:
         """Before the edge resumes: the pages that were up stay up."""
-        for key, value in self.engine.store.settings_under(MAINTENANCE_KEY).items():
+        for key, value in self.store.settings_under(MAINTENANCE_KEY).items():
             app = key[len(MAINTENANCE_KEY) :]
             try:
-                self.engine.proxy.maintenance[app] = json.loads(value)["message"]
+                self.proxy.maintenance[app] = json.loads(value)["message"]
             except (ValueError, KeyError, TypeError):
                 log.error("maintenance of app %s: unreadable setting %r; serving the app", app, value)
 
     def state(self, app: str) -> dict[str, Any]:
-        message = self.engine.proxy.maintenance.get(app)
+        message = self.proxy.maintenance.get(app)
         return {"app": app, "maintenance": message is not None, "message": message}
 
     async def set(self, app: str, on: bool, message: str | None) -> dict[str, Any]:
-        if self.engine.store.latest_release(app) is None:
+        if self.store.latest_release(app) is None:
             raise NotFound(f"no app {app!r}", hint="mooring apps lists the apps")
         text = (message or DEFAULT_MESSAGE) if on else None
-        self.engine.store.put_setting(
+        self.store.put_setting(
             MAINTENANCE_KEY + app, json.dumps({"message": text}) if text is not None else None
         )
-        self.engine.journal.append_event(
+        self.journal.append_event(
             app, "maintenance.on" if on else "maintenance.off", {"message": text} if on else {}
         )
-        await self.engine.proxy.set_maintenance(app, text)
+        await self.proxy.set_maintenance(app, text)
         return self.state(app)

@@ -14,13 +14,12 @@ Services on a Swarm cluster are left to the cluster (each node pulls for itself)
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mooring.engine.journal import Journal
 from mooring.engine.specs import runs_on_cluster
 from mooring.errors import MooringError
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
+from mooring.runtime.dispatch import Drivers
 
 NOT_PULLED = "not on this host: up pulls it"  # a dry-run's stand-in for the id of an absent image
 
@@ -32,10 +31,13 @@ class ImagePinError(MooringError):
     exit_code = 1
 
 
-async def pin_images(engine: Engine, app: str, snapshot: dict[str, Any], *, pull: bool) -> dict[str, Any]:
+async def pin_images(
+    journal: Journal, drivers: Drivers, app: str, snapshot: dict[str, Any], *, pull: bool
+) -> dict[str, Any]:
     """``snapshot`` with ``image_id`` set on each local container service (in place, and returned).
 
     ``pull``: pull an absent image (an apply); else leave a stand-in (a dry-run changes nothing).
+    A pull is the app's news before a release exists: its events go to the journal (``events -f``).
     """
     services = snapshot.get("service")
     if not isinstance(services, dict):
@@ -48,15 +50,16 @@ async def pin_images(engine: Engine, app: str, snapshot: dict[str, Any], *, pull
     if not pinned:
         return snapshot
     for name, section in pinned:
-        section["image_id"] = await _image_id(engine, app, name, str(section["image"]), pull)
+        section["image_id"] = await _image_id(journal, drivers, app, name, str(section["image"]), pull)
     return snapshot
 
 
-async def _image_id(engine: Engine, app: str, service: str, image: str, pull: bool) -> str:
-    journal = engine.journal  # the pull is the app's news before a release exists: `events -f` shows it
+async def _image_id(
+    journal: Journal, drivers: Drivers, app: str, service: str, image: str, pull: bool
+) -> str:
     pulling = False
     try:
-        driver = engine.supervisor.container
+        driver = drivers.container
         found = await driver.image_id(image)
         if found is None and pull:
             pulling = True

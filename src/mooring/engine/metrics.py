@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import time
 from collections import Counter as Tally
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from mooring.engine.book import InstanceBook
 from mooring.engine.outcomes import release_outcome
 from mooring.health.result import ProbeResult
+from mooring.network import Edge
+from mooring.runtime.dispatch import Drivers
 from mooring.runtime.record import InstanceRecord
-from mooring.store import Event
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
+from mooring.store import Event, Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TARGET_STATES = ("pending", "starting", "ready", "failed", "rolled_back", "skipped", "removed")
@@ -38,8 +38,9 @@ CRON_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 class EngineMetrics:
     """One registry per engine: the collector of live state plus the event-fed histograms and counters."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, store: Store, book: InstanceBook, collector: EngineCollector) -> None:
+        self.store = store
+        self.book = book
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.releases_finished = Counter(
@@ -103,7 +104,7 @@ class EngineMetrics:
         self.events = Counter(
             "mooring_events", "Events recorded in the journal, by type.", ["app", "type"], registry=r
         )
-        r.register(EngineCollector(engine))
+        r.register(collector)
         self._batch_started: dict[tuple[str, int, str], float] = {}
 
     def exposition(self) -> bytes:
@@ -146,63 +147,84 @@ class EngineMetrics:
     def _release_duration(self, event: Event) -> float | None:
         if event.release_id is None:
             return None
-        release = self.engine.store.get_release(event.release_id)
+        release = self.store.get_release(event.release_id)
         start = release.started_at or release.created_at
         end = release.finished_at or event.created_at
         return max(0.0, (end - start).total_seconds())
 
     def observe_probe(self, instance_id: str, kind: str, result: ProbeResult) -> None:
-        entry = self.engine.book.entries.get(instance_id)
+        entry = self.book.entries.get(instance_id)
         app, service = (entry.app, entry.service) if entry else ("", instance_id)
         self.probe_duration.labels(app, service, kind).observe(result.latency_ms / 1000)
         self.probes.labels(app, service, kind, "ok" if result.ok else "fail").inc()
 
 
 class EngineCollector(Collector):
-    """Gauges computed from the engine's state at each scrape: nothing to keep in step."""
+    """Gauges computed from the engine's state at each scrape: nothing to keep in step.
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    ``health_of(instance_id)`` is the prober's verdict (None without a health check);
+    ``releases_running()`` counts the release executors at work (engine/releases.py).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        book: InstanceBook,
+        drivers: Drivers,
+        proxy: Edge,
+        *,
+        version: str,
+        started_at: float,
+        health_of: Callable[[str], str | None],
+        releases_running: Callable[[], int],
+    ) -> None:
+        self.store = store
+        self.book = book
+        self.drivers = drivers
+        self.proxy = proxy
+        self.version = version
+        self.started_at = started_at
+        self.health_of = health_of
+        self.releases_running = releases_running
 
     def describe(self) -> list[Any]:
         return []  # computed per scrape; no fixed description needed
 
     def collect(self) -> Iterator[Any]:
-        engine = self.engine
         yield from self._engine_facts()
         releases = GaugeMetricFamily(
             "mooring_releases", "Releases recorded, by app and status.", labels=["app", "status"]
         )
-        for (app, status), n in sorted(engine.store.release_counts().items()):
+        for (app, status), n in sorted(self.store.release_counts().items()):
             releases.add_metric([app, status], n)
         yield releases
-        apps = sorted(a.name for a in engine.store.list_apps())
+        apps = sorted(a.name for a in self.store.list_apps())
         yield from self._current_releases(apps)
         yield from self._instances()
         yield from self._proxy(apps)
 
     def _engine_facts(self) -> Iterator[Any]:
         info = GaugeMetricFamily("mooring_engine_info", "The engine answering.", labels=["version"])
-        info.add_metric([self.engine.version], 1)
+        info.add_metric([self.version], 1)
         yield info
         yield GaugeMetricFamily(
             "mooring_engine_start_time_seconds",
             "When the engine started, seconds since the epoch.",
-            value=self.engine.started_at,
+            value=self.started_at,
         )
         yield GaugeMetricFamily(
             "mooring_engine_uptime_seconds",
             "Seconds since the engine started.",
-            value=time.time() - self.engine.started_at,
+            value=time.time() - self.started_at,
         )
         yield GaugeMetricFamily(
             "mooring_releases_running",
             "Release executors running now.",
-            value=sum(1 for _, task in self.engine.releases.executors.values() if not task.done()),
+            value=self.releases_running(),
         )
 
     def _current_releases(self, apps: list[str]) -> Iterator[Any]:
-        store = self.engine.store
+        store = self.store
         targets = GaugeMetricFamily(
             "mooring_targets",
             "Targets of each app's current (newest) release, by state.",
@@ -238,15 +260,15 @@ class EngineCollector(Collector):
         tally: Tally[tuple[str, str, str, str, str]] = Tally()
         # From the supervisor's records, not Engine.instances(): that samples cpu and memory of every
         # process (psutil), most of a scrape's time, for numbers no metric here uses.
-        for iid, entry in list(self.engine.book.entries.items()):
+        for iid, entry in list(self.book.entries.items()):
             record: InstanceRecord | None
             try:
-                record = self.engine.supervisor.record(iid)
+                record = self.drivers.record(iid)
             except Exception:  # forgotten meanwhile (a cron's next run replaced it)
                 record = entry.record
             if record is None:
                 continue
-            health = self.engine.health_of(iid) or "none"
+            health = self.health_of(iid) or "none"
             tally[(entry.app, entry.service, entry.kind, record.state.value, health)] += 1
             restarts.add_metric([entry.app, entry.service, iid], record.restarts)
         for labels, n in sorted(tally.items()):
@@ -274,7 +296,7 @@ class EngineCollector(Collector):
             labels=[*labels, "direction"],
         )
         for app in apps:
-            for route in self.engine.proxy.view(app):
+            for route in self.proxy.view(app):
                 c = route.get("counters") or {}
                 service = str(route.get("service"))
                 connections.add_metric([app, service], c.get("connections", 0))

@@ -9,12 +9,13 @@ whose published host side changed gets its new listener, and loses the old one.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from mooring.network import HttpRule, PublishError, mappings_of, rules_of
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
+from mooring.engine.book import InstanceBook
+from mooring.engine.journal import Journal
+from mooring.engine.snapshots import Snapshots
+from mooring.network import Edge, HttpRule, PublishError, mappings_of, rules_of
+from mooring.store import Store
 
 log = logging.getLogger("mooring.engine")
 # Releases whose snapshot is what runs (or is being rolled out, when paused); a failed, rolled back,
@@ -22,7 +23,26 @@ log = logging.getLogger("mooring.engine")
 SERVING = ("completed", "partially_failed", "in_progress", "pending")
 
 
-def serving_snapshot(engine: Engine, app: str) -> tuple[str, dict[str, Any]] | None:
+class Listeners(Protocol):
+    """What the published listeners are reconciled from and with (the engine, engine/core.py)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def snapshots(self) -> Snapshots: ...
+
+    @property
+    def book(self) -> InstanceBook: ...
+
+    @property
+    def proxy(self) -> Edge: ...
+
+    @property
+    def journal(self) -> Journal: ...
+
+
+def serving_snapshot(engine: Listeners, app: str) -> tuple[str, dict[str, Any]] | None:
     """The newest release of the app whose snapshot is live, with its id."""
     for release in engine.store.list_releases(app, limit=200):
         if release.status in SERVING:
@@ -30,7 +50,7 @@ def serving_snapshot(engine: Engine, app: str) -> tuple[str, dict[str, Any]] | N
     return None
 
 
-def live_rules(engine: Engine, app: str, service: str) -> list[HttpRule]:
+def live_rules(engine: Listeners, app: str, service: str) -> list[HttpRule]:
     """The HTTP routes of a service in the app's live snapshot (a route-only change restarts no
     instance, so an instance's own release may be older than the routes it serves)."""
     live = serving_snapshot(engine, app)
@@ -38,7 +58,7 @@ def live_rules(engine: Engine, app: str, service: str) -> list[HttpRule]:
     return rules_of(app, service, svc) if svc else []
 
 
-async def reconcile_listeners(engine: Engine, app: str) -> None:
+async def reconcile_listeners(engine: Listeners, app: str) -> None:
     """Bind and close the app's listeners so they match its instances and its live snapshot."""
     live = serving_snapshot(engine, app)
     release_id, snapshot = live if live is not None else (None, {})

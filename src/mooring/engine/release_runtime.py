@@ -6,24 +6,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-from mooring.engine.book import BookEntry
+from mooring.engine.book import BookEntry, InstanceBook
+from mooring.engine.journal import Journal
 from mooring.engine.secret_files import SecretFileError, remove_secret_files
+from mooring.engine.secret_material import SecretMaterial
+from mooring.engine.snapshots import Snapshots
 from mooring.engine.specs import build_instance, new_instance_id, runs_on_cluster
 from mooring.engine.stall import wait_first
 from mooring.errors import MooringError
-from mooring.health import HealthState, HealthStatus
+from mooring.health import HealthState, HealthStatus, Prober
 from mooring.manifest.diff import spec_hash
 from mooring.manifest.durations import parse_duration
-from mooring.network import PublishError, mappings_of, rules_of
+from mooring.network import Edge, PublishError, mappings_of, rules_of
 from mooring.release.model import Reason
 from mooring.release.ports import Readiness, Traffic
 from mooring.runtime.container import ImagePullFailed
+from mooring.runtime.dispatch import Drivers
 from mooring.runtime.states import InstanceState
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
+from mooring.store import Store
 
 log = logging.getLogger("mooring.engine")
 ENDED = {InstanceState.EXITED, InstanceState.FAILED, InstanceState.STOPPED}
@@ -39,37 +42,65 @@ def judged(status: HealthStatus) -> bool:
 
 
 class EngineRuntime:
-    """Starts, gates and stops instances for releases."""
+    """Starts, gates and stops instances for releases.
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.secret_material = engine.secret_material
+    ``admit(instance_id, entry)`` puts an instance behind its published ports and
+    ``watch_health(instance_id)`` registers its probe: the engine's own (engine/core.py), which also
+    does both for adopted instances.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        journal: Journal,
+        snapshots: Snapshots,
+        book: InstanceBook,
+        drivers: Drivers,
+        prober: Prober,
+        proxy: Edge,
+        secret_material: SecretMaterial,
+        home: Path,
+        *,
+        admit: Callable[[str, BookEntry], None],
+        watch_health: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.journal = journal
+        self.snapshots = snapshots
+        self.book = book
+        self.drivers = drivers
+        self.prober = prober
+        self.proxy = proxy
+        self.secret_material = secret_material
+        self.home = home
+        self.admit = admit
+        self.watch_health = watch_health
         self._pulls: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._apps: dict[str, str] = {}  # release id -> its app
 
     def snapshot(self, release_id: str) -> dict[str, Any]:
-        return self.engine.snapshots.data(release_id)
+        return self.snapshots.data(release_id)
 
     def _app_of(self, release_id: str) -> str:
         """A release's app never changes: read once (a store read per start was 14 % of `up` at N=500)."""
         app = self._apps.get(release_id)
         if app is None:
-            app = self._apps[release_id] = self.engine.store.get_release(release_id).app
+            app = self._apps[release_id] = self.store.get_release(release_id).app
         return app
 
     def new_instance_id(self, service: str, replica: int) -> str:
         return new_instance_id(service, replica)
 
     def exists(self, instance_id: str) -> bool:
-        return instance_id in self.engine.book.entries
+        return instance_id in self.book.entries
 
     def serve(self, instance_id: str) -> None:
         """Cut over: the proxy may send new connections to this instance (it passed its gate)."""
-        entry = self.engine.book.entries.get(instance_id)
+        entry = self.book.entries.get(instance_id)
         if entry is None:
             return
         try:
-            self.engine.admit(instance_id, entry)
+            self.admit(instance_id, entry)
         except PublishError as exc:  # start() published the ports; only a concurrent down unpublishes them
             log.error("cannot cut over to %s: %s", instance_id, exc)
 
@@ -78,20 +109,20 @@ class EngineRuntime:
         for instance_id in serve:
             self.serve(instance_id)
         for instance_id in retire:
-            self.engine.proxy.retire(instance_id)
-        await self.engine.proxy.sync_soon()
+            self.proxy.retire(instance_id)
+        await self.proxy.sync_soon()
 
     async def weigh(self, release_id: str, service: str, canary: Sequence[str], percent: int | None) -> None:
         """A weighted canary's share of the service's traffic, in the edge (rollout.canary_weight)."""
         app = self._app_of(release_id)
-        await self.engine.proxy.weigh(app, service, canary, percent)
+        await self.proxy.weigh(app, service, canary, percent)
 
     async def traffic(self, instance_ids: Sequence[str]) -> dict[str, Traffic]:
         """The edge's HTTP counters of each instance, read from HAProxy now (rollout.analysis)."""
-        await self.engine.proxy.refresh()
+        await self.proxy.refresh()
         found = {}
         for instance_id in instance_ids:
-            c = self.engine.proxy.instance_counters(instance_id) or {}
+            c = self.proxy.instance_counters(instance_id) or {}
             found[instance_id] = Traffic(
                 c.get("requests", 0), c.get("http_5xx", 0), c.get("response_ms", 0.0)
             )
@@ -104,7 +135,7 @@ class EngineRuntime:
         if not image or runs_on_cluster(snapshot, service):
             return None  # a cluster's nodes pull their own images when Swarm places a task
         try:
-            driver = self.engine.supervisor.container
+            driver = self.drivers.container
             if not await driver.has_image(image):
                 # one pull (and one pair of events) per release and image, however many targets wait
                 key = (release_id, image)
@@ -120,11 +151,11 @@ class EngineRuntime:
     async def _pull(self, release_id: str, service: str, image: str) -> None:
         """Pull with ``image.pulling`` then ``image.pulled`` or ``image.pull_failed`` in the release's events."""
         app = self._app_of(release_id)
-        journal = self.engine.journal  # through the journal: it wakes event-stream followers
+        journal = self.journal  # through the journal: it wakes event-stream followers
         journal.append_event(app, "image.pulling", {"service": service, "image": image}, release_id)
         started = time.monotonic()
         try:
-            await self.engine.supervisor.container.ensure_image(image)
+            await self.drivers.container.ensure_image(image)
         except Exception as exc:
             error = getattr(exc, "message", None) or str(exc)
             journal.append_event(
@@ -159,24 +190,24 @@ class EngineRuntime:
         except (ValueError, KeyError) as exc:
             return f"cannot build the instance: {exc}"
         except (MooringError, SecretFileError, OSError) as exc:
-            remove_secret_files(self.engine.home, instance_id)
+            remove_secret_files(self.home, instance_id)
             return f"cannot give the instance its secrets: {exc}"
         try:  # bind the published ports before the instance runs: a port in use fails this target only
-            await self.engine.proxy.publish(app, service, mappings_of(svc))
-            await self.engine.proxy.route_http(app, service, rules_of(app, service, svc))
+            await self.proxy.publish(app, service, mappings_of(svc))
+            await self.proxy.route_http(app, service, rules_of(app, service, svc))
         except PublishError as exc:
             return str(exc)
         entry = BookEntry(app, service, replica, release_id, spec_hash(svc), planned.ports, planned.probe)
         entry.driver = planned.spec.driver
-        self.engine.book.add(instance_id, entry)
+        self.book.add(instance_id, entry)
         try:
-            record = await self.engine.supervisor.start(planned.spec)
+            record = await self.drivers.start(planned.spec)
         except Exception as exc:  # an invalid spec, a runtime bug: the target fails, the engine lives
             log.exception("starting %s failed", instance_id)
             return f"{type(exc).__name__}: {exc}"
         if record.state not in (InstanceState.RUNNING, InstanceState.STARTING):
             return record.last_exit_message or f"instance is {record.state.value}"
-        self.engine.watch_health(instance_id)
+        self.watch_health(instance_id)
         return None
 
     async def wait_ready(
@@ -208,7 +239,7 @@ class EngineRuntime:
         min_ready: float,
         on_health: Callable[[str, str], None] | None = None,
     ) -> Readiness:
-        supervisor, prober = self.engine.supervisor, self.engine.prober
+        supervisor, prober = self.drivers, self.prober
         if instance_id not in prober or timeout == 0:
             try:
                 record = await supervisor.wait_for(
@@ -260,7 +291,7 @@ class EngineRuntime:
 
     async def _stable(self, instance_id: str, window: float) -> Readiness:
         """Ready must hold for ``window``: a crash or an unhealthy probe inside it fails the target."""
-        supervisor, prober = self.engine.supervisor, self.engine.prober
+        supervisor, prober = self.drivers, self.prober
         waits: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(supervisor.wait_for(instance_id, DOWN, window))
         ]
@@ -280,15 +311,14 @@ class EngineRuntime:
         return Readiness(False, Reason.UNSTABLE, f"inside min_ready {window:g}s: {detail}")
 
     async def stop(self, instance_id: str) -> int:
-        engine = self.engine
-        entry = engine.book.entries.get(instance_id)
+        entry = self.book.entries.get(instance_id)
         if entry is None:
             return 0
         left = 0
-        if engine.proxy.upstream(instance_id) is not None:
+        if self.proxy.upstream(instance_id) is not None:
             # no new connections, then let the open ones finish (up to drain_timeout) before stopping
             drain = self.drain_timeout(instance_id)
-            left = await engine.proxy.withdraw(instance_id, drain)
+            left = await self.proxy.withdraw(instance_id, drain)
             if left:
                 log.warning(
                     "%s (app %s, service %s): %d connection(s) still open after drain_timeout %gs; "
@@ -299,30 +329,29 @@ class EngineRuntime:
                     left,
                     drain,
                 )
-        if instance_id in engine.prober:
-            engine.prober.unregister(instance_id)
+        if instance_id in self.prober:
+            self.prober.unregister(instance_id)
         try:
-            await engine.supervisor.stop(instance_id)
-            await engine.supervisor.forget(instance_id)
+            await self.drivers.stop(instance_id)
+            await self.drivers.forget(instance_id)
         except Exception:  # unknown to the supervisor (never started): only the book has it
             log.debug("stop of %s: not supervised", instance_id, exc_info=True)
-        await engine.proxy.forget(instance_id)  # after the stop: its last sessions ended with it
-        engine.book.forget(instance_id)
+        await self.proxy.forget(instance_id)  # after the stop: its last sessions ended with it
+        self.book.forget(instance_id)
         await self._unpublish_if_removed(entry.app, entry.service)
         return left
 
     async def _unpublish_if_removed(self, app: str, service: str) -> None:
         """The last instance of a service the app's latest release no longer has: free its ports."""
-        if any(e.app == app and e.service == service for e in self.engine.book.entries.values()):
+        if any(e.app == app and e.service == service for e in self.book.entries.values()):
             return
-        latest = self.engine.store.latest_release(app)
+        latest = self.store.latest_release(app)
         if latest is None or service not in self.snapshot(latest.id).get("service", {}):
-            await self.engine.proxy.unpublish(app, service)
+            await self.proxy.unpublish(app, service)
 
     def drain_timeout(self, instance_id: str) -> float:
-        entry = self.engine.book.entries[instance_id]
-        svc = self.snapshot(entry.release_id).get("service", {}).get(entry.service, {})
-        return parse_duration((svc.get("rollout") or {}).get("drain_timeout", "10s"))
+        entry = self.book.entries[instance_id]
+        return self.snapshots.decoded(entry.release_id).rollout(entry.service).drain_timeout
 
     async def run_worker(self, name: str, release_id: str) -> str | None:
         snapshot = self.snapshot(release_id)
@@ -345,10 +374,10 @@ class EngineRuntime:
             named_secrets=named,
             secrets_dir=folder,
         )
-        supervisor = self.engine.supervisor
+        supervisor = self.drivers
         entry = BookEntry(app, name, 1, release_id, spec_hash(worker), {}, None)
         entry.driver = planned.spec.driver
-        self.engine.book.add(iid, entry)
+        self.book.add(iid, entry)
         await supervisor.start(planned.spec)
         limit = parse_duration(worker.get("timeout", "0s")) or 24 * 3600.0
         try:
@@ -361,5 +390,5 @@ class EngineRuntime:
                 None if record.last_exit_code == 0 else f"worker {name} failed: {record.last_exit_message}"
             )
         await supervisor.forget(iid)
-        self.engine.book.forget(iid)
+        self.book.forget(iid)
         return problem

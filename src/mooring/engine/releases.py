@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from mooring.engine import outage, reconcile
+from mooring.engine import outage
 from mooring.engine.app_leases import AppLeases
-from mooring.engine.http_routes import check_claims
-from mooring.engine.image_pins import pin_images
+from mooring.engine.book import InstanceBook
+from mooring.engine.journal import Journal
 from mooring.engine.lineage import NothingToDo, prev_ok, rollback_choice, serving_base
-from mooring.engine.published import reconcile_listeners
 from mooring.engine.release_runtime import EngineRuntime
 from mooring.engine.secret_pins import pin_secret_versions
 from mooring.errors import Conflict, LeaseConflict, NotFound, StoreError, UsageError
@@ -25,12 +24,9 @@ from mooring.release.model import Control, Counters, ReleaseStatus, TargetState,
 from mooring.release.plan import Action, Plan, PlanError, RunningInstance, make_plan
 from mooring.release.transitions import move_release, move_target
 from mooring.runtime.states import InstanceState
-from mooring.store import NewTarget, Release
+from mooring.store import NewTarget, Release, Store
 from mooring.store.columns import utcnow
 from mooring.store.releases import new_release_id
-
-if TYPE_CHECKING:
-    from mooring.engine.core import Engine
 
 log = logging.getLogger("mooring.engine")
 LIVE = {InstanceState.STARTING, InstanceState.RUNNING, InstanceState.BACKOFF}
@@ -58,12 +54,39 @@ def not_a_snapshot(exc: BaseException) -> UsageError:
 
 
 class ReleaseManager(AppLeases):
-    def __init__(self, engine: Engine, on_settled: Callable[[str], None]) -> None:
-        super().__init__(engine.store)
-        self.engine = engine
-        self.journal = engine.journal
-        self.on_settled = on_settled  # the app's release stopped running: its live crons may change
-        self.runtime = EngineRuntime(engine)
+    """What it needs of the rest of the engine comes in as callables (wired in engine/core.py):
+
+    - ``check_claims(app, snapshot)`` refuses routes another app serves (engine/http_routes.py);
+    - ``pin_images(app, snapshot)`` pins each container image to its id, pulling it (engine/image_pins.py);
+    - ``reconcile_listeners(app)`` binds and closes the published ports once a release ends, still
+      under its lease (engine/published.py);
+    - ``reconcile_orphans(app)`` looks for instances no release names, after the lease is let go
+      (engine/reconcile.py);
+    - ``on_settled(app)``: the app's release stopped running, its live crons may change (engine/schedules.py).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        journal: Journal,
+        book: InstanceBook,
+        runtime: EngineRuntime,
+        *,
+        check_claims: Callable[[str, dict[str, Any]], None],
+        pin_images: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]],
+        reconcile_listeners: Callable[[str], Awaitable[None]],
+        reconcile_orphans: Callable[[str], None],
+        on_settled: Callable[[str], None],
+    ) -> None:
+        super().__init__(store)
+        self.journal = journal
+        self.book = book
+        self.runtime = runtime
+        self.check_claims = check_claims
+        self.pin_images = pin_images
+        self.reconcile_listeners = reconcile_listeners
+        self.reconcile_orphans = reconcile_orphans
+        self.on_settled = on_settled
         self.executors: dict[str, tuple[ReleaseExecutor, asyncio.Task[Any]]] = {}
         self.background: set[asyncio.Task[Any]] = set()  # parking and auto-resume after an outage
 
@@ -71,7 +94,7 @@ class ReleaseManager(AppLeases):
 
     def running(self, app: str) -> list[RunningInstance]:
         out = []
-        for iid, entry in self.engine.book.of_app(app).items():
+        for iid, entry in self.book.of_app(app).items():
             record = entry.record
             if entry.kind != "service":
                 continue  # a cron or worker run ends by itself; a release neither replaces nor stops it
@@ -98,12 +121,12 @@ class ReleaseManager(AppLeases):
         except SnapshotError as exc:
             raise UsageError(str(exc)) from None
         try:  # another app's host and path: refused before anything is recorded or started
-            check_claims(self.engine, app, decoded.data)
+            self.check_claims(app, decoded.data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise not_a_snapshot(exc) from None
         if trigger != "rollback":  # a rollback restores the recorded digests; others read the code now
             decoded = ReleaseSnapshot(await asyncio.to_thread(with_source_digests, decoded.data))
-            decoded = ReleaseSnapshot(await pin_images(self.engine, app, decoded.data, pull=True))
+            decoded = ReleaseSnapshot(await self.pin_images(app, decoded.data))
         snapshot = decoded.data
         for ref, value in secrets.items():
             self.store.put_secret(ref, value)
@@ -236,14 +259,14 @@ class ReleaseManager(AppLeases):
             try:  # listeners follow the outcome, still under the lease (not when the engine shuts down)
                 current = asyncio.current_task()
                 if current is None or not current.cancelling():
-                    await reconcile_listeners(self.engine, app)
+                    await self.reconcile_listeners(app)
             except Exception:
                 log.exception("release %s: reconciling the published ports of %s failed", release_id, app)
             with contextlib.suppress(StoreError):  # an outage: the lease expires or is reclaimed
                 self.release_lease(app, release_id)
             current = asyncio.current_task()
             if current is None or not current.cancelling():
-                reconcile.after_release(self.engine, app, self.background)  # no instance left behind
+                self.reconcile_orphans(app)  # no instance left behind
 
     # --- operator control -------------------------------------------------------------------
 
@@ -423,6 +446,14 @@ class ReleaseManager(AppLeases):
             )
             log.warning("resuming release %s of %s after an engine restart", release.id, release.app)
             self._launch(release.id, release.app)
+
+    def executing(self, app: str) -> bool:
+        """Whether an executor of one of the app's releases is at work."""
+        return any(not task.done() and ex.app == app for ex, task in self.executors.values())
+
+    def running_count(self) -> int:
+        """Release executors at work now (the ``mooring_releases_running`` gauge)."""
+        return sum(1 for _, task in self.executors.values() if not task.done())
 
     async def wait(self, release_id: str, timeout: float) -> Release:
         await self._settle(release_id, timeout)
