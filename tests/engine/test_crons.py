@@ -169,16 +169,15 @@ def test_run_worker_exits_with_the_runs_exit_code(mooring: Mooring) -> None:
 
 def test_a_run_that_ends_while_no_engine_runs_is_recorded_by_the_next_one(mooring: Mooring) -> None:
     """The engine is away for the whole end of a run: the next engine still journals its end."""
-    up(
-        mooring,
-        manifest(
-            '[cron.brief]\ncommand = "sh -c \'sleep 3; touch ended-$MOORING_INSTANCE\'"\nschedule = "* * * * * *"\n'
-        ),
-    )
-    (first,) = wait_until(lambda: of(events(mooring), "cron.started", "brief"), what="a run of brief")
+    # The run ends when the test says so (the file `go`), once the engine is gone: no race with a
+    # slow engine stop on a loaded machine.
+    command = "sh -c 'while [ ! -e go ]; do sleep 0.1; done; touch ended-$MOORING_INSTANCE'"
+    up(mooring, manifest(f'[cron.brief]\ncommand = "{command}"\nschedule = "* * * * * *"\n'))
+    (first, *_) = wait_until(lambda: of(events(mooring), "cron.started", "brief"), what="a run of brief")
     restart_engine(mooring)  # stopped, not restarted yet
-    assert not (mooring.cwd / f"ended-{first['instance_id']}").exists(), "the run ended before the engine"
     marker = mooring.cwd / f"ended-{first['instance_id']}"
+    assert not marker.exists(), "the run ended before the engine"
+    (mooring.cwd / "go").touch()
     wait_until(marker.exists, what="the run to end while no engine runs")
     mooring.run("ps", check=True)  # the next CLI call starts an engine
     finished = wait_until(
