@@ -13,6 +13,7 @@ from typing import Any
 
 from mooring.manifest.diff import diff_snapshots, spec_hash
 from mooring.manifest.durations import parse_duration
+from mooring.manifest.models import Workload
 from mooring.release.batches import Batch, make_batches
 from mooring.release.plan import Action, Plan, RunningInstance, make_plan
 
@@ -86,10 +87,17 @@ def _drift(target: str, instance_id: str | None, kind: str, detail: str) -> dict
     return {"target": target, "instance_id": instance_id, "kind": kind, "detail": detail}
 
 
+def stop_timeout_of(workload: Mapping[str, Any]) -> float:
+    """A snapshot workload's stop timeout in seconds; unset, the manifest model's own default."""
+    if "stop_timeout" in workload:
+        return parse_duration(workload["stop_timeout"])
+    return float(Workload.model_fields["stop_timeout"].default)
+
+
 def batch_bound(batch: Batch, service: Mapping[str, Any]) -> float:
     """Worst case for one batch, in seconds (see BOUND_ASSUMES)."""
     p = batch.policy
-    stop = parse_duration(service.get("stop_timeout", "10s"))
+    stop = stop_timeout_of(service)
     replaces = any(t.action is Action.REPLACE for t in batch.targets)
     delay = 0.0 if batch.first_of_service else p.delay_between_batches
     return delay + p.health_check_timeout + p.min_ready + ((p.drain_timeout + stop) if replaces else 0.0)
@@ -137,7 +145,7 @@ def preview(
     old_services: Mapping[str, Any] = (current or {}).get("service", {})
     for t in plan.targets:
         if t.action is Action.REMOVE:
-            total += parse_duration(old_services.get(t.service, {}).get("stop_timeout", "10s"))
+            total += stop_timeout_of(old_services.get(t.service, {}))
     changes = [c.to_dict() for c in diff_snapshots(current, snapshot)]
     return {
         "app": app,
