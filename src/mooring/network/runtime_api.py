@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 TIMEOUT = 5.0
+REFUSALS_FOR = 1.0  # seconds a refusing socket is tried again (see _connect)
 # what a server of the config file gets by default: idle server connections kept and reused
 POOL = "pool-max-conn -1 pool-purge-delay 5s"
 # a route's health_path: every second, two failures out, two passes back in
@@ -43,10 +45,24 @@ class ServerState:
         return "drain" if flags & 0x18 else "ready"
 
 
+async def _connect(path: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect, trying again while the socket refuses: HAProxy's master CLI now and then refuses a
+    connection for a moment while it is otherwise well (seen about once in 15 adoptions, the socket
+    listening, the master alive); one that lasts a second is a HAProxy that is gone."""
+    deadline = time.monotonic() + REFUSALS_FOR
+    while True:
+        try:
+            return await asyncio.open_unix_connection(str(path))
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
 async def _ask(path: Path, text: str, half_close: bool) -> str:
     try:
         async with asyncio.timeout(TIMEOUT):
-            reader, writer = await asyncio.open_unix_connection(str(path))
+            reader, writer = await _connect(path)
             try:
                 writer.write(text.encode() + b"\n")
                 if half_close:
