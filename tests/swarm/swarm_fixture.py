@@ -26,6 +26,7 @@ from pathlib import Path
 
 import docker
 
+from mooring.runtime.swarm.tasks import TaskView, awaits_reaper
 from tests.container.private_dockerd import build_image, require_tools
 
 
@@ -184,6 +185,29 @@ def load_image(swarm: Swarm, version: str) -> str:
     for node in swarm.nodes[1:]:
         node.client().images.load(data)
     return reference
+
+
+def remove_services(swarm: Swarm, label: str, timeout: float = 90.0) -> None:
+    """Remove the services carrying ``label`` (``key=value``) as mooring does: scaled to 0 first, removed
+    once no task of theirs runs or waits for Swarm's task reaper. A plain remove can race the reaper
+    and crash Docker 20.10's manager (docs/cluster.md), and tasks still shutting down keep their
+    host-mode ports from the next test."""
+    client = swarm.manager.client()
+    services = client.services.list(filters={"label": label})
+    for service in services:
+        with contextlib.suppress(docker.errors.NotFound):
+            service.scale(0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks = [
+            TaskView.of(t) for service in services for t in client.api.tasks(filters={"service": service.id})
+        ]
+        if not any(t.state in ("running", "starting", "preparing") or awaits_reaper(t) for t in tasks):
+            break
+        time.sleep(0.2)
+    for service in services:
+        with contextlib.suppress(docker.errors.NotFound):
+            service.remove()
 
 
 def kill_node(node: SwarmNode) -> None:

@@ -8,7 +8,6 @@ is recorded (node.down, the task running elsewhere).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 from tests.engine.conftest import Mooring, free_port, mooring, wait_until  # noqa: F401 - the per-test engine fixture
 from tests.engine.test_edge_survival import answers_more, assert_no_failures
 from tests.engine.test_zero_downtime import clients, stop
-from tests.swarm.swarm_fixture import Swarm, kill_node, swarm_with_images
+from tests.swarm.swarm_fixture import Swarm, kill_node, remove_services, swarm_with_images
 
 EXIT_PAUSED = 7  # paused or blocked (docs/cli.md)
 
@@ -38,10 +37,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swarm]:
 def smooring(mooring: Mooring, swarm: Swarm) -> Iterator[Mooring]:  # noqa: F811
     mooring.env["MOORING_SWARM_HOST"] = swarm.manager.url
     yield mooring
-    with contextlib.suppress(Exception):
-        client = swarm.manager.client()
-        for service in client.services.list(filters={"label": f"mooring.home={mooring.home}"}):
-            service.remove()
+    remove_services(swarm, f"mooring.home={mooring.home}")  # what the test left (none when it passed)
 
 
 def manifest(

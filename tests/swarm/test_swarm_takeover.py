@@ -29,7 +29,7 @@ from tests.cluster.ha_kit import (
 from tests.kit import wait_until
 from tests.store.conftest import PostgresServer
 from tests.store.conftest import postgres_server as postgres_server  # the session's PostgreSQL
-from tests.swarm.swarm_fixture import Swarm, swarm_with_images
+from tests.swarm.swarm_fixture import Swarm, remove_services, swarm_with_images
 
 TAKEOVER_BUDGET = 5.0
 
@@ -49,10 +49,8 @@ def scluster(tmp_path: Path, postgres_server: PostgresServer, swarm: Swarm) -> I
         yield made
     finally:
         made.teardown()
-        for service in swarm.manager.client().services.list(
-            filters={"label": f"mooring.home=cluster:{CLUSTER}"}
-        ):
-            service.remove()
+        # the next test's slots need the ports these tasks hold until they have stopped
+        remove_services(swarm, f"mooring.home=cluster:{CLUSTER}")
 
 
 def manifest(image: str) -> str:
