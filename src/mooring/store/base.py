@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Engine
@@ -73,6 +74,18 @@ def check_choice(field: str, value: str | None, choices: tuple[str, ...], *, nul
         return
     if value not in choices:
         raise StoreError(f"{field} {value!r} is not one of: {', '.join(choices)}")
+
+
+def plain_changes(kind: str, changes: Mapping[str, Any], updatable: Iterable[str]) -> dict[str, Any]:
+    """Field changes with enums as their values; a field that cannot be updated is refused by name."""
+    values = {k: v.value if isinstance(v, Enum) else v for k, v in changes.items()}
+    allowed = set(updatable)
+    unknown = set(values) - allowed
+    if unknown:
+        raise StoreError(
+            f"cannot update {kind} field(s) {', '.join(sorted(unknown))}; updatable: {', '.join(sorted(allowed))}"
+        )
+    return values
 
 
 def as_tuple(values: str | Iterable[str] | None) -> tuple[str, ...] | None:

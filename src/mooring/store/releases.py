@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import Select, func, select
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from mooring.errors import NotFound, StoreError
 from mooring.masking import masker
 from mooring.store.apps import lock_app
-from mooring.store.base import StoreBase, as_tuple, check_choice
+from mooring.store.base import StoreBase, as_tuple, check_choice, plain_changes
 from mooring.store.columns import utcnow
 from mooring.store.tables import (
     RELEASE_CONTROLS,
@@ -217,17 +216,11 @@ class ReleaseRepository(StoreBase):
 
 def clean_release_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     """The changes as stored: known fields only, valid choices, message and failure masked."""
-    values = {k: v.value if isinstance(v, Enum) else v for k, v in changes.items()}
+    values = plain_changes("release", changes, UPDATABLE_FIELDS)
     if isinstance(values.get("message"), str):
         values["message"] = masker.mask(values["message"])
     if values.get("failure") is not None:
         values["failure"] = masker.mask_data(values["failure"])
-    unknown = set(values) - UPDATABLE_FIELDS
-    if unknown:
-        raise StoreError(
-            f"cannot update release field(s) {', '.join(sorted(unknown))}; "
-            f"updatable: {', '.join(sorted(UPDATABLE_FIELDS))}"
-        )
     if "status" in values:
         check_choice("release status", values["status"], RELEASE_STATUSES)
     if "control" in values:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import insert, select
 
 from mooring.errors import NotFound, StoreError
 from mooring.masking import masker
-from mooring.store.base import StoreBase, check_choice
+from mooring.store.base import StoreBase, check_choice, plain_changes
 from mooring.store.columns import utcnow
 from mooring.store.releases import require_release
 from mooring.store.tables import TARGET_ACTIONS, TARGET_STATES, TargetRow
@@ -140,15 +139,9 @@ class TargetRepository(StoreBase):
 
 def clean_target_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     """The changes as stored: known fields only, a valid state, the detail masked (it may quote probe output)."""
-    values = {k: v.value if isinstance(v, Enum) else v for k, v in changes.items()}
+    values = plain_changes("target", changes, UPDATABLE_FIELDS)
     if isinstance(values.get("detail"), str):
         values["detail"] = masker.mask(values["detail"])
-    unknown = set(values) - UPDATABLE_FIELDS
-    if unknown:
-        raise StoreError(
-            f"cannot update target field(s) {', '.join(sorted(unknown))}; "
-            f"updatable: {', '.join(sorted(UPDATABLE_FIELDS))}"
-        )
     if "state" in values:
         check_choice("target state", values["state"], TARGET_STATES)
     return values
