@@ -18,6 +18,7 @@ TESTS = Path(__file__).resolve().parent
 UNIT_DIRS = ("release", "architecture")
 UNIT_FILES = (
     "manifest/test_diff.py",
+    "swarm/test_swarm_tasks.py",
     "manifest/test_durations.py",
     "manifest/test_errors.py",
     "manifest/test_examples.py",
