@@ -305,7 +305,18 @@ async def _read_status(fd: int, timeout: float) -> str | None:
     os.set_blocking(fd, False)
     loop.add_reader(fd, on_readable)
     try:
-        return done.result() if await settled(done, timeout) else None
+        if await settled(done, timeout):
+            return done.result()
+        # After a freeze of the engine (SIGSTOP, a VM pause) the timer and the pipe are ready at once and
+        # the timer may win: what the wrapper wrote while the engine did not run still counts.
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return None  # the wrapper really has not finished
+            if not data:
+                return b"".join(chunks).decode("utf-8", "replace")
+            chunks.append(data)
     finally:
         loop.remove_reader(fd)
 
