@@ -11,6 +11,10 @@ p50 and p99 latency, the throughput ratio to direct and the p99 added by each pr
 
     .venv/bin/python bench/proxy_bench.py [--smoke] [--json PATH] [--duration S] [--runs N] [--connections C]
 
+It also reports where the CPU goes during each run: the CPU time per request of wrk, the
+instance, the proxy (HAProxy's processes, all threads) and mooring's engine, and how busy the
+machine's cores were (from /proc/stat), which is what explains a throughput ratio on a small host.
+
 Needs wrk (Debian package ``wrk``) and HAProxy (Debian package ``haproxy``).
 """
 
@@ -21,6 +25,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -89,6 +94,43 @@ backend instance
 """
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (every thread), from /proc/<pid>/stat."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / TICK
+
+
+def runqueue_seconds(pids: list[int]) -> float:
+    """Seconds these processes' threads spent runnable but waiting for a core (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot, from /proc/stat's first line."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def need(tool: str, package: str) -> str:
@@ -125,6 +167,7 @@ def wrk(port: int, seconds: float, connections: int, close: bool, url: str | Non
         args[1:1] = ["-H", "Connection: close"]
     out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    requests = re.search(r"(\d+) requests in", out)
     p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     if not (rps and p50 and p99):
@@ -132,6 +175,7 @@ def wrk(port: int, seconds: float, connections: int, close: bool, url: str | Non
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
+        "requests": float(requests.group(1)) if requests else 0.0,
         "rps": float(rps.group(1)),
         "p50": float(p50.group(1)) * UNITS[p50.group(2)],
         "p99": float(p99.group(1)) * UNITS[p99.group(2)],
@@ -179,6 +223,34 @@ class Setup:
         self.spawn(["haproxy", "-f", str(config)])
         for name, port in self.ports.items():
             wait_port(name, port)
+        self.instance_pid = int(rows[0]["pid"])
+
+    def pids(self) -> dict[str, list[int]]:
+        """The processes whose CPU a profile splits: the instance, each HAProxy (master and workers), the engine."""
+        import psutil
+
+        def tree(pid: int) -> list[int]:
+            try:
+                return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+            except psutil.Error:
+                return [pid]
+
+        managed = int((self.home / "haproxy" / "haproxy.pid").read_text().split()[0])
+        engine = []
+        for proc in psutil.process_iter(["cmdline", "environ"]):
+            try:
+                cmdline = " ".join(proc.info["cmdline"] or [])
+                env = proc.info["environ"] or {}
+            except psutil.Error:
+                continue
+            if env.get("MOORING_HOME") == str(self.home) and cmdline.endswith("-m mooring serve"):
+                engine.append(proc.pid)
+        return {
+            "instance": [self.instance_pid],
+            "mooring": tree(managed),
+            "haproxy": tree(self.procs[0].pid),
+            "engine": engine,
+        }
 
     def spawn(self, argv: list[str]) -> None:
         log = open(self.tmp / f"{len(self.procs)}.log", "wb")  # noqa: SIM115 (closed with the temp dir)
@@ -211,6 +283,66 @@ class Setup:
                     continue
 
 
+def profile(
+    pids: dict[str, list[int]],
+    before: tuple[dict[str, float], dict[str, float], float, tuple[int, int]],
+    result: dict[str, float],
+) -> dict[str, float]:
+    """CPU microseconds per request of each process group over one wrk run, the microseconds per request
+    its threads waited for a core (run queue), and the cores' busy share."""
+    cpu, waited, wrk_cpu, (busy, total) = before
+    requests = max(result["requests"], 1.0)
+    row = {name: 1e6 * (cpu_seconds(group) - cpu[name]) / requests for name, group in pids.items()}
+    row.update(
+        {
+            f"{name} wait": 1e6 * (runqueue_seconds(group) - waited[name]) / requests
+            for name, group in pids.items()
+        }
+    )
+    row["wrk"] = 1e6 * (children_cpu() - wrk_cpu) / requests
+    busy_after, total_after = machine_ticks()
+    row["busy"] = 100.0 * (busy_after - busy) / max(total_after - total, 1)
+    return row
+
+
+def report_profile(profiles: dict[tuple[str, str], list[dict[str, float]]], targets: list[str]) -> None:
+    """Where the CPU goes: per request, by process, medians of the runs; and how busy the cores were."""
+    cores = os.cpu_count() or 1
+    print(
+        f"\nCPU per request (microseconds, user + system, medians) on {cores} cores; busy = all cores' busy share"
+    )
+    columns = ["wrk", "instance", "proxy", "engine", "total", "busy %"]
+    print(f"{'mode':<10} {'target':<10} " + " ".join(f"{c:>9}" for c in columns))
+    for mode in ("keepalive", "newconn"):
+        for target in targets:
+            rows = profiles[(mode, target)]
+            proxy_key = target if target in ("mooring", "haproxy") else None
+
+            def median_of(key: str, runs: list[dict[str, float]] = rows) -> float:
+                return statistics.median(r[key] for r in runs)
+
+            wrk_us, instance_us, engine_us = median_of("wrk"), median_of("instance"), median_of("engine")
+            proxy_us = median_of(proxy_key) if proxy_key else 0.0
+            total = wrk_us + instance_us + proxy_us + (engine_us if target == "mooring" else 0.0)
+            values = [
+                wrk_us,
+                instance_us,
+                proxy_us,
+                engine_us if target == "mooring" else 0.0,
+                total,
+                median_of("busy"),
+            ]
+            print(f"{mode:<10} {target:<10} " + " ".join(f"{v:>9.1f}" for v in values))
+    print("\nrun-queue wait per request (microseconds a thread was runnable but had no core, medians)")
+    print(f"{'mode':<10} {'target':<10} " + " ".join(f"{c:>9}" for c in ["instance", "proxy"]))
+    for mode in ("keepalive", "newconn"):
+        for target in targets:
+            rows = profiles[(mode, target)]
+            proxy_wait = statistics.median(r[f"{target} wait"] for r in rows) if target != "direct" else 0.0
+            instance_wait = statistics.median(r["instance wait"] for r in rows)
+            print(f"{mode:<10} {target:<10} {instance_wait:>9.1f} {proxy_wait:>9.1f}")
+
+
 def summary(values: list[float]) -> dict[str, Any]:
     return {"min": min(values), "median": statistics.median(values), "runs": values}
 
@@ -230,6 +362,7 @@ def main() -> int:
     targets = ["direct", "mooring", "haproxy"]
 
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    profiles: dict[tuple[str, str], list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="mooring-proxy-bench-") as tmp:
         setup = Setup(Path(tmp))
         try:
@@ -239,16 +372,33 @@ def main() -> int:
                     wrk(setup.ports[target], min(duration, 1.0), opts.connections, mode == "newconn")  # warm
                 for _ in range(runs):  # interleaved, so a noisy neighbour hits every target alike
                     for target in targets:
-                        results.setdefault((mode, target), []).append(
-                            wrk(setup.ports[target], duration, opts.connections, mode == "newconn")
+                        pids = setup.pids()
+                        before = (
+                            {k: cpu_seconds(v) for k, v in pids.items()},
+                            {k: runqueue_seconds(v) for k, v in pids.items()},
+                            children_cpu(),
+                            machine_ticks(),
                         )
+                        result = wrk(setup.ports[target], duration, opts.connections, mode == "newconn")
+                        results.setdefault((mode, target), []).append(result)
+                        profiles.setdefault((mode, target), []).append(profile(pids, before, result))
         finally:
             setup.close()
 
     scenarios = report(results, targets, runs, opts.connections)
+    report_profile(profiles, targets)
     if opts.json_path:
         Path(opts.json_path).write_text(
-            json.dumps({"bench": "proxy", "smoke": opts.smoke, "scenarios": scenarios}, indent=2) + "\n"
+            json.dumps(
+                {
+                    "bench": "proxy",
+                    "smoke": opts.smoke,
+                    "scenarios": scenarios,
+                    "profile": [{"mode": m, "target": t, "runs": rows} for (m, t), rows in profiles.items()],
+                },
+                indent=2,
+            )
+            + "\n"
         )
     return 0
 
