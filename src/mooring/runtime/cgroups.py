@@ -14,6 +14,7 @@ controller is *reported* on the instance (``limits_note``), never faked.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,14 @@ from .spec import Resources, check_name
 
 CONTROLLERS = ("cpu", "memory", "pids")
 CPU_PERIOD_US = 100_000
+
+# Every instance's directory names the controllers it uses: one shared frozenset per distinct set
+# instead of one per instance and hierarchy (~0.2 KiB each).
+_INTERNED: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _intern(controllers: frozenset[str]) -> frozenset[str]:
+    return _INTERNED.setdefault(controllers, controllers)
 
 
 @dataclass(frozen=True)
@@ -162,6 +171,10 @@ class CgroupHost:
         """Where :meth:`create` puts the instance's directories (to find leftovers of a crashed engine)."""
         return [str(d / instance_id) for d in self.app_dirs(app)]
 
+    def _used(self, h: Hierarchy) -> frozenset[str]:
+        """The controllers an instance uses in ``h`` (one shared set per hierarchy and host)."""
+        return _intern(frozenset(c for c in CONTROLLERS if self.home(c) is h))
+
     def create(self, app: str, instance_id: str, resources: Resources) -> InstanceCgroup:
         """Make (or reuse) the instance's directories and apply its limits; report what failed."""
         if not self.available:
@@ -172,8 +185,7 @@ class CgroupHost:
         notes: list[str] = []
         dirs: list[CgroupDir] = []
         for h in self._hierarchies():
-            wanted = frozenset(c for c in CONTROLLERS if self.home(c) is h)
-            made = self._make_dir(h, app, instance_id, wanted, notes)
+            made = self._make_dir(h, app, instance_id, self._used(h), notes)
             if made is not None:
                 dirs.append(made)
         group = InstanceCgroup(dirs, True, "")
@@ -187,8 +199,7 @@ class CgroupHost:
             path = Path(raw)
             for h in self._hierarchies():
                 if path.is_relative_to(h.mount):
-                    used = frozenset(c for c in CONTROLLERS if self.home(c) is h)
-                    dirs.append(CgroupDir(path, h.version, used, h.controllers))
+                    dirs.append(CgroupDir(raw, h.version, self._used(h), h.controllers))
                     break
         return InstanceCgroup(dirs, True, "")
 
@@ -197,9 +208,17 @@ class CgroupHost:
     ) -> CgroupDir | None:
         base = h.base(self.nest_in_own_cgroup)
         levels = [base, base / self.prefix, base / self.prefix / app]
-        leaf = levels[-1] / instance_id
+        leaf = f"{levels[-1]}/{instance_id}"
         try:
-            leaf.mkdir(parents=True, exist_ok=True)
+            os.mkdir(leaf)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # the app's directory (or the prefix's) is made once, here
+            try:
+                os.makedirs(leaf, exist_ok=True)
+            except OSError as exc:
+                notes.append(f"cannot create cgroup {leaf}: {exc.strerror}")
+                return None
         except OSError as exc:
             notes.append(f"cannot create cgroup {leaf}: {exc.strerror}")
             return None
@@ -208,7 +227,7 @@ class CgroupHost:
             # v2 hands a controller down one level at a time, through each parent's subtree_control.
             for level in levels:
                 enabled = self._enable_v2(level, enabled, notes)
-        return CgroupDir(leaf, h.version, enabled, h.controllers)
+        return CgroupDir(leaf, h.version, _intern(enabled), h.controllers)
 
     @staticmethod
     def _enable_v2(level: Path, wanted: frozenset[str], notes: list[str]) -> frozenset[str]:
@@ -233,12 +252,12 @@ class CgroupHost:
                 notes.append(f"{what} limit not applied: no {name} controller available")
                 return
             for filename, value in writes:
-                if filename in optional and not (target.path / filename).exists():
+                if filename in optional and not os.path.exists(target.file(filename)):
                     continue
-                error = write_text(target.path / filename, value)
+                error = write_text(target.file(filename), value)
                 if error is not None:
                     applied = False
-                    notes.append(f"{what} limit not applied: writing {target.path / filename}: {error}")
+                    notes.append(f"{what} limit not applied: writing {target.file(filename)}: {error}")
                     return
 
         if resources.cpu is not None:

@@ -13,7 +13,6 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from . import instance_files
@@ -41,7 +40,28 @@ def _join(*notes: str) -> str:
 
 
 class Instance:
-    """Runs, restarts, stops and adopts the process of one instance."""
+    """Runs, restarts, stops and adopts the process of one instance.
+
+    Kept small (``__slots__``, no ``asyncio.Event``): the engine holds one per instance. A stop
+    request is a flag plus a poke of the one future the lifecycle task waits on (``_wake``).
+    """
+
+    __slots__ = (
+        "_executable",
+        "_first_outcome",
+        "_handle",
+        "_on_change",
+        "_oom_baseline",
+        "_record",
+        "_run_started",
+        "_settings",
+        "_stop_requested",
+        "_task",
+        "_wake",
+        "cgroup",
+        "log",
+        "spec",
+    )
 
     def __init__(
         self,
@@ -55,9 +75,9 @@ class Instance:
         self._on_change = on_change
         if record is None:
             paths = LogPaths.for_instance(settings.log_dir, spec.instance_id, settings.fifo_dir)
-            record = InstanceRecord.new(spec, str(paths.log), str(paths.stdout_fifo), str(paths.stderr_fifo))
+            record = InstanceRecord.new(spec, paths.log_file, paths.stdout_file, paths.stderr_file)
         else:
-            paths = LogPaths(Path(record.log_path), Path(record.stdout_fifo), Path(record.stderr_fifo))
+            paths = LogPaths(record.log_path, record.stdout_fifo, record.stderr_fifo)
         self._record = record
         self.log = InstanceLog(
             spec.instance_id,
@@ -69,7 +89,8 @@ class Instance:
         self.cgroup: InstanceCgroup | None = None
         self._handle: ProcessHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stop_requested = asyncio.Event()
+        self._stop_requested = False
+        self._wake: asyncio.Future[None] | None = None  # what the lifecycle task awaits right now
         self._first_outcome: asyncio.Future[None] | None = None
         self._run_started: float | None = None  # monotonic
         self._oom_baseline: int | None = None
@@ -111,16 +132,20 @@ class Instance:
             raise InstanceBusy(f"instance {self.spec.instance_id} is {self._record.state}; stop it first")
         if spec is not None:
             self.spec = spec
-        self._stop_requested.clear()
-        self._first_outcome = asyncio.get_running_loop().create_future()
+        self._stop_requested = False
+        first = self._first_outcome = asyncio.get_running_loop().create_future()
         self._launch("spawn", fresh=True)
-        await asyncio.shield(self._first_outcome)
+        try:
+            await asyncio.shield(first)
+        finally:
+            if self._first_outcome is first and first.done():
+                self._first_outcome = None  # not kept for the instance's whole life
         return self._record
 
     async def stop(self) -> InstanceRecord:
         """Stop it: returns once the process and all its descendants are gone (or it was resting)."""
         if self.busy:
-            self._stop_requested.set()
+            self._request_stop()
             assert self._task is not None
             await asyncio.shield(self._task)
         if self._record.state in (S.EXITED, S.FAILED):  # it came to rest on its own meanwhile
@@ -180,7 +205,7 @@ class Instance:
         if rec.state is S.STARTING:
             await self._change_state(S.RUNNING)
         if rec.state is S.STOPPING:
-            self._stop_requested.set()
+            self._stop_requested = True
         self._launch("watch")
 
     # -- the lifecycle task ---------------------------------------------------------------------
@@ -229,21 +254,32 @@ class Instance:
         finally:
             self._settle_first_outcome()
 
+    def _request_stop(self) -> None:
+        self._stop_requested = True
+        self._poke()
+
+    def _poke(self, _: object = None) -> None:
+        """Wake the lifecycle task from its wait (a stop request, or the process's end)."""
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
     async def _sleep_unless_stopped(self, delay: float) -> bool:
         """Wait out a backoff; ``True`` when a stop came first (the pending restart is dropped)."""
-        stop = asyncio.ensure_future(self._stop_requested.wait())
-        try:
-            await settled(stop, delay)
-        finally:
-            stop.cancel()
-        return self._stop_requested.is_set()
+        if not self._stop_requested:
+            self._wake = asyncio.get_running_loop().create_future()
+            try:
+                await settled(self._wake, delay)
+            finally:
+                self._wake = None
+        return self._stop_requested
 
     async def _spawn_run(self, fresh: bool) -> ExitStatus | None:
         """``starting`` → ``running``; returns the failure instead when it cannot start."""
         rec = self._record
         changes: dict[str, Any] = {"pid": None, "pid_start_ticks": None, "restart_at": None}
         if fresh:
-            changes.update(spec=self.spec.to_dict(), restart_streak=0, consecutive_failures=0)
+            changes.update(spec=self.spec.shared_dict(), restart_streak=0, consecutive_failures=0)
         else:
             changes.update(restarts=rec.restarts + 1)
         self._run_started = None
@@ -270,13 +306,17 @@ class Instance:
         """Wait for the process to end or a stop; ``None`` once a stop has completed."""
         assert self._handle is not None
         ended = self._handle.ended()
-        stop = asyncio.ensure_future(self._stop_requested.wait())
-        either: set[asyncio.Future[Any]] = {ended, stop}
-        try:
-            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if self._stop_requested.is_set():
+        if not ended.done() and not self._stop_requested:
+            # One future, poked by the process's end or by stop(): an Event, a task waiting on it
+            # and asyncio.wait's own futures cost ~3 KiB per running instance.
+            self._wake = asyncio.get_running_loop().create_future()
+            ended.add_done_callback(self._poke)
+            try:
+                await self._wake
+            finally:
+                ended.remove_done_callback(self._poke)
+                self._wake = None
+        if self._stop_requested:
             await self._stop_run()
             return None
         return await self._end_run(ended.result(), stopping=False)

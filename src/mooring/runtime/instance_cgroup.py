@@ -13,7 +13,7 @@ from pathlib import Path
 from .proc import close_quietly, pidfd_open, wait_gone
 
 
-def read_text(path: Path) -> str | None:
+def read_text(path: str | Path) -> str | None:
     """The content of a cgroup file, or ``None`` when it cannot be read."""
     # One open+read+close, without pathlib's text wrapper: `ps` reads a few of these per instance.
     try:
@@ -28,7 +28,7 @@ def read_text(path: Path) -> str | None:
         os.close(fd)
 
 
-def write_text(path: Path, value: str) -> str | None:
+def write_text(path: str | Path, value: str) -> str | None:
     """Write a cgroup file in one ``write(2)``; returns the error in words, or ``None`` on success."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC)  # as `echo value > file` does
@@ -43,7 +43,7 @@ def write_text(path: Path, value: str) -> str | None:
         os.close(fd)
 
 
-def read_keyed(path: Path, key: str) -> int | None:
+def read_keyed(path: str, key: str) -> int | None:
     """The value of ``key`` in a flat-keyed cgroup file such as ``memory.events`` or ``cpu.stat``."""
     text = read_text(path)
     if text is None:
@@ -55,7 +55,7 @@ def read_keyed(path: Path, key: str) -> int | None:
     return None
 
 
-def read_int(path: Path) -> int | None:
+def read_int(path: str) -> int | None:
     """A cgroup file holding one integer."""
     text = read_text(path)
     try:
@@ -64,23 +64,39 @@ def read_int(path: Path) -> int | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CgroupDir:
-    """The instance's directory in one hierarchy and the controllers it uses there."""
+    """The instance's directory in one hierarchy and the controllers it uses there.
 
-    path: Path
+    The directory is kept as a string and its files are joined on demand: a ``Path`` per directory
+    (and per file) cost ~0.4 KiB each, times three or four hierarchies, times every instance. The
+    controller sets are shared between instances (``CgroupHost`` interns them).
+    """
+
+    dir: str
     version: int
     controllers: frozenset[str]  # controllers whose limits and counters live here
     hierarchy_controllers: frozenset[str]  # everything the hierarchy has (v1 "cpu,cpuacct", ...)
 
+    @property
+    def path(self) -> Path:
+        """The directory as a ``Path`` (made on each call: for tests and rare paths)."""
+        return Path(self.dir)
+
+    def file(self, name: str) -> str:
+        """The path of one of its files, e.g. ``cgroup.procs``."""
+        return f"{self.dir}/{name}"
+
     def members(self) -> set[int]:
         """Pids of the live processes in this directory (zombies are not listed by the kernel)."""
-        text = read_text(self.path / "cgroup.procs")
+        text = read_text(self.file("cgroup.procs"))
         return {int(pid) for pid in text.split()} if text else set()
 
 
 class InstanceCgroup:
     """The directories of one instance across hierarchies, with what was (not) applied."""
+
+    __slots__ = ("dirs", "limits_applied", "limits_note")
 
     def __init__(self, dirs: list[CgroupDir], limits_applied: bool, limits_note: str) -> None:
         self.dirs = dirs
@@ -90,12 +106,12 @@ class InstanceCgroup:
     @property
     def paths(self) -> list[str]:
         """The directories as strings, for the instance record."""
-        return [str(d.path) for d in self.dirs]
+        return [d.dir for d in self.dirs]
 
     @property
     def procs_files(self) -> list[str]:
         """Every ``cgroup.procs`` a new process must write its pid to before it execs."""
-        return [str(d.path / "cgroup.procs") for d in self.dirs]
+        return [d.file("cgroup.procs") for d in self.dirs]
 
     def dir_for(self, controller: str) -> CgroupDir | None:
         """The directory where ``controller``'s files are, if that controller is in use."""
@@ -121,8 +137,8 @@ class InstanceCgroup:
         """
         deadline = time.monotonic() + timeout
         for d in self.dirs:
-            if d.version == 2 and (d.path / "cgroup.kill").exists():
-                write_text(d.path / "cgroup.kill", "1")
+            if d.version == 2 and os.path.exists(d.file("cgroup.kill")):
+                write_text(d.file("cgroup.kill"), "1")
         while True:
             listed = self.members()
             if not listed:
@@ -151,27 +167,27 @@ class InstanceCgroup:
         if d is None:
             return None
         if d.version == 2:
-            return read_keyed(d.path / "memory.events", "oom_kill")
-        count = read_keyed(d.path / "memory.oom_control", "oom_kill")
+            return read_keyed(d.file("memory.events"), "oom_kill")
+        count = read_keyed(d.file("memory.oom_control"), "oom_kill")
         # Kernels before 4.13 have no oom_kill line: fall back to "times the limit was hit".
-        return count if count is not None else read_int(d.path / "memory.failcnt")
+        return count if count is not None else read_int(d.file("memory.failcnt"))
 
     def memory_bytes(self) -> int | None:
         """Memory charged to the group (RSS plus page cache), as the kernel counts it for the limit."""
         d = self.dir_for("memory")
         if d is None:
             return None
-        return read_int(d.path / ("memory.current" if d.version == 2 else "memory.usage_in_bytes"))
+        return read_int(d.file("memory.current" if d.version == 2 else "memory.usage_in_bytes"))
 
     def cpu_seconds(self) -> float | None:
         """CPU time used by every process that ever ran in the group."""
         for d in self.dirs:
             if d.version == 2:
-                usec = read_keyed(d.path / "cpu.stat", "usage_usec")
+                usec = read_keyed(d.file("cpu.stat"), "usage_usec")
                 if usec is not None:
                     return usec / 1e6
             elif "cpuacct" in d.hierarchy_controllers:
-                nsec = read_int(d.path / "cpuacct.usage")
+                nsec = read_int(d.file("cpuacct.usage"))
                 if nsec is not None:
                     return nsec / 1e9
         return None
@@ -181,12 +197,12 @@ class InstanceCgroup:
         problems = []
         for d in self.dirs:
             try:
-                d.path.rmdir()
+                os.rmdir(d.dir)
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                problems.append(f"cannot remove cgroup {d.path}: {exc.strerror}")
+                problems.append(f"cannot remove cgroup {d.dir}: {exc.strerror}")
                 continue
             with contextlib.suppress(OSError):
-                d.path.parent.rmdir()  # the app's directory, once its last instance is gone
+                os.rmdir(os.path.dirname(d.dir))  # the app's directory, once its last instance is gone
         return "; ".join(problems)

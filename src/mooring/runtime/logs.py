@@ -16,7 +16,6 @@ import os
 import stat
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 from .proc import close_quietly, settled
@@ -69,19 +68,28 @@ class LogNotifier:
 class RotatingLog:
     """``<id>.log``, rotated by size into ``<id>.log.1`` (newest) ... ``<id>.log.<keep>``."""
 
-    def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP) -> None:
+    __slots__ = ("_fd", "_path", "_size", "keep", "max_bytes", "owner")
+
+    def __init__(
+        self, path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, keep: int = DEFAULT_KEEP
+    ) -> None:
         assert max_bytes > 0 and keep >= 1, (max_bytes, keep)
-        self.path = path
+        self._path = str(path)  # a Path per instance would be kept for nothing between writes
         self.max_bytes = max_bytes
         self.keep = keep
         self._fd: int | None = None
         self._size = 0
         self.owner: tuple[int, int] | None = None  # (uid, gid): the instance's user reads it, nobody else
 
+    @property
+    def path(self) -> Path:
+        """The current file."""
+        return Path(self._path)
+
     def _open(self) -> int:
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.makedirs(os.path.dirname(self._path) or ".", mode=0o700, exist_ok=True)
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._size = os.fstat(self._fd).st_size
             if self.owner is not None:
                 os.fchown(self._fd, *self.owner)
@@ -91,11 +99,12 @@ class RotatingLog:
     def _rotate(self) -> None:
         close_quietly(self._fd)
         self._fd = None
+        path = self.path
         for n in range(self.keep - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{n}")
+            older = path.with_name(f"{path.name}.{n}")
             if older.exists():
-                older.replace(self.path.with_name(f"{self.path.name}.{n + 1}"))
-        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+                older.replace(path.with_name(f"{path.name}.{n + 1}"))
+        path.replace(path.with_name(f"{path.name}.1"))
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Append whole lines, rotating first whenever the next line would pass ``max_bytes``."""
@@ -124,13 +133,46 @@ class RotatingLog:
         self._fd = None
 
 
-@dataclass(frozen=True)
 class LogPaths:
-    """Where one instance's log and FIFOs live."""
+    """Where one instance's log and FIFOs live.
 
-    log: Path
-    stdout_fifo: Path
-    stderr_fifo: Path
+    Kept as the strings the instance record holds too (shared, not copied), with ``Path`` views
+    made on demand: three ``Path`` objects per instance cost ~0.8 KiB for nothing between runs.
+    """
+
+    __slots__ = ("log_file", "stderr_file", "stdout_file")
+
+    def __init__(self, log: str | Path, stdout_fifo: str | Path, stderr_fifo: str | Path) -> None:
+        self.log_file = str(log)
+        self.stdout_file = str(stdout_fifo)
+        self.stderr_file = str(stderr_fifo)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogPaths):
+            return NotImplemented
+        return (self.log_file, self.stdout_file, self.stderr_file) == (
+            other.log_file,
+            other.stdout_file,
+            other.stderr_file,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.log_file, self.stdout_file, self.stderr_file))
+
+    def __repr__(self) -> str:
+        return f"LogPaths({self.log_file!r}, {self.stdout_file!r}, {self.stderr_file!r})"
+
+    @property
+    def log(self) -> Path:
+        return Path(self.log_file)
+
+    @property
+    def stdout_fifo(self) -> Path:
+        return Path(self.stdout_file)
+
+    @property
+    def stderr_fifo(self) -> Path:
+        return Path(self.stderr_file)
 
     @classmethod
     def for_instance(cls, log_dir: Path, instance_id: str, fifo_dir: Path | None = None) -> LogPaths:
@@ -141,14 +183,16 @@ class LogPaths:
         """
         fifos = fifo_dir or log_dir
         return cls(
-            log_dir / f"{instance_id}.log",
-            fifos / f"{instance_id}.stdout.fifo",
-            fifos / f"{instance_id}.stderr.fifo",
+            f"{log_dir}/{instance_id}.log",
+            f"{fifos}/{instance_id}.stdout.fifo",
+            f"{fifos}/{instance_id}.stderr.fifo",
         )
 
 
 class _StreamPump:
     """Drains one FIFO: splits bytes into lines and stamps them with the stream's name."""
+
+    __slots__ = ("fd", "partial", "resume", "stream")
 
     def __init__(self, stream: str, fd: int) -> None:
         self.stream = stream.encode()
@@ -197,6 +241,8 @@ class _StreamPump:
 class InstanceLog:
     """The log of one instance: its FIFOs, the pumps that drain them, and its rotating file."""
 
+    __slots__ = ("_pumps", "file", "instance_id", "note", "notifier", "paths")
+
     def __init__(
         self,
         instance_id: str,
@@ -208,9 +254,9 @@ class InstanceLog:
     ) -> None:
         self.instance_id = instance_id
         self.paths = paths
-        self.file = RotatingLog(paths.log, max_bytes, keep)
+        self.file = RotatingLog(paths.log_file, max_bytes, keep)
         self.notifier = notifier
-        self._pumps: list[_StreamPump] = []
+        self._pumps: tuple[_StreamPump, ...] = ()
         self.note = ""  # why the output could not be re-attached, if so
 
     @property
@@ -233,8 +279,8 @@ class InstanceLog:
         A FIFO made anew is a new pipe: pumps still reading an old one (adopted through /proc after
         the file was deleted) are detached, so the next :meth:`attach` reads what the child gets.
         """
-        self.paths.log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.paths.stdout_fifo.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.makedirs(os.path.dirname(self.paths.log_file) or ".", mode=0o700, exist_ok=True)
+        os.makedirs(os.path.dirname(self.paths.stdout_file) or ".", mode=0o700, exist_ok=True)
         for fifo in (self.paths.stdout_fifo, self.paths.stderr_fifo):
             try:
                 if stat.S_ISFIFO(fifo.lstat().st_mode):
@@ -252,9 +298,9 @@ class InstanceLog:
         Read-write because a FIFO with no reader makes writes fail with EPIPE: holding both ends
         itself, the child never sees that, with or without an engine.
         """
-        out = os.open(self.paths.stdout_fifo, os.O_RDWR | os.O_CLOEXEC)
+        out = os.open(self.paths.stdout_file, os.O_RDWR | os.O_CLOEXEC)
         try:
-            err = os.open(self.paths.stderr_fifo, os.O_RDWR | os.O_CLOEXEC)
+            err = os.open(self.paths.stderr_file, os.O_RDWR | os.O_CLOEXEC)
         except OSError:
             os.close(out)
             raise
@@ -291,7 +337,7 @@ class InstanceLog:
             opened.append(_StreamPump(stream, fd))
         for pump in opened:
             loop.add_reader(pump.fd, self._on_readable, pump)
-        self._pumps = opened
+        self._pumps = tuple(opened)
 
     def _on_readable(self, pump: _StreamPump) -> None:
         lines, more = pump.read_available()
@@ -332,7 +378,7 @@ class InstanceLog:
         """Drain, stop reading and close everything; the FIFOs stay for a later attach."""
         self.drain(flush_partial=True)
         loop = asyncio.get_running_loop()
-        pumps, self._pumps = self._pumps, []
+        pumps, self._pumps = self._pumps, ()
         for pump in pumps:
             if pump.resume is not None:
                 pump.resume.cancel()

@@ -112,6 +112,18 @@ class ProcessHandle:
     would silently replace).
     """
 
+    __slots__ = (
+        "_end",
+        "_loop",
+        "_pidfd",
+        "_popen",
+        "_recheck",
+        "_watching",
+        "_wrapped_exe",
+        "pid",
+        "start_ticks",
+    )
+
     def __init__(
         self,
         pid: int,
@@ -425,6 +437,9 @@ async def _spawn_gated(
 def _handle_for(popen: subprocess.Popen[bytes], wrapped_exe: str | None) -> ProcessHandle:
     fd = os.pidfd_open(popen.pid)  # our unreaped child: cannot be gone yet
     found = read_stat(popen.pid)
+    # Popen keeps its argv for repr() only; the wrapper's names every cgroup.procs (~0.7 KiB per
+    # instance for its whole run). The Popen itself stays: it reaps the child when told to.
+    popen.args = ()
     return ProcessHandle(popen.pid, found.start_ticks if found else 0, fd, popen, wrapped_exe)
 
 

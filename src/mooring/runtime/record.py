@@ -11,7 +11,7 @@ from .spec import InstanceSpec
 from .states import ExitReason, ExitStatus, InstanceState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per instance, replaced on every change: no __dict__
 class InstanceRecord:
     """An immutable snapshot of one instance; ``to_dict()`` is plain JSON.
 
@@ -55,7 +55,7 @@ class InstanceRecord:
         """The record of an instance that was never started."""
         return cls(
             spec.instance_id,
-            spec.to_dict(),
+            spec.shared_dict(),
             InstanceState.STOPPED,
             time.time(),
             log_path,
