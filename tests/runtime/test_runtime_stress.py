@@ -31,6 +31,7 @@ from runtime_testkit import (
 
 from mooring.runtime import ExitReason, InstanceState, Supervisor
 from mooring.runtime.cgroups import CgroupHost
+from mooring.runtime.fd_watch import fd_watch
 from mooring.runtime.process import ProcessHandle, _handle_for
 
 S = InstanceState
@@ -187,7 +188,7 @@ def test_many_instances_started_and_stopped_concurrently_with_quick_exits(
 def test_stop_is_bounded_when_the_exit_notification_is_lost(
     log_dir: Path, workdir: Path, cgroups: CgroupHost
 ) -> None:
-    """With its pidfd reader gone (as another component's ``remove_reader`` would do), a stop still
+    """With its pidfd reader gone (as a lost registration would leave it), a stop still
     notices the exit: it neither waits for ``stop_timeout`` nor reports a SIGKILL that never was."""
 
     async def scenario() -> None:
@@ -197,7 +198,7 @@ def test_stop_is_bounded_when_the_exit_notification_is_lost(
         assert pid is not None
         handle = sup._instances["web-1"]._handle
         assert handle is not None and handle._pidfd is not None
-        asyncio.get_running_loop().remove_reader(handle._pidfd)
+        assert fd_watch().remove_reader(handle._pidfd)  # lost: its callback will never run
         began = time.monotonic()
         stopped = await sup.stop("web-1")
         took = time.monotonic() - began
@@ -229,7 +230,7 @@ def test_stop_of_a_term_ignoring_process_without_exit_notification_is_bounded(
         )
         handle = sup._instances["web-1"]._handle
         assert handle is not None and handle._pidfd is not None
-        asyncio.get_running_loop().remove_reader(handle._pidfd)
+        assert fd_watch().remove_reader(handle._pidfd)  # lost: its callback will never run
         began = time.monotonic()
         stopped = await sup.stop("web-1")
         took = time.monotonic() - began

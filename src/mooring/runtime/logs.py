@@ -18,6 +18,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from .fd_watch import fd_watch
 from .proc import close_quietly, settled
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -192,13 +193,18 @@ class LogPaths:
 class _StreamPump:
     """Drains one FIFO: splits bytes into lines and stamps them with the stream's name."""
 
-    __slots__ = ("fd", "partial", "resume", "stream")
+    __slots__ = ("fd", "owner", "partial", "resume", "stream")
 
-    def __init__(self, stream: str, fd: int) -> None:
+    def __init__(self, owner: InstanceLog, stream: str, fd: int) -> None:
+        self.owner = owner
         self.stream = stream.encode()
         self.fd = fd
         self.partial = b""
         self.resume: asyncio.Handle | None = None  # a pending re-arm after the read budget ran out
+
+    def ready(self) -> None:
+        """The FIFO is readable (the callback the shared fd watch holds)."""
+        self.owner._on_readable(self)
 
     def read_available(self) -> tuple[list[bytes], bool]:
         """Stamped lines from what the pipe holds now; the flag says the budget ran out first."""
@@ -334,9 +340,10 @@ class InstanceLog:
                     continue
             with contextlib.suppress(OSError):
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-            opened.append(_StreamPump(stream, fd))
+            opened.append(_StreamPump(self, stream, fd))
+        watch = fd_watch(loop)
         for pump in opened:
-            loop.add_reader(pump.fd, self._on_readable, pump)
+            watch.add_reader(pump.fd, pump.ready)
         self._pumps = tuple(opened)
 
     def _on_readable(self, pump: _StreamPump) -> None:
@@ -344,13 +351,13 @@ class InstanceLog:
         self._write(lines)
         if more:  # budget spent: let other callbacks run, then carry on
             loop = asyncio.get_running_loop()
-            loop.remove_reader(pump.fd)
+            fd_watch(loop).remove_reader(pump.fd)
             pump.resume = loop.call_soon(self._resume, pump)
 
     def _resume(self, pump: _StreamPump) -> None:
         pump.resume = None
         if pump in self._pumps:  # still ours: detach() removes the pump before closing its fd
-            asyncio.get_running_loop().add_reader(pump.fd, self._on_readable, pump)
+            fd_watch().add_reader(pump.fd, pump.ready)
             self._on_readable(pump)
 
     def _write(self, lines: list[bytes]) -> None:
@@ -377,13 +384,13 @@ class InstanceLog:
     def detach(self) -> None:
         """Drain, stop reading and close everything; the FIFOs stay for a later attach."""
         self.drain(flush_partial=True)
-        loop = asyncio.get_running_loop()
+        watch = fd_watch()
         pumps, self._pumps = self._pumps, ()
         for pump in pumps:
             if pump.resume is not None:
                 pump.resume.cancel()
                 pump.resume = None
-            loop.remove_reader(pump.fd)  # before close: the number may be reused at once
+            watch.remove_reader(pump.fd)  # before close: the number may be reused at once
             close_quietly(pump.fd)
         self.file.close()
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from .fd_watch import fd_watch
 from .instance_cgroup import InstanceCgroup
 from .proc import (
     close_quietly,
@@ -182,7 +183,7 @@ class ProcessHandle:
             or self._end.done()
         ):
             return
-        self._loop.add_reader(self._pidfd, self._on_pidfd_readable)
+        fd_watch(self._loop).add_reader(self._pidfd, self._on_pidfd_readable)
         self._watching = True
 
     def _unwatch(self) -> None:
@@ -193,7 +194,7 @@ class ProcessHandle:
         if self._watching:
             self._watching = False
             if self._loop is not None and self._pidfd is not None and not self._loop.is_closed():
-                self._loop.remove_reader(self._pidfd)
+                fd_watch(self._loop).remove_reader(self._pidfd)
 
     def _on_pidfd_readable(self) -> None:
         if not self._watching:  # a stale wake-up after close(): the fd is not ours to touch

@@ -124,7 +124,9 @@ class InstanceSpec:
                 f"instance {self.instance_id}: stop_signal {self.stop_signal} is not a signal number"
             ) from None
         # A private read-only copy: a caller mutating its dict later must not change this spec.
-        object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        env = dict(self.env)
+        object.__setattr__(self, "env", MappingProxyType(env))
+        object.__setattr__(self, "_env", env)  # the same dict, for shared_dict() (no second copy)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what the engine persists inside an instance record)."""
@@ -160,6 +162,7 @@ class InstanceSpec:
         shared: dict[str, Any] | None = self.__dict__.get("_shared_dict")
         if shared is None:
             shared = self.to_dict()
+            shared["env"] = self.__dict__["_env"]
             object.__setattr__(self, "_shared_dict", shared)
         return shared
 
