@@ -3,7 +3,8 @@
     .venv/bin/python bench/engine_memory.py --n 300 [--runs 2] [--trace] [--top 25]
 
 Without ``--trace``: PSS of the engine before and after ``mooring up`` of N ``sleep`` instances
-(as bench/engine_bench.py measures it), per instance. With ``--trace``: the engine runs under
+(as bench/engine_bench.py measures it), per instance; with ``--warm K`` after an app of K sleepers
+was brought up first, so that what the first bring-up costs once is not counted per instance. With ``--trace``: the engine runs under
 ``tracemalloc`` (25 frames, started by a ``sitecustomize`` put on its PYTHONPATH) and dumps a
 snapshot on SIGUSR2 before and after; the growth is printed per allocation site (file:line of the
 innermost frame in mooring, or of the allocation when none) and per instance.
@@ -40,6 +41,15 @@ if _out:
         tracemalloc.take_snapshot().dump(os.path.join(_out, f"snap-{os.getpid()}-{_count[0]}"))
         open(os.path.join(_out, f"done-{os.getpid()}-{_count[0]}"), "w").close()
     signal.signal(signal.SIGUSR2, _dump)
+_trim = os.environ.get("MOORING_TRIM_DIR")
+if _trim:
+    # How much of the PSS growth is memory freed but kept by the allocators.
+    def _do_trim(signum, frame):
+        import ctypes, gc
+        gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        open(os.path.join(_trim, f"done-{os.getpid()}-1"), "w").close()
+    signal.signal(signal.SIGUSR2, _do_trim)
 """
 
 
@@ -59,22 +69,36 @@ def site_of(trace_frames: tracemalloc.Traceback) -> str:
     return f"{frame.filename}:{frame.lineno}"
 
 
-def run(n: int, trace: bool, top: int) -> float:
+def run(n: int, trace: bool, top: int, trim: bool = False, warm: int = 0) -> float:
     token = f"{int(time.time() * 1000) % 10**8:08d}"
+    warm_token = f"{(int(token) + 5 * 10**7) % 10**8:08d}"  # sleep wants a number
     with tempfile.TemporaryDirectory(prefix="mooring-mem-") as tmp:
         site = Path(tmp, "site")
         site.mkdir()
         (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
         try:
             with mooring_env("mooring-mem-") as bench:
-                if trace:
-                    bench.env["PYTHONPATH"] = str(site)
-                    bench.env["MOORING_TRACEMALLOC_DIR"] = tmp
+                if trace or trim:
+                    bench.env["PYTHONPATH"] = os.pathsep.join(
+                        filter(None, [str(site), os.environ.get("PYTHONPATH")])
+                    )
+                    bench.env["MOORING_TRACEMALLOC_DIR" if trace else "MOORING_TRIM_DIR"] = tmp
                 (bench.work / "mooring.toml").write_text(manifest(n, token))
                 bench.cli("ps")
                 engine = bench.engine()
+                not_workload = lambda p: "1000000." in " ".join(p.cmdline())  # noqa: E731
+                if warm:
+                    # Another app of `warm` sleepers first: the first bring-up's one-time costs
+                    # (imports, a thread and its malloc arena) are then outside the difference.
+                    work, bench.work = bench.work, bench.work.parent / "warm"
+                    bench.work.mkdir()
+                    (bench.work / "mooring.toml").write_text(
+                        manifest(warm, warm_token).replace('name = "bench"', 'name = "warm"')
+                    )
+                    bench.cli("up")
+                    wait_until(lambda: sleepers(warm_token) == warm, 300, f"{warm} warm-up sleepers running")
+                    bench.work = work
                 time.sleep(1.0)
-                not_workload = lambda p: f"1000000.{token}" in " ".join(p.cmdline())  # noqa: E731
                 before_pss = pss_mib(tree_usage(engine, not_workload))
                 first = snapshot(engine.pid, Path(tmp), 1) if trace else None
                 bench.cli("up")
@@ -86,8 +110,17 @@ def run(n: int, trace: bool, top: int) -> float:
                 if first is not None:
                     second = snapshot(engine.pid, Path(tmp), 2)
                     report(first, second, n, top)
+                if trim:
+                    os.kill(engine.pid, signal.SIGUSR2)
+                    wait_until((Path(tmp) / f"done-{engine.pid}-1").exists, 60, "malloc_trim", interval=0.05)
+                    trimmed = pss_mib(tree_usage(engine, not_workload))
+                    per_trimmed = (trimmed - before_pss) * 1024 / n
+                    print(
+                        f"  after gc + malloc_trim(0): {trimmed:.1f} MiB: {per_trimmed:.1f} KiB per instance"
+                    )
         finally:
             kill_by_token(token)
+            kill_by_token(warm_token)
     return per_kib
 
 
@@ -120,9 +153,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--trace", action="store_true", help="tracemalloc profile (one run)")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--warm", type=int, default=0, help="bring up an app of this many sleepers first")
+    parser.add_argument(
+        "--trim", action="store_true", help="then gc + malloc_trim(0) in the engine: PSS again"
+    )
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}")
-    results = [run(args.n, args.trace, args.top) for _ in range(args.runs)]
+    results = [run(args.n, args.trace, args.top, args.trim, args.warm) for _ in range(args.runs)]
     print("per instance KiB:", " ".join(f"{r:.1f}" for r in results), f"(load {os.getloadavg()[0]:.2f})")
 
 

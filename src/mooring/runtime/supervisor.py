@@ -25,7 +25,7 @@ from .waiters import RecordWaiters
 
 
 class Supervisor:
-    """Owns the host-process instances of one engine; one lifecycle task per instance.
+    """Owns the host-process instances of one engine; a lifecycle task per instance while it changes.
 
     Logs go to ``log_dir/<instance_id>.log``; the output FIFOs to ``fifo_dir`` (default
     ``log_dir``; a tmpfs such as ``/run/mooring`` is cheaper). ``on_change(record)`` is called (and awaited, if it returns an awaitable) on every state
