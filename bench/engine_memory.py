@@ -38,6 +38,22 @@ if _out:
         import gc; gc.collect()
         if not tracemalloc.is_tracing():
             tracemalloc.start(25)
+            if os.environ.get("MOORING_TRACEMALLOC_PEAK"):
+                import threading, time
+                def _peaks():
+                    # A snapshot each time the traced heap passes 1.25x the last one: the last
+                    # is the bring-up's peak (give or take a quarter).
+                    mark = tracemalloc.get_traced_memory()[0] * 1.25
+                    while tracemalloc.is_tracing():
+                        current = tracemalloc.get_traced_memory()[0]
+                        if current > mark:
+                            tracemalloc.take_snapshot().dump(os.path.join(_out, "peak-snapshot"))
+                            mark = current * 1.25
+                        time.sleep(0.02)
+                threading.Thread(target=_peaks, daemon=True).start()
+        current, peak = tracemalloc.get_traced_memory()
+        with open(os.path.join(_out, f"peak-{os.getpid()}-{_count[0]}"), "w") as f:
+            f.write(f"{current} {peak}")
         tracemalloc.take_snapshot().dump(os.path.join(_out, f"snap-{os.getpid()}-{_count[0]}"))
         open(os.path.join(_out, f"done-{os.getpid()}-{_count[0]}"), "w").close()
     signal.signal(signal.SIGUSR2, _dump)
@@ -69,7 +85,9 @@ def site_of(trace_frames: tracemalloc.Traceback) -> str:
     return f"{frame.filename}:{frame.lineno}"
 
 
-def run(n: int, trace: bool, top: int, trim: bool = False, warm: int = 0) -> float:
+def run(
+    n: int, trace: bool, top: int, trim: bool = False, warm: int = 0, peak_profile: bool = False
+) -> float:
     token = f"{int(time.time() * 1000) % 10**8:08d}"
     warm_token = f"{(int(token) + 5 * 10**7) % 10**8:08d}"  # sleep wants a number
     with tempfile.TemporaryDirectory(prefix="mooring-mem-") as tmp:
@@ -83,6 +101,8 @@ def run(n: int, trace: bool, top: int, trim: bool = False, warm: int = 0) -> flo
                         filter(None, [str(site), os.environ.get("PYTHONPATH")])
                     )
                     bench.env["MOORING_TRACEMALLOC_DIR" if trace else "MOORING_TRIM_DIR"] = tmp
+                    if peak_profile:
+                        bench.env["MOORING_TRACEMALLOC_PEAK"] = "1"
                 (bench.work / "mooring.toml").write_text(manifest(n, token))
                 bench.cli("ps")
                 engine = bench.engine()
@@ -109,7 +129,15 @@ def run(n: int, trace: bool, top: int, trim: bool = False, warm: int = 0) -> flo
                 print(f"N={n} PSS {before_pss:.1f} -> {after_pss:.1f} MiB: {per_kib:.1f} KiB per instance")
                 if first is not None:
                     second = snapshot(engine.pid, Path(tmp), 2)
+                    current, peak = (int(x) for x in (Path(tmp) / f"peak-{engine.pid}-2").read_text().split())
+                    print(
+                        f"traced heap now {current / 2**20:.2f} MiB, at its peak during the bring-up"
+                        f" {peak / 2**20:.2f} MiB ({(peak - current) / n / 1024:.1f} KiB per instance above)"
+                    )
                     report(first, second, n, top)
+                    if peak_profile:
+                        print("at the peak of the bring-up (above the first snapshot):")
+                        report(first, tracemalloc.Snapshot.load(str(Path(tmp) / "peak-snapshot")), n, top)
                 if trim:
                     os.kill(engine.pid, signal.SIGUSR2)
                     wait_until((Path(tmp) / f"done-{engine.pid}-1").exists, 60, "malloc_trim", interval=0.05)
@@ -153,13 +181,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--trace", action="store_true", help="tracemalloc profile (one run)")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--peak", action="store_true", help="with --trace: also profile the bring-up's peak")
     parser.add_argument("--warm", type=int, default=0, help="bring up an app of this many sleepers first")
     parser.add_argument(
         "--trim", action="store_true", help="then gc + malloc_trim(0) in the engine: PSS again"
     )
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}")
-    results = [run(args.n, args.trace, args.top, args.trim, args.warm) for _ in range(args.runs)]
+    results = [run(args.n, args.trace, args.top, args.trim, args.warm, args.peak) for _ in range(args.runs)]
     print("per instance KiB:", " ".join(f"{r:.1f}" for r in results), f"(load {os.getloadavg()[0]:.2f})")
 
 
