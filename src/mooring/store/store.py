@@ -15,8 +15,8 @@ from mooring.store.events import EventRepository
 from mooring.store.instances import InstanceRepository
 from mooring.store.journal_writes import JournalWriteRepository
 from mooring.store.leases import LeaseRepository
-from mooring.store.migrate import upgrade_to_head
 from mooring.store.releases import ReleaseRepository
+from mooring.store.schema_version import needs_migration
 from mooring.store.secrets import SecretRepository
 from mooring.store.settings import SettingRepository
 from mooring.store.targets import TargetRepository
@@ -64,7 +64,12 @@ def open_store(url: str | None = None, key_file: Path | None = None) -> Store:
     resolved = database_url(url)
     engine = create_store_engine(resolved)
     try:
-        upgrade_to_head(engine, key_file)
+        if needs_migration(engine):
+            # alembic (~11 MiB resident) only when there is something to migrate; upgrade_to_head
+            # re-reads the revision under its lock, so two processes still never both migrate.
+            from mooring.store.migrate import upgrade_to_head
+
+            upgrade_to_head(engine, key_file)
     except StoreError:
         engine.dispose()
         raise
