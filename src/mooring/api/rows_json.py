@@ -16,6 +16,7 @@ import math
 import types
 import typing
 from collections.abc import Sequence
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -33,7 +34,7 @@ class _Column:
 
     def __init__(self, name: str, annotation: Any) -> None:
         self.get = itemgetter(name)
-        self.types: frozenset[type] = frozenset()
+        self.types: frozenset[type] = frozenset()  # empty: a type the check does not know
         self.values: frozenset[type] | None = None  # for dict[str, X]: X's types
         self.finite = False
         members = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
@@ -44,7 +45,7 @@ class _Column:
             elif typing.get_origin(member) is dict and self.values is None:
                 key, value = typing.get_args(member)
                 if key is not str or value not in _SIMPLE or value is float:
-                    return  # unknown: nothing is plain, pydantic decides
+                    return
                 allowed.add(dict)
                 self.values = frozenset({value})
             else:
@@ -52,22 +53,18 @@ class _Column:
         self.types = frozenset(allowed)
         self.finite = float in allowed
 
-    def plain(self, rows: Sequence[dict[str, Any]]) -> bool:
-        column = list(map(self.get, rows))
-        if not set(map(type, column)) <= self.types:
+    def entries_plain(self, rows: Sequence[dict[str, Any]]) -> bool:
+        """The column's floats are finite, its dicts' keys are str and their values of the declared type."""
+        # inf and nan survive a sum (a finite sum overflowing to inf only sends the rows to pydantic)
+        if self.finite and not math.isfinite(sum(filter(None, map(self.get, rows)))):
             return False
-        if self.finite and not all(math.isfinite(v) for v in column if type(v) is float):
-            return False
-        values = self.values
-        if values is not None:
-            for value in column:
-                if type(value) is dict and value and not _plain_dict(value, values):
-                    return False
+        if self.values is not None:
+            dicts = list(filter(None, map(self.get, rows)))  # None and {} need no look
+            if not set(map(type, chain.from_iterable(dicts))) <= {str}:
+                return False
+            if not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= self.values:
+                return False
         return True
-
-
-def _plain_dict(value: dict[Any, Any], values: frozenset[type]) -> bool:
-    return set(map(type, value)) <= {str} and set(map(type, value.values())) <= values
 
 
 def _is_union(annotation: Any) -> bool:
@@ -81,14 +78,29 @@ class RowsJson:
         self.model = model
         self.fields = tuple(model.model_fields)
         self.columns = tuple(_Column(name, f.annotation) for name, f in model.model_fields.items())
+        self.checked = tuple(c for c in self.columns if c.finite or c.values is not None)
         self.adapter: TypeAdapter[list[Any]] = TypeAdapter(list[model])  # type: ignore[valid-type]
+        self._signatures: dict[tuple[type, ...], bool] = {}  # the row value types seen, and if plain
 
     def plain(self, rows: Sequence[dict[str, Any]]) -> bool:
-        """Whether the rows are already what validation would make of them (so dumping them is exact)."""
-        fields = self.fields
-        if not all(type(row) is dict and tuple(row) == fields for row in rows):
+        """Whether the rows are already what validation would make of them (so dumping them is exact).
+
+        Every pass runs in C (map, set, tuple): the rows' key tuples, then the distinct tuples of
+        their values' types (a listing has a handful), then the entries of the float and dict columns.
+        """
+        if not set(map(type, rows)) <= {dict}:
             return False
-        return all(column.plain(rows) for column in self.columns)
+        if not all(map(self.fields.__eq__, map(tuple, rows))):
+            return False
+        for signature in set(map(tuple, map(map, repeat(type), map(dict.values, rows)))):
+            known = self._signatures.get(signature)
+            if known is None:
+                known = all(t in c.types for t, c in zip(signature, self.columns, strict=True))
+                if len(self._signatures) < 4096:
+                    self._signatures[signature] = known
+            if not known:
+                return False
+        return all(column.entries_plain(rows) for column in self.checked)
 
     def encode(self, rows: Sequence[dict[str, Any]]) -> bytes:
         if self.plain(rows):
