@@ -142,11 +142,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, help="runs of mooring per N (default 3, 2 at N>=500; smoke 1)")
     parser.add_argument("--peer-repeat", type=int, help="runs of each peer per N (default 2, 1 at N>=500)")
     parser.add_argument("--peers", default=",".join(peerkit.ALL), help="peers to measure ('' for none)")
-    parser.add_argument("--idle-window", type=float, help="seconds of idle measurement (default 3)")
+    parser.add_argument(
+        "--idle-window", type=float, help="seconds of idle measurement (default 10: one clock tick is 0.1 %%)"
+    )
     args = parser.parse_args()
     ns = [int(x) for x in (args.n or ("5" if args.smoke else "10,100,500")).split(",")]
     repeat = args.repeat or (1 if args.smoke else 3)
-    idle = args.idle_window or (0.5 if args.smoke else 3.0)
+    idle = args.idle_window or (0.5 if args.smoke else 10.0)
     cli_samples = 2 if args.smoke else 5
     peer_names = peerkit.parse(args.peers)
     peerkit.ensure(peer_names)
