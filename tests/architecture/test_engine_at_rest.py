@@ -7,8 +7,20 @@ import subprocess
 import sys
 
 # alembic: only to migrate (store/schema_version.py); acme, josepy, pyOpenSSL, requests: only to issue
-# an ACME certificate; cryptography: only with secrets or certificates; websocket protocols: no route.
-NOT_AT_REST = ("alembic", "acme", "josepy", "OpenSSL", "requests", "cryptography", "wsproto", "websockets")
+# an ACME certificate; cryptography: only with secrets or certificates; httpx (and rich, which it
+# imports): only for http checks, webhooks or a follower forwarding; websocket protocols: no route.
+NOT_AT_REST = (
+    "alembic",
+    "acme",
+    "josepy",
+    "OpenSSL",
+    "requests",
+    "cryptography",
+    "httpx",
+    "rich",
+    "wsproto",
+    "websockets",
+)
 
 
 def test_the_engine_daemon_imports_none_of_what_only_some_configurations_need() -> None:
