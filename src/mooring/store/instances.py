@@ -123,6 +123,8 @@ def write_instance_rows(session: Session, upserts: list[Instance], deletes: list
 
 _BULK_UPSERTS: dict[str, Any] = {}
 _APPS = cast(Table, AppRow.__table__)
+_INSTANCES = cast(Table, InstanceRow.__table__)
+_DELETE = delete(_INSTANCES).where(_INSTANCES.c.id.in_(bindparam("ids", expanding=True)))
 _APP_ID = select(_APPS.c.id).where(_APPS.c.name == bindparam("name"))  # Core, built once: every flush asks
 _VALUE_COLUMNS = (
     *("app_id", "service", "replica", "release_id", "spec_hash", "driver", "state", "health", "pid"),
@@ -135,7 +137,7 @@ def _bulk_upsert(session: Session) -> Any:
     """The executemany upsert of every column, built once per dialect (building it costs ~1 ms)."""
     dialect = session.get_bind().dialect.name
     if dialect not in _BULK_UPSERTS:
-        insert = insert_for(session, InstanceRow)
+        insert = insert_for(session, _INSTANCES)
         columns = _VALUE_COLUMNS  # only what _values writes, as upsert_instance does
         _BULK_UPSERTS[dialect] = insert.on_conflict_do_update(
             index_elements=["id"], set_={c: insert.excluded[c] for c in columns}
