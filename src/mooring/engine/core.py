@@ -48,6 +48,11 @@ from mooring.store.keyring import key_file_path
 log = logging.getLogger("mooring.engine")
 
 
+# the states a process instance enters before a side effect (a spawn, a signal): their records are
+# committed before it
+_BEFORE_EFFECT = frozenset({InstanceState.STARTING, InstanceState.STOPPING})
+
+
 class Engine:
     """One per host: the only writer of state and the only owner of workloads."""
 
@@ -88,7 +93,7 @@ class Engine:
         self.event_hub = EventHub()
         # one journal (the store, waking event-stream followers) and one snapshot cache, handed to
         # the collaborators that write events or read snapshots
-        self.journal = Journal(self.store, on_event=self.event_hub.notify)
+        self.journal = Journal(self.store, on_event=self.event_hub.notify, book=self.book)
         self.snapshots = Snapshots(lambda release_id: self.store.get_release(release_id).snapshot)
         # app -> (the store's release_changes when computed, service -> published ports): the
         # listing of instances would otherwise read up to 200 releases from the store per request
@@ -356,7 +361,11 @@ class Engine:
             and (before.record.host, before.record.host_ports) != (record.host, record.host_ports)
         )
         from_node = before.record.node if before is not None and before.record is not None else None
-        committed = self.book.persist(record, self.health_of(record.instance_id))
+        # Only a process about to start or to be signalled waits for its record's commit (journal
+        # before effect); that it runs or has ended is a fact no effect of its own follows: it rides
+        # on the next commit (engine/book.py).
+        urgent = record.state in _BEFORE_EFFECT or before is None or before.driver != "process"
+        committed = self.book.persist(record, self.health_of(record.instance_id), urgent=urgent)
         if moved:
             self._follow_moved_task(record.instance_id)
             if before is not None and from_node and record.node and from_node != record.node:
@@ -414,7 +423,7 @@ class Engine:
     def _on_health(self, instance_id: str, transition: Transition) -> None:
         entry = self.book.entries.get(instance_id)
         if entry is not None and entry.record is not None:
-            self.book.persist(entry.record, transition.current.value)
+            self.book.persist(entry.record, transition.current.value, urgent=False)
         self._refresh_upstream(instance_id)
 
     def health_of(self, instance_id: str) -> str | None:

@@ -14,7 +14,7 @@ from mooring.store.apps import AppRepository
 from mooring.store.audit import AuditRepository
 from mooring.store.db import DATABASE_URL_ENV, create_store_engine, database_url, display_url
 from mooring.store.events import EventRepository
-from mooring.store.instances import InstanceRepository
+from mooring.store.instances import Instance, InstanceRepository
 from mooring.store.journal_writes import JournalEntry, JournalWriteRepository, ReleaseUpdate
 from mooring.store.leases import LeaseRepository
 from mooring.store.releases import Release, ReleaseRepository
@@ -57,9 +57,11 @@ class Store(
         finally:
             self.release_changes += 1
 
-    def write_journal(self, entries: Sequence[JournalEntry]) -> None:
+    def write_journal(
+        self, entries: Sequence[JournalEntry], upserts: Sequence[Instance] = (), deletes: Sequence[str] = ()
+    ) -> None:
         try:
-            super().write_journal(entries)
+            super().write_journal(entries, upserts, deletes)
         finally:
             if any(isinstance(entry, ReleaseUpdate) for entry in entries):
                 self.release_changes += 1
