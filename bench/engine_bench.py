@@ -84,7 +84,7 @@ def run_once(n: int, idle_window: float, cli_samples: int) -> dict[str, float]:
             engine = bench.engine()
             time.sleep(0.5)
             not_workload = lambda p: f"1000000.{token}" in " ".join(p.cmdline())  # noqa: E731
-            pss_empty = pss_mib(tree_usage(engine, not_workload))
+            pss_empty = out["empty_pss_mib"] = pss_mib(tree_usage(engine, not_workload))
             started = time.perf_counter()
             bench.cli("up")
             wait_until(lambda: sleepers(token) == n, 120, f"{n} sleepers running")
@@ -118,6 +118,7 @@ SCENARIOS: list[tuple[str, str, str, str, str | None, str | None]] = [
     ("stop all", "stop_s", "s", "lower", "floor_stop_s", "stop_s"),
     ("idle CPU", "idle_cpu_pct", "%", "lower", None, "idle_cpu_pct"),
     ("idle PSS", "idle_pss_mib", "MiB", "lower", None, "idle_pss_mib"),
+    ("idle PSS, no instance", "empty_pss_mib", "MiB", "lower", None, "pss_empty_mib"),
     ("PSS growth per instance", "pss_per_instance_mib", "MiB", "lower", None, "pss_per_instance_mib"),
     ("status API", "status_api_ms", "ms", "lower", "floor_http_ms", "status_api_ms"),
     ("status CLI (mooring ps)", "ps_cli_s", "s", "lower", "floor_interp_s", "status_cli_s"),
@@ -141,11 +142,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, help="runs of mooring per N (default 3, 2 at N>=500; smoke 1)")
     parser.add_argument("--peer-repeat", type=int, help="runs of each peer per N (default 2, 1 at N>=500)")
     parser.add_argument("--peers", default=",".join(peerkit.ALL), help="peers to measure ('' for none)")
-    parser.add_argument("--idle-window", type=float, help="seconds of idle measurement (default 3)")
+    parser.add_argument(
+        "--idle-window", type=float, help="seconds of idle measurement (default 10: one clock tick is 0.1 %%)"
+    )
     args = parser.parse_args()
     ns = [int(x) for x in (args.n or ("5" if args.smoke else "10,100,500")).split(",")]
     repeat = args.repeat or (1 if args.smoke else 3)
-    idle = args.idle_window or (0.5 if args.smoke else 3.0)
+    idle = args.idle_window or (0.5 if args.smoke else 10.0)
     cli_samples = 2 if args.smoke else 5
     peer_names = peerkit.parse(args.peers)
     peerkit.ensure(peer_names)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import targets
 from benchkit import BENCH_DIR, best_peer, fmt, ratio
 
 UNITS = {"s", "ms", "req/s", "%", "MiB"}
@@ -232,6 +233,7 @@ def main() -> None:
         png = run_dir / f"{result['bench']}.png"
         if plot(result, png):
             md += ["", f"![{result['bench']}]({png.relative_to(out_dir)})"]
+    md += ["", "## Against the targets", "", *targets.markdown(results)]
     if failures:
         md += ["", "## Failures", "", *[f"```\n{f}\n```" for f in failures]]
     (out_dir / f"{stamp}.md").write_text("\n".join(md) + "\n")

@@ -40,6 +40,7 @@ UNIT_FILES = (
     "api/test_vocabulary.py",
     "cli/test_plain.py",
     "cli/test_fast_parse.py",
+    "bench/test_targets.py",
 )
 # in a unit module, but not unit: they start processes
 NOT_UNIT = ("manifest/test_snapshot.py::test_same_bytes_across_processes",)

@@ -94,6 +94,22 @@ def test_ps_shows_the_published_host_port_and_the_instance_port_beside_it(moorin
     assert f"9000 (instance :{row['ports']['9000']})" in table, table
 
 
+def test_ps_shows_the_published_port_of_the_new_live_release_after_a_change(mooring: Mooring) -> None:
+    # the engine keeps the published ports of the live release between listings: a release must renew them
+    from tests.engine.conftest import free_port
+
+    first, second = free_port(), free_port()
+    text = manifest(replicas=1).replace('ports = ["8000"]', f'ports = ["127.0.0.1:{first}:8000"]')
+    setup(mooring, text)
+    assert up(mooring)[0] == 0
+    [row] = mooring.ps("rel")
+    assert row["published"] == {"8000": f"127.0.0.1:{first}"}
+    setup(mooring, text.replace(f"127.0.0.1:{first}:8000", f"127.0.0.1:{second}:8000"))
+    assert up(mooring)[0] == 0
+    rows = mooring.ps("rel")
+    assert [r["published"] for r in rows] == [{"8000": f"127.0.0.1:{second}"}], rows
+
+
 def test_validate_reports_every_problem_in_one_pass(mooring: Mooring) -> None:
     mooring.write(
         "mooring.toml",

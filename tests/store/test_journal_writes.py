@@ -77,3 +77,27 @@ def test_a_refused_entry_writes_nothing_of_the_run(store: Store) -> None:
     other = store.create_release("other", snapshot="{}", manifest_hash="sha256:b")
     with pytest.raises(StoreError, match="belongs to another app"):
         store.write_journal([NewEvent("shop", "target.starting", {}, other.id)])
+
+
+def test_instance_rows_of_the_same_turn_share_the_journal_commit_all_or_nothing(store: Store) -> None:
+    from mooring.store import Instance
+
+    release_id, (web1, _, _) = planned(store)
+    store.upsert_instance(Instance("web-1-old", "shop", "web", 1, "process", "stopping"))
+    commits = store.commits
+
+    store.write_journal(
+        [TargetUpdate(web1, {"state": "starting"}), NewEvent("shop", "target.starting", {}, release_id)],
+        [Instance("web-1-new", "shop", "web", 1, "process", "running", pid=42)],
+        ["web-1-old"],
+    )
+
+    assert store.commits == commits + 1  # one transaction for the journal and the instances
+    assert [(i.id, i.pid) for i in store.list_instances("shop")] == [("web-1-new", 42)]
+    assert {t.id: t.state for t in store.list_targets(release_id)}[web1] == "starting"
+    with pytest.raises(StoreError):  # a bad instance row: the journal's writes are not committed either
+        store.write_journal(
+            [TargetUpdate(web1, {"state": "ready"})],
+            [Instance("web-2-new", "shop", "web", 2, "process", "running", release_id="000000000000")],
+        )
+    assert {t.id: t.state for t in store.list_targets(release_id)}[web1] == "starting"

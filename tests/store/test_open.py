@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from mooring.errors import StoreError
 from mooring.store import Store, current_revision, database_url, head_revision, open_store
+from mooring.store.migrate import alembic_config
 from mooring.store.tables import Base
 
 
@@ -115,3 +119,58 @@ def test_two_processes_opening_a_new_database_at_once_both_succeed(store_url: st
         assert [app.name for app in store.list_apps()] == ["app-0", "app-1", "app-2"]
         with store.engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+
+
+def test_the_head_revision_read_from_the_migration_files_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_the_revision_read_with_core_is_alembics(store: Store) -> None:
+    with store.engine.connect() as connection:
+        assert current_revision(store.engine) == MigrationContext.configure(connection).get_current_revision()
+
+
+def test_a_never_migrated_database_has_no_revision(tmp_path: Path) -> None:
+    from mooring.store.db import create_store_engine
+
+    engine = create_store_engine(database_url(f"sqlite:///{tmp_path / 'empty.db'}"))
+    try:
+        assert current_revision(engine) is None
+    finally:
+        engine.dispose()
+
+
+def test_reopening_a_store_at_head_does_not_import_alembic(store_url: str) -> None:
+    open_store(store_url).close()  # migrated here, in this process
+    opened = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from mooring.store import open_store; "
+            f"open_store({store_url!r}).close(); "
+            "print(sorted(m for m in sys.modules if m == 'alembic' or m.startswith('alembic.')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert opened.stdout.strip() == "[]", opened.stderr
+
+
+def test_a_store_behind_head_is_migrated_on_open(store_url: str) -> None:
+    from alembic import command
+
+    from mooring.store.db import create_store_engine
+
+    engine = create_store_engine(database_url(store_url))
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0012")
+        assert current_revision(engine) == "0012"
+    finally:
+        engine.dispose()
+    with open_store(store_url) as store:
+        assert current_revision(store.engine) == head_revision()

@@ -3,6 +3,7 @@ and the counts of a release."""
 
 from __future__ import annotations
 
+import asyncio
 import pwd
 import time
 from pathlib import Path
@@ -126,6 +127,34 @@ def test_the_catalog_keeps_the_newest_ended_instances_within_count_and_bytes(tmp
     retention["max"] = 150  # bytes bound too: only the newest fits
     catalog.prune(catalog.all("app")[0])
     assert [m.instance_id for m in catalog.all("app")] == ["web-1-000003"]
+
+
+def test_the_catalog_prunes_once_per_service_for_the_instances_ended_in_one_loop_turn(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def retention(meta: LogMeta) -> tuple[int, int]:
+        asked.append(meta.service)
+        return 3, 10**6
+
+    catalog = LogCatalog(
+        tmp_path, lambda iid: [p for p in [tmp_path / f"{iid}.log"] if p.exists()], retention
+    )
+    for n in range(40):
+        iid = f"web-{n}-{n:06x}"
+        (tmp_path / f"{iid}.log").write_text("x")
+        catalog.started(LogMeta(iid, "app", "web" if n % 2 else "api", n, "r1", "service", time.time() + n))
+
+    async def stop_all() -> None:
+        for n in range(40):
+            catalog.ended(f"web-{n}-{n:06x}")
+        assert len(list(tmp_path.glob("*.log"))) == 40  # not yet: at the end of this loop turn
+        await asyncio.sleep(0)
+
+    asyncio.run(stop_all())
+
+    # once per service, not once per ended instance; logs.keep = 3 of each
+    assert sorted(asked) == ["api", "web"]
+    assert len(list(tmp_path.glob("*.log"))) == 6
 
 
 def test_the_counts_of_a_rolled_back_release_add_up() -> None:

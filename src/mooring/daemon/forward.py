@@ -13,11 +13,14 @@ import asyncio
 import json
 import logging
 import re
+from typing import TYPE_CHECKING
 
-import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mooring.engine import Engine
+
+if TYPE_CHECKING:
+    import httpx
 from mooring.engine.cluster import PEER_HEADER, sign_peer, verify_peer
 
 log = logging.getLogger("mooring.engine")
@@ -40,7 +43,16 @@ class LeaderForward:
         self.engine = engine
         # the unix socket: its requests carry no token, the follower vouches for them (PeerAuth)
         self.trusted = trusted
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None))
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """Made on the first forward: a lone engine or a leader never loads httpx (~5 MiB) for it."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=None))
+        return self._client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         campaign = self.engine.campaign
@@ -96,6 +108,8 @@ class LeaderForward:
                 sign_peer, self.engine.store, campaign.me.id, scope["method"], target
             )
             forwarded.append((PEER_HEADER, signed))
+        import httpx  # loaded with the client
+
         request = self.client.build_request(scope["method"], url, headers=forwarded, content=body)
         try:
             response = await self.client.send(request, stream=True)

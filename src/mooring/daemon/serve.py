@@ -76,6 +76,7 @@ def _server(app: ASGIApp, listen: TcpListen | None = None) -> _Server:
         BodyLimit(app, limits.max_body) if listen else app,
         log_level="warning",
         lifespan="off",
+        ws="none",  # no route is a websocket: uvicorn would import wsproto or websockets for nothing
         access_log=False,
         timeout_graceful_shutdown=2,
         ssl_certfile=str(listen.tls_cert) if listen and listen.tls_cert else None,

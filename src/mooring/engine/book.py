@@ -19,6 +19,7 @@ from mooring.runtime.record import InstanceRecord
 from mooring.store import Instance, Store
 
 RETRY = 1.0  # seconds before instance changes the store refused are written again
+LATER = 0.05  # seconds within which a change nobody waits for is written, when no commit takes it sooner
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +70,12 @@ class InstanceBook:
     (group commit): starting or stopping 500 instances makes a few commits, not 1,500. ``persist``
     returns a future that completes once that transaction has committed; the supervisor awaits it
     before its next side effect, so journal-before-effect holds for every instance.
+
+    A change that only records what already happened (``urgent=False``: a process runs, has ended,
+    was forgotten) precedes no side effect of its own: nobody waits for it, and it rides on the next
+    commit, the book's or the release journal's (``flush(write=...)``, engine/journal.py), or is
+    written within ``LATER`` seconds. Every side effect still follows the commit of every change
+    queued before it, since a commit takes all that is queued.
     """
 
     def __init__(self, store: Store) -> None:
@@ -77,6 +84,8 @@ class InstanceBook:
         self.on_forget: Callable[[str], None] | None = None  # e.g. remove the instance's secret files
         self._pending: dict[str, Instance | None] = {}  # instance id -> row to write, or None to delete
         self._committed: asyncio.Future[None] | None = None
+        self._later: asyncio.TimerHandle | None = None  # the flush of changes nobody waits for
+        self._sealed_cache: dict[tuple[str, str], tuple[Any, str]] = {}  # (what, id) -> (source, sealed env)
         self.catalog: LogCatalog | None = None  # logs of every process instance ever run
 
     def add(self, instance_id: str, entry: BookEntry) -> None:
@@ -88,15 +97,19 @@ class InstanceBook:
             )
             self.catalog.started(meta)
 
-    def persist(self, record: InstanceRecord, health: str | None = None) -> asyncio.Future[None] | None:
+    def persist(
+        self, record: InstanceRecord, health: str | None = None, *, urgent: bool = True
+    ) -> asyncio.Future[None] | None:
         """Journal a runtime record; await the result (if any) before the next side effect."""
         entry = self.entries.get(record.instance_id)
         if entry is None:
             return None
         entry.record = record
-        return self._queue(record.instance_id, self.as_row(record.instance_id, entry, health))
+        return self._queue(record.instance_id, self.as_row(record.instance_id, entry, health), urgent)
 
-    def _queue(self, instance_id: str, row: Instance | None) -> asyncio.Future[None] | None:
+    def _queue(
+        self, instance_id: str, row: Instance | None, urgent: bool = True
+    ) -> asyncio.Future[None] | None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # outside the engine's loop (start-up, tools): write now
@@ -104,38 +117,69 @@ class InstanceBook:
             self.flush()
             return None
         self._pending[instance_id] = row  # a later change of the same instance supersedes this one
+        if not urgent:
+            if self._committed is None and self._later is None:
+                self._later = loop.call_later(LATER, self.flush)
+            return None
         if self._committed is None:
             self._committed = loop.create_future()
             loop.call_soon(self.flush)
         return self._committed
 
-    def flush(self) -> None:
-        """Write every pending change in one transaction and settle the waiters."""
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self, write: Callable[[list[Instance], list[str]], None] | None = None) -> None:
+        """Write every pending change in one transaction and settle the waiters.
+
+        ``write(upserts, deletes)``, when given, writes them instead of the book, within a
+        transaction of its own making (the release journal's commit of the same turn); what it
+        raises is raised here, after the changes were queued again.
+        """
         pending, self._pending = self._pending, {}
         committed, self._committed = self._committed, None
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        upserts = [row for row in pending.values() if row is not None]
+        deletes = [iid for iid, row in pending.items() if row is None]
         try:
-            if pending:
-                self.store.write_instances(
-                    [row for row in pending.values() if row is not None],
-                    [iid for iid, row in pending.items() if row is None],
-                )
+            if write is not None:
+                write(upserts, deletes)
+            elif pending:
+                self.store.write_instances(upserts, deletes)
         except Exception as exc:
-            if committed is None:
+            if committed is None and write is None:
                 log.exception("could not record %d instance change(s)", len(pending))
                 raise
-            # A store outage: the changes are kept and written again shortly; their waiters keep
-            # waiting (journal before effect), an instance is never left unrecorded (an orphan later).
-            log.error("could not record %d instance change(s), retrying in %gs: %s", len(pending), RETRY, exc)
-            for iid, row in pending.items():
-                self._pending.setdefault(iid, row)  # a change queued meanwhile is newer
-            if self._committed is None:
-                self._committed = committed
-                asyncio.get_running_loop().call_later(RETRY, self.flush)
-            else:  # a flush is already due; settle the older waiters with it
-                self._committed.add_done_callback(lambda done: _settle_like(committed, done))
+            if pending:
+                self._retry(pending, committed, exc)
+            elif committed is not None:  # nothing of the book's was in it: its waiters are not concerned
+                committed.set_result(None)
+            if write is not None:
+                raise
             return
         if committed is not None and not committed.done():
             committed.set_result(None)
+
+    def _retry(
+        self, pending: dict[str, Instance | None], committed: asyncio.Future[None] | None, exc: Exception
+    ) -> None:
+        # A store outage: the changes are kept and written again shortly; their waiters keep
+        # waiting (journal before effect), an instance is never left unrecorded (an orphan later).
+        log.error("could not record %d instance change(s), retrying in %gs: %s", len(pending), RETRY, exc)
+        for iid, row in pending.items():
+            self._pending.setdefault(iid, row)  # a change queued meanwhile is newer
+        loop = asyncio.get_running_loop()
+        if committed is None:
+            if self._committed is None and self._later is None:
+                self._later = loop.call_later(RETRY, self.flush)
+        elif self._committed is None:
+            self._committed = committed
+            loop.call_later(RETRY, self.flush)
+        else:  # a flush is already due; settle the older waiters with it
+            self._committed.add_done_callback(lambda done: _settle_like(committed, done))
 
     def as_row(self, instance_id: str, entry: BookEntry, health: str | None) -> Instance:
         record = entry.record
@@ -160,8 +204,8 @@ class InstanceBook:
             exit_code=record.last_exit_code,
             last_error=masker.mask(record.last_exit_message) or None,
             info={
-                "record": self._sealed_record(instance_id, record.to_dict()),
-                "probe": self._seal(instance_id, "probe", probe_to_dict(entry.probe)),
+                "record": {**record_dict(record), "spec": self._sealed("spec", instance_id, record.spec)},
+                "probe": self._sealed("probe", instance_id, entry.probe),
                 "kind": entry.kind,
             },
             started_at=started,
@@ -190,13 +234,6 @@ class InstanceBook:
     # An instance's env holds its secrets: it is written to the store only encrypted (store/keyring.py),
     # bound to the instance id, and decrypted when a restarted engine adopts the instance.
 
-    def _seal(self, instance_id: str, what: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
-        if data is None or data.get("env") is None:
-            return data
-        sealed = {k: v for k, v in data.items() if k != "env"}
-        sealed["env_sealed"] = self.store.seal_env(instance_id, what, dict(data["env"]))
-        return sealed
-
     def _open(self, instance_id: str, what: str, data: dict[str, Any] | None) -> dict[str, Any] | None:
         if data is None or "env_sealed" not in data:
             return data
@@ -204,8 +241,23 @@ class InstanceBook:
         opened["env"] = self.store.open_env(instance_id, what, data["env_sealed"])
         return opened
 
-    def _sealed_record(self, instance_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        return {**data, "spec": self._seal(instance_id, "spec", dict(data["spec"]))}
+    def _sealed(self, what: str, instance_id: str, source: Any) -> dict[str, Any] | None:
+        """The spec (a dict) or probe as stored, its env sealed once per instance: a record is
+        replaced at each change but keeps its spec, and sealing anew at every change was ~5 % of
+        stopping 500. Only the sealed text is kept (memory per instance)."""
+        data = dict(source) if what == "spec" else probe_to_dict(source)
+        if data is None or data.get("env") is None:
+            return data
+        key = (what, instance_id)
+        known = self._sealed_cache.get(key)
+        if known is None or known[0] is not source:
+            known = self._sealed_cache[key] = (
+                source,
+                self.store.seal_env(instance_id, what, dict(data["env"])),
+            )
+        sealed = {k: v for k, v in data.items() if k != "env"}
+        sealed["env_sealed"] = known[1]
+        return sealed
 
     def _opened_record(self, instance_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return {**data, "spec": self._open(instance_id, "spec", dict(data["spec"]))}
@@ -215,14 +267,36 @@ class InstanceBook:
 
     def forget(self, instance_id: str) -> None:
         entry = self.entries.pop(instance_id, None)
+        self._sealed_cache.pop(("spec", instance_id), None)
+        self._sealed_cache.pop(("probe", instance_id), None)
         if self.on_forget is not None:
             self.on_forget(instance_id)
-        self._queue(instance_id, None)
+        self._queue(
+            instance_id, None, urgent=False
+        )  # the instance is gone already: a fact, no effect follows
         if self.catalog is not None and entry is not None and entry.driver == "process":
             try:
                 self.catalog.ended(instance_id)
             except OSError:
                 log.warning("log retention after %s failed", instance_id, exc_info=True)
+
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(InstanceRecord))
+
+
+def record_dict(record: InstanceRecord) -> dict[str, Any]:
+    """``record.to_dict()`` without ``dataclasses.asdict``, whose deep copy of every value was ~5 %
+    of starting 500 instances: the record is replaced, never changed in place, so a shallow copy of
+    its containers is enough (the row is serialized at the commit)."""
+    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    data["state"] = record.state.value
+    data["last_exit_reason"] = record.last_exit_reason.value if record.last_exit_reason else None
+    for name, value in data.items():
+        if isinstance(value, list):
+            data[name] = list(value)
+        elif isinstance(value, dict):
+            data[name] = dict(value)
+    return data
 
 
 def _settle_like(waiter: asyncio.Future[None], done: asyncio.Future[None]) -> None:

@@ -48,6 +48,11 @@ from mooring.store.keyring import key_file_path
 log = logging.getLogger("mooring.engine")
 
 
+# the states a process instance enters before a side effect (a spawn, a signal): their records are
+# committed before it
+_BEFORE_EFFECT = frozenset({InstanceState.STARTING, InstanceState.STOPPING})
+
+
 class Engine:
     """One per host: the only writer of state and the only owner of workloads."""
 
@@ -88,8 +93,11 @@ class Engine:
         self.event_hub = EventHub()
         # one journal (the store, waking event-stream followers) and one snapshot cache, handed to
         # the collaborators that write events or read snapshots
-        self.journal = Journal(self.store, on_event=self.event_hub.notify)
+        self.journal = Journal(self.store, on_event=self.event_hub.notify, book=self.book)
         self.snapshots = Snapshots(lambda release_id: self.store.get_release(release_id).snapshot)
+        # app -> (the store's release_changes when computed, service -> published ports): the
+        # listing of instances would otherwise read up to 200 releases from the store per request
+        self._published_cache: dict[str, tuple[int, dict[str, dict[str, str]]]] = {}
         self.maintenance = Maintenance(self.store, self.journal, self.proxy)
         self.secret_material = SecretMaterial(self.store, home)
         # sideways calls go through callables: a settled release brings its crons, an ended run
@@ -353,7 +361,11 @@ class Engine:
             and (before.record.host, before.record.host_ports) != (record.host, record.host_ports)
         )
         from_node = before.record.node if before is not None and before.record is not None else None
-        committed = self.book.persist(record, self.health_of(record.instance_id))
+        # Only a process about to start or to be signalled waits for its record's commit (journal
+        # before effect); that it runs or has ended is a fact no effect of its own follows: it rides
+        # on the next commit (engine/book.py).
+        urgent = record.state in _BEFORE_EFFECT or before is None or before.driver != "process"
+        committed = self.book.persist(record, self.health_of(record.instance_id), urgent=urgent)
         if moved:
             self._follow_moved_task(record.instance_id)
             if before is not None and from_node and record.node and from_node != record.node:
@@ -411,7 +423,7 @@ class Engine:
     def _on_health(self, instance_id: str, transition: Transition) -> None:
         entry = self.book.entries.get(instance_id)
         if entry is not None and entry.record is not None:
-            self.book.persist(entry.record, transition.current.value)
+            self.book.persist(entry.record, transition.current.value, urgent=False)
         self._refresh_upstream(instance_id)
 
     def health_of(self, instance_id: str) -> str | None:
@@ -532,31 +544,44 @@ class Engine:
                 continue
             if entry.app not in published:
                 published[entry.app] = self._published(entry.app)
-            view = self.instance_view(iid, entry)
-            view["published"] = published[entry.app].get(entry.service, {})
-            rows.append(view)
+            rows.append(self.instance_view(iid, entry, published[entry.app].get(entry.service, {})))
         return rows
 
     def _published(self, app: str) -> dict[str, dict[str, str]]:
-        """service -> instance port -> ``HOST_IP:HOST_PORT`` the edge publishes it on (live release)."""
+        """service -> instance port -> ``HOST_IP:HOST_PORT`` the edge publishes it on (live release).
+
+        Kept until a release of this engine's store changes (`Store.release_changes`); engines that
+        share a database read it each time (another engine may have changed the live release).
+        """
+        changes = self.store.release_changes  # read first: a change while computing invalidates
+        cached = self._published_cache.get(app)
+        if cached is not None and cached[0] == changes and self.campaign is None:
+            return cached[1]
         live = self.live_release(app)
         if live is None:
-            return {}
-        try:
-            services = self.snapshots.data(live.id).get("service", {})
-        except Exception:  # an unreadable snapshot leaves ps without published ports, not broken
-            log.debug("published ports of %s: snapshot of %s unreadable", app, live.id, exc_info=True)
-            return {}
-        return {
-            name: {
-                str(p["port"]): f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}"
-                for p in svc.get("ports", [])
-                if p.get("host_port")
+            published: dict[str, dict[str, str]] = {}
+        else:
+            try:
+                services = self.snapshots.data(live.id).get("service", {})
+            except Exception:  # an unreadable snapshot leaves ps without published ports, not broken
+                log.debug("published ports of %s: snapshot of %s unreadable", app, live.id, exc_info=True)
+                return {}
+            published = {
+                name: {
+                    str(p["port"]): f"{p.get('host_ip') or '0.0.0.0'}:{p['host_port']}"
+                    for p in svc.get("ports", [])
+                    if p.get("host_port")
+                }
+                for name, svc in services.items()
             }
-            for name, svc in services.items()
-        }
+        self._published_cache[app] = (changes, published)
+        return published
 
-    def instance_view(self, iid: str, entry: BookEntry) -> dict[str, Any]:
+    def instance_view(
+        self, iid: str, entry: BookEntry, published: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One row of the listing; its keys in the order of api/schemas.py's InstanceView, so the API
+        writes it without validating it again (api/rows_json.py)."""
         facts = self.supervisor.facts(iid)
         record = self.supervisor.record(iid)
         host, ports = self.upstream_address(entry)
@@ -574,14 +599,15 @@ class Engine:
             "cpu_percent": facts.cpu_percent,
             "memory_bytes": facts.memory_bytes if facts.memory_bytes is not None else facts.rss_bytes,
             "ports": {str(k): v for k, v in ports.items()},
+            "published": published if published is not None else {},
             "upstream": f"{host}:{next(iter(ports.values()))}" if ports else None,
-            "node": record.node,
             "serving": self.proxy.serving(iid),
             "proxy": self.proxy.instance_counters(iid),
             "exit_code": record.last_exit_code,
             "last_error": facts.last_exit or None,
             "limits": None if facts.limits_applied else (facts.limits_note or "limits not applied"),
             "release_id": entry.release_id,
+            "node": record.node,
         }
 
     # --- app lifecycle (the release executor takes this over) ------------------------------------

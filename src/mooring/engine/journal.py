@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from mooring.engine.book import InstanceBook
 from mooring.release.ports import JournalWrite, ReleaseWrite, TargetWrite
 from mooring.store import Store
 from mooring.store.journal_writes import JournalEntry, NewEvent, ReleaseUpdate, TargetUpdate
@@ -27,10 +28,17 @@ def parse_fault(spec: str | None) -> tuple[str, int] | None:
 
 
 class Journal:
-    """Delegates to the store; counts events for the fault hook."""
+    """Delegates to the store; counts events for the fault hook.
 
-    def __init__(self, store: Store, on_event: Callable[[str], None] | None = None) -> None:
+    ``book``: the instance book whose changes queued in the same loop turn ride on the executor's
+    group commit (one transaction for both, not one each: docs/performance.md).
+    """
+
+    def __init__(
+        self, store: Store, on_event: Callable[[str], None] | None = None, book: InstanceBook | None = None
+    ) -> None:
         self.store = store
+        self.book = book
         self.on_event = on_event  # wakes event-stream followers (engine/event_hub.py)
         self.fault = parse_fault(os.environ.get("MOORING_FAULT"))
         self.seen: dict[str, int] = {}
@@ -48,8 +56,15 @@ class Journal:
         return result
 
     def write(self, writes: Sequence[JournalWrite]) -> None:
-        """The executor's group commit: every write in one transaction (store/journal_writes.py)."""
-        self.store.write_journal([_entry(w) for w in writes])
+        """The executor's group commit: every write in one transaction (store/journal_writes.py),
+        with the instance book's pending changes."""
+        entries = [_entry(w) for w in writes]
+        if self.book is not None and self.book.pending:
+            self.book.flush(
+                write=lambda upserts, deletes: self.store.write_journal(entries, upserts, deletes)
+            )
+        else:
+            self.store.write_journal(entries)
         events = [w for w in writes if not isinstance(w, TargetWrite | ReleaseWrite)]
         if self.on_event is not None:
             for app in dict.fromkeys(e.app for e in events):

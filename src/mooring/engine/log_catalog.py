@@ -10,6 +10,7 @@ an instance is forgotten the oldest ended ones of its service beyond ``logs.keep
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -51,6 +52,12 @@ class LogCatalog:
         self._files_of = files_of
         self._retention = retention
         self._entries: dict[str, LogMeta] | None = None  # instance id -> entry, once loaded
+        # an ended instance's log files and their size: its logs no longer grow
+        self._ended_files: dict[str, tuple[list[Path], int]] = {}
+        self._due: dict[
+            tuple[str, str, str], LogMeta
+        ] = {}  # services whose retention is due, one instance each
+        self._scheduled = False
 
     def _index(self) -> dict[str, LogMeta]:
         if self._entries is None:
@@ -95,7 +102,12 @@ class LogCatalog:
             log.warning("cannot record the log catalog entry of %s", meta.instance_id, exc_info=True)
 
     def ended(self, instance_id: str) -> None:
-        """An instance is forgotten: stamp its end, then apply its service's retention."""
+        """An instance is forgotten: stamp its end, then apply its service's retention.
+
+        In the engine's loop the retention runs once per service at the end of the loop turn, not
+        once per instance: stopping 500 instances ended 500 of them, and pruning after each was a
+        quarter of the engine's time (docs/performance.md). Nobody can ask for the logs between.
+        """
         meta = self.read(instance_id)
         if meta is None:
             return
@@ -103,7 +115,24 @@ class LogCatalog:
             meta.ended_at = time.time()
             with contextlib.suppress(OSError):
                 self._write(meta)
-        self.prune(meta)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside a loop (tools, tests): at once
+            self.prune(meta)
+            return
+        self._due.setdefault((meta.app, meta.service, meta.kind), meta)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self.prune_due)
+
+    def prune_due(self) -> None:
+        """Apply the retention of every service with an instance ended since the last time."""
+        due, self._due, self._scheduled = self._due, {}, False
+        for meta in due.values():
+            try:
+                self.prune(meta)
+            except OSError:
+                log.warning("log retention of %s/%s failed", meta.app, meta.service, exc_info=True)
 
     def all(self, app: str) -> list[LogMeta]:
         """Every catalogued instance of ``app`` (live or ended), oldest first."""
@@ -119,8 +148,7 @@ class LogCatalog:
         ended.sort(key=lambda m: m.ended_at or 0, reverse=True)  # newest first
         kept, size, dropped = 0, 0, []
         for meta in ended:
-            files = self._files_of(meta.instance_id)
-            bytes_ = sum(p.stat().st_size for p in files if p.exists())
+            files, bytes_ = self._files_and_size(meta.instance_id)
             if kept < keep and size + bytes_ <= max_size:
                 kept += 1
                 size += bytes_
@@ -129,5 +157,18 @@ class LogCatalog:
                 path.unlink(missing_ok=True)
             self._path(meta.instance_id).unlink(missing_ok=True)
             self._index().pop(meta.instance_id, None)
+            self._ended_files.pop(meta.instance_id, None)
             dropped.append(meta.instance_id)
         return dropped
+
+    def _files_and_size(self, instance_id: str) -> tuple[list[Path], int]:
+        """An ended instance's log files and their total size, looked up once (they no longer change)."""
+        known = self._ended_files.get(instance_id)
+        if known is None:
+            files = self._files_of(instance_id)
+            sizes = 0
+            for path in files:
+                with contextlib.suppress(FileNotFoundError):
+                    sizes += path.stat().st_size
+            known = self._ended_files[instance_id] = (files, sizes)
+        return known

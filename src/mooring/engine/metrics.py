@@ -217,6 +217,11 @@ class EngineCollector(Collector):
             "Seconds since the engine started.",
             value=time.time() - self.started_at,
         )
+        yield CounterMetricFamily(
+            "mooring_store_commits",
+            "Write transactions this engine committed to the store.",
+            value=self.store.commits,
+        )
         yield GaugeMetricFamily(
             "mooring_releases_running",
             "Release executors running now.",

@@ -17,14 +17,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from mooring import __version__
 from mooring.engine.notify_config import NotifyConfig, Webhook, load_notify
 from mooring.engine.outcomes import release_outcome
 from mooring.store import Event, Store
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("mooring.engine")
 
@@ -127,6 +128,8 @@ class Notifier:
     def start(self) -> None:
         if not self.config.webhooks:
             return
+        import httpx  # ~5 MiB resident with what it pulls in: only for an engine with webhooks
+
         self._client = httpx.AsyncClient(follow_redirects=False)
         loop = asyncio.get_running_loop()
         for hook in self.config.webhooks:
@@ -229,6 +232,8 @@ class Notifier:
                 log.exception("webhook %s: delivery %s failed unexpectedly", hook.name, delivery.id)
 
     async def _deliver(self, d: Delivery) -> None:
+        import httpx  # imported by start() already
+
         hook = d.webhook
         assert self._client is not None
         delay = hook.backoff

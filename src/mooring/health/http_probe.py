@@ -5,12 +5,17 @@ from __future__ import annotations
 import functools
 import socket
 import ssl
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .connections import ConnectionCache
 from .result import Outcome, connect_failure, one_line, timed_out
 from .spec import ProbeSpec
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx (with the rich and pygments it pulls in, ~5 MiB resident) is imported by the first client
+# made: an engine without http checks never loads it.
 
 # Enough of the body for a useful detail without reading an endless stream.
 _BODY_LIMIT = 4096
@@ -25,6 +30,8 @@ def new_http_client() -> httpx.AsyncClient:
     are not verified (as Kubernetes does for HTTPS probes): the target is our own instance, often
     with a self-signed certificate. ``trust_env=False`` keeps ``HTTP_PROXY`` from routing probes away.
     """
+    import httpx
+
     transport = httpx.AsyncHTTPTransport(
         verify=_unverified_tls(),
         retries=0,
@@ -67,6 +74,8 @@ def _unverified_tls() -> ssl.SSLContext:
 
 async def probe_http(spec: ProbeSpec, client: httpx.AsyncClient) -> Outcome:
     """GET ``spec.url``; healthy when the status is in ``expected_status`` (default: any 2xx)."""
+    import httpx  # loaded with the client already: a dictionary look-up
+
     headers = {"Host": spec.http_host} if spec.http_host else None
     request = client.build_request("GET", spec.url, headers=headers, timeout=spec.timeout)
     try:

@@ -16,9 +16,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Coroutine
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .connections import ConnectionCache
 from .http_probe import http_origin, new_http_clients
@@ -26,6 +24,9 @@ from .probes import ContainerExec, probe_once
 from .result import ProbeResult, format_seconds
 from .spec import ProbeSpec
 from .state import HealthState, HealthStatus, InstanceHealth, Transition
+
+if TYPE_CHECKING:
+    import httpx
 
 OnChange = Callable[[str, Transition], Awaitable[None] | None]
 

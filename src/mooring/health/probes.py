@@ -6,9 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .connections import ConnectionCache
 from .exec_probe import probe_exec
@@ -16,6 +14,9 @@ from .http_probe import new_http_client, probe_http
 from .result import Outcome, ProbeResult, timed_out
 from .spec import ProbeSpec
 from .tcp_probe import probe_tcp
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ProbeResult", "new_http_client", "probe_once"]
 

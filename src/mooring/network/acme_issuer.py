@@ -17,13 +17,15 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from acme import challenges, client, crypto_util, errors, messages
-from cryptography.hazmat.primitives.asymmetric import rsa
-from josepy.jwk import JWKRSA
+from typing import TYPE_CHECKING, Any
 
 from mooring.network.certificates import new_key_pem, write_private
+
+if TYPE_CHECKING:
+    from acme import client
+
+# The acme package (with josepy, pyOpenSSL and requests, ~7.5 MiB resident) is imported on the first
+# issuance: an engine without ACME routes never loads it.
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
@@ -88,6 +90,8 @@ class AcmeIssuer:
 
     async def issue(self, host: str) -> tuple[bytes, bytes]:
         """(full chain PEM, key PEM) for ``host``; AcmeError says why not."""
+        from acme import errors, messages
+
         async with self._lock:
             try:
                 return await self._issue(host)
@@ -99,6 +103,8 @@ class AcmeIssuer:
                 raise AcmeError(f"{type(exc).__name__}: {exc}") from None
 
     async def _issue(self, host: str) -> tuple[bytes, bytes]:
+        from acme import challenges, crypto_util, messages
+
         acme = await asyncio.to_thread(self._client)
         key_pem = new_key_pem()
         csr = crypto_util.make_csr(key_pem, [host])
@@ -126,6 +132,10 @@ class AcmeIssuer:
 
     def _client(self) -> client.ClientV2:
         """The ACME client with this directory's account (registered on first use)."""
+        from acme import client, messages
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from josepy.jwk import JWKRSA
+
         tag = hashlib.sha256(self.settings.directory.encode()).hexdigest()[:12]
         key_path, account_path = self.dir / f"account-{tag}.key.json", self.dir / f"account-{tag}.json"
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -13,14 +13,15 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any
 
 from mooring.network.mappings import PublishError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography (~8.5 MiB resident) is imported where a certificate or key is made or read: an
+# engine that serves no HTTPS route never loads it (the secrets' keyring imports it the same way).
 
 FALLBACK = "_fallback.pem"
 
@@ -56,6 +57,9 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def new_key_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = ec.generate_private_key(ec.SECP256R1())
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -63,11 +67,18 @@ def new_key_pem() -> bytes:
 
 
 def leaf_of(pem: bytes) -> x509.Certificate:
+    from cryptography import x509
+
     return x509.load_pem_x509_certificates(pem)[0]
 
 
 def self_signed(host: str) -> bytes:
     """A throwaway certificate and key (PEM) for ``host``: the fallback HAProxy starts with."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     cert = (
@@ -120,6 +131,8 @@ class CertStore:
 
     def install(self, host: str, chain_pem: bytes, key_pem: bytes, source: str) -> bytes:
         """Store a certificate (validated: it parses and its key matches); the PEM HAProxy loads."""
+        from cryptography.hazmat.primitives import serialization
+
         try:
             leaf = leaf_of(chain_pem)
             key = serialization.load_pem_private_key(key_pem, password=None)

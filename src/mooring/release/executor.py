@@ -59,6 +59,7 @@ class ReleaseExecutor:
         self.runtime = runtime
         self.fx = CommittedRuntime(runtime, self.journal)  # every side effect: after the commit
         self.control_changed = asyncio.Event()
+        self._control_seen: Control | None = None  # read again only after notify_control()
         release = journal.get_release(release_id)
         self.app = release.app
         self.trigger = Trigger(release.trigger)
@@ -69,6 +70,7 @@ class ReleaseExecutor:
     # --- journal helpers -------------------------------------------------------------------
 
     def notify_control(self) -> None:
+        self._control_seen = None
         self.control_changed.set()
 
     def _event(self, type: str, **payload: Any) -> None:
@@ -78,7 +80,11 @@ class ReleaseExecutor:
         return ReleaseStatus(self.journal.get_release(self.release_id).status)
 
     def _control(self) -> Control:
-        return Control(self.journal.peek_release(self.release_id).control)
+        """The operator's control; only the operator changes it, and says so (``notify_control``):
+        read from the store once, then again only after that, not at every batch."""
+        if self._control_seen is None:
+            self._control_seen = Control(self.journal.peek_release(self.release_id).control)
+        return self._control_seen
 
     def _targets(self) -> list[TargetRecord]:
         return list(self.journal.list_targets(self.release_id))

@@ -9,8 +9,8 @@ from mooring.store.db import DATABASE_URL_ENV, database_url
 from mooring.store.events import Event
 from mooring.store.instances import Instance
 from mooring.store.leases import Lease
-from mooring.store.migrate import current_revision, head_revision
 from mooring.store.releases import Release, ReleaseChanges
+from mooring.store.schema_version import current_revision, head_revision
 from mooring.store.store import Store, open_store
 from mooring.store.tables import (
     INSTANCE_DRIVERS,

@@ -31,6 +31,7 @@ class StoreBase:
         )
         # Set when engines share the database (store/leadership.py); None: the only engine, no fence.
         self.fence: Fence | None = None
+        self.commits = 0  # write transactions committed: /metrics shows it (a turn's work, one commit)
 
     @property
     def epoch(self) -> int | None:
@@ -59,6 +60,7 @@ class StoreBase:
             if fenced and self.fence is not None:
                 self.fence.check(session)
             yield session
+        self.commits += 1
 
 
 def insert_for(session: Session, table: Any) -> DialectInsert:

@@ -70,20 +70,9 @@ class InstanceRepository(StoreBase):
         The engine groups the instance changes of one event-loop turn here: at N=500 a row per
         change and a commit each made starting and stopping an app cost seconds.
         """
-        for instance in upserts:
-            check_choice("instance driver", instance.driver, INSTANCE_DRIVERS)
+        check_instances(upserts)
         with self._write(f"record {len(upserts)} instance(s) and forget {len(deletes)}") as session:
-            now = utcnow()
-            app_ids: dict[str, int] = {}
-            for name in {i.app for i in upserts}:
-                found = session.connection().execute(_APP_ID, {"name": name}).scalar()
-                app_ids[name] = found if found is not None else lock_app(session, name).id
-            if upserts:
-                session.execute(
-                    _bulk_upsert(session), [{"id": i.id, **_values(i, app_ids[i.app], now)} for i in upserts]
-                )
-            for at in range(0, len(deletes), 500):  # within any SQLite's limit on bound parameters
-                session.execute(delete(InstanceRow).where(InstanceRow.id.in_(deletes[at : at + 500])))
+            write_instance_rows(session, upserts, deletes)
 
     def get_instance(self, instance_id: str) -> Instance:
         """The instance with this id; NotFound naming the id otherwise."""
@@ -111,8 +100,31 @@ class InstanceRepository(StoreBase):
             return bool(getattr(result, "rowcount", 0))
 
 
+def check_instances(upserts: list[Instance]) -> None:
+    """Refuse a driver outside the vocabulary before a transaction is opened."""
+    for instance in upserts:
+        check_choice("instance driver", instance.driver, INSTANCE_DRIVERS)
+
+
+def write_instance_rows(session: Session, upserts: list[Instance], deletes: list[str]) -> None:
+    """Within the caller's transaction: overwrite or insert ``upserts``, forget ``deletes``."""
+    now = utcnow()
+    app_ids: dict[str, int] = {}
+    for name in {i.app for i in upserts}:
+        found = session.connection().execute(_APP_ID, {"name": name}).scalar()
+        app_ids[name] = found if found is not None else lock_app(session, name).id
+    if upserts:
+        session.execute(
+            _bulk_upsert(session), [{"id": i.id, **_values(i, app_ids[i.app], now)} for i in upserts]
+        )
+    for at in range(0, len(deletes), 500):  # within any SQLite's limit on bound parameters
+        session.execute(delete(InstanceRow).where(InstanceRow.id.in_(deletes[at : at + 500])))
+
+
 _BULK_UPSERTS: dict[str, Any] = {}
 _APPS = cast(Table, AppRow.__table__)
+_INSTANCES = cast(Table, InstanceRow.__table__)
+_DELETE = delete(_INSTANCES).where(_INSTANCES.c.id.in_(bindparam("ids", expanding=True)))
 _APP_ID = select(_APPS.c.id).where(_APPS.c.name == bindparam("name"))  # Core, built once: every flush asks
 _VALUE_COLUMNS = (
     *("app_id", "service", "replica", "release_id", "spec_hash", "driver", "state", "health", "pid"),
@@ -125,7 +137,7 @@ def _bulk_upsert(session: Session) -> Any:
     """The executemany upsert of every column, built once per dialect (building it costs ~1 ms)."""
     dialect = session.get_bind().dialect.name
     if dialect not in _BULK_UPSERTS:
-        insert = insert_for(session, InstanceRow)
+        insert = insert_for(session, _INSTANCES)
         columns = _VALUE_COLUMNS  # only what _values writes, as upsert_instance does
         _BULK_UPSERTS[dialect] = insert.on_conflict_do_update(
             index_elements=["id"], set_={c: insert.excluded[c] for c in columns}

@@ -20,6 +20,7 @@ from mooring.masking import masker
 from mooring.store.apps import lock_app
 from mooring.store.base import StoreBase
 from mooring.store.columns import utcnow
+from mooring.store.instances import Instance, check_instances, write_instance_rows
 from mooring.store.releases import clean_release_changes
 from mooring.store.tables import AppRow, EventRow, ReleaseRow, TargetRow
 from mooring.store.targets import clean_target_changes
@@ -71,11 +72,18 @@ JournalEntry = TargetUpdate | ReleaseUpdate | NewEvent
 class JournalWriteRepository(StoreBase):
     """Write a run of journal entries in one transaction, committed before it returns."""
 
-    def write_journal(self, entries: Sequence[JournalEntry]) -> None:
+    def write_journal(
+        self,
+        entries: Sequence[JournalEntry],
+        upserts: Sequence[Instance] = (),
+        deletes: Sequence[str] = (),
+    ) -> None:
         """Apply ``entries`` as one transaction: all of them or none.
 
         A later change of the same field supersedes an earlier one, as if each had been written in
         turn; events are numbered in the order given, after the app's and the release's last ones.
+        ``upserts`` and ``deletes`` are instance rows of the same loop turn, written in the same
+        transaction (see `InstanceRepository.write_instances`): one commit for both.
         """
         targets: dict[int, dict[str, Any]] = {}
         releases: dict[str, dict[str, Any]] = {}
@@ -89,10 +97,15 @@ class JournalWriteRepository(StoreBase):
                 if not entry.type:
                     raise StoreError("an event needs a type")
                 events.append(entry)
-        if not (targets or releases or events):
+        if not (targets or releases or events or upserts or deletes):
             return
+        check_instances(list(upserts))
         what = f"record {len(targets)} target change(s), {len(releases)} release change(s), {len(events)} event(s)"
+        if upserts or deletes:
+            what += f", {len(upserts)} instance(s) and forget {len(deletes)}"
         with self._write(what) as session:
+            if upserts or deletes:
+                write_instance_rows(session, list(upserts), list(deletes))
             now = utcnow()
             _update_targets(session, targets, now)
             connection = session.connection()

@@ -17,9 +17,6 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from mooring.errors import StoreError
 from mooring.paths import ensure_home
 
@@ -70,6 +67,8 @@ class Keyring:
 
     def encrypt(self, plaintext: str, associated: str) -> str:
         """Encrypt under the current key; ``associated`` (name and version) is bound, not stored."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # ~8.5 MiB: only with secrets
+
         key_id, key = self.keys[0]
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), associated.encode("utf-8"))
@@ -86,6 +85,9 @@ class Keyring:
                 f"{associated}: encrypted with key {key_id}, which the keyring {self.path} lacks",
                 hint=f"point {KEY_FILE_ENV} at the key file this database was used with",
             )
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         raw = base64.b64decode(blob)
         try:
             plain = AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], associated.encode("utf-8"))
@@ -98,7 +100,7 @@ class Keyring:
 
     def with_new_key(self) -> Keyring:
         """A keyring whose current key is new, the others kept to read what they encrypted."""
-        return Keyring(self.path, ((new_key_id(), AESGCM.generate_key(256)), *self.keys))
+        return Keyring(self.path, ((new_key_id(), new_key()), *self.keys))
 
     def only_current(self) -> Keyring:
         return Keyring(self.path, self.keys[:1])
@@ -122,6 +124,13 @@ def new_key_id() -> str:
     return secrets.token_hex(4)
 
 
+def new_key() -> bytes:
+    """A new AES-256 key (what AESGCM.generate_key(256) returns: 32 random bytes)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM.generate_key(256)
+
+
 def load_keyring(path: Path | None = None, create: bool = True) -> Keyring:
     """Read the keyring, creating it (one new key, mode 0600) when it does not exist and ``create``."""
     path = path or key_file_path()
@@ -133,7 +142,7 @@ def load_keyring(path: Path | None = None, create: bool = True) -> Keyring:
                 f"the secret key file {path} does not exist",
                 hint=f"restore it, or point {KEY_FILE_ENV} at it",
             ) from None
-        ring = Keyring(path, ((new_key_id(), AESGCM.generate_key(256)),))
+        ring = Keyring(path, ((new_key_id(), new_key()),))
         ring.save()
         return ring
     except OSError as exc:

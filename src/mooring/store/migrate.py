@@ -1,4 +1,8 @@
-"""Bring a database's schema to the newest revision, safely when several processes start at once."""
+"""Bring a database's schema to the newest revision, safely when several processes start at once.
+
+Imported only when a migration must run (`store.schema_version` says whether): alembic and its
+dependencies stay out of an engine whose store is already at the newest schema.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from mooring.store.db import WRITE_OPTION
+from mooring.store.schema_version import current_revision, head_revision
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -23,19 +26,6 @@ def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
-
-
-def head_revision() -> str:
-    """The newest schema revision this version of mooring knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "mooring ships at least one migration"
-    return head
-
-
-def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at; None when it has never been migrated."""
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade_to_head(engine: Engine, key_file: Path | None = None) -> None:

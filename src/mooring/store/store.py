@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -12,11 +14,11 @@ from mooring.store.apps import AppRepository
 from mooring.store.audit import AuditRepository
 from mooring.store.db import DATABASE_URL_ENV, create_store_engine, database_url, display_url
 from mooring.store.events import EventRepository
-from mooring.store.instances import InstanceRepository
-from mooring.store.journal_writes import JournalWriteRepository
+from mooring.store.instances import Instance, InstanceRepository
+from mooring.store.journal_writes import JournalEntry, JournalWriteRepository, ReleaseUpdate
 from mooring.store.leases import LeaseRepository
-from mooring.store.migrate import upgrade_to_head
-from mooring.store.releases import ReleaseRepository
+from mooring.store.releases import Release, ReleaseRepository
+from mooring.store.schema_version import needs_migration
 from mooring.store.secrets import SecretRepository
 from mooring.store.settings import SettingRepository
 from mooring.store.targets import TargetRepository
@@ -37,6 +39,32 @@ class Store(
     AuditRepository,
 ):
     """mooring's state: each method is one short transaction, committed before it returns."""
+
+    # Bumped after every release this process creates or changes (committed or not): the engine keeps
+    # what it derives from the live release (published ports) until this moves. The engine is the
+    # only writer of releases (DESIGN.md section 2); engines sharing a database do not rely on it.
+    release_changes = 0
+
+    def create_release(self, *args: Any, **kwargs: Any) -> Release:
+        try:
+            return super().create_release(*args, **kwargs)
+        finally:
+            self.release_changes += 1
+
+    def update_release(self, *args: Any, **kwargs: Any) -> Release:
+        try:
+            return super().update_release(*args, **kwargs)
+        finally:
+            self.release_changes += 1
+
+    def write_journal(
+        self, entries: Sequence[JournalEntry], upserts: Sequence[Instance] = (), deletes: Sequence[str] = ()
+    ) -> None:
+        try:
+            super().write_journal(entries, upserts, deletes)
+        finally:
+            if any(isinstance(entry, ReleaseUpdate) for entry in entries):
+                self.release_changes += 1
 
     @property
     def url(self) -> str:
@@ -64,7 +92,12 @@ def open_store(url: str | None = None, key_file: Path | None = None) -> Store:
     resolved = database_url(url)
     engine = create_store_engine(resolved)
     try:
-        upgrade_to_head(engine, key_file)
+        if needs_migration(engine):
+            # alembic (~11 MiB resident) only when there is something to migrate; upgrade_to_head
+            # re-reads the revision under its lock, so two processes still never both migrate.
+            from mooring.store.migrate import upgrade_to_head
+
+            upgrade_to_head(engine, key_file)
     except StoreError:
         engine.dispose()
         raise
