@@ -121,8 +121,10 @@ def run(
                 time.sleep(1.0)
                 before_pss = pss_mib(tree_usage(engine, not_workload))
                 first = snapshot(engine.pid, Path(tmp), 1) if trace else None
+                started = time.perf_counter()
                 bench.cli("up")
                 wait_until(lambda: sleepers(token) == n, 300, f"{n} sleepers running")
+                print(f"N={n} up: {time.perf_counter() - started:.2f} s until every sleeper runs")
                 time.sleep(2.0)
                 after_pss = pss_mib(tree_usage(engine, not_workload))
                 per_kib = (after_pss - before_pss) * 1024 / n
