@@ -75,11 +75,20 @@ class LogCatalog:
         return self.log_dir / f"{instance_id}{META_SUFFIX}"
 
     def _write(self, meta: LogMeta) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        path = self._path(meta.instance_id)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(json.dumps(asdict(meta)))
-        os.chmod(temporary, 0o600)  # beside the logs, as private as they are
+        path = f"{self.log_dir}/{meta.instance_id}{META_SUFFIX}"
+        temporary = f"{self.log_dir}/.{meta.instance_id}{META_SUFFIX}.tmp"
+        # plain os calls: one entry is written per instance start and end (~20 % of stopping 500
+        # through pathlib and text files)
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except FileNotFoundError:  # no log directory yet (or no more)
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # beside the logs, as private as they are (an old leftover too)
+            os.write(fd, json.dumps(asdict(meta)).encode())
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
         self._index()[meta.instance_id] = meta
 

@@ -9,6 +9,7 @@ users out). The directory is removed when the engine forgets the instance.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -27,9 +28,15 @@ class SecretFileError(Exception):
 
 def secrets_root(home: Path) -> Path:
     """This engine's directory of instance secrets (engines with different homes never share one)."""
-    base = Path(os.environ.get(RUN_DIR_ENV) or DEFAULT_BASE)
+    return _secrets_root(home, os.environ.get(RUN_DIR_ENV) or str(DEFAULT_BASE), os.geteuid())
+
+
+@functools.lru_cache(maxsize=16)
+def _secrets_root(home: Path, base: str, uid: int) -> Path:
+    # computed once per home: resolving the home and hashing it at every instance's end was ~7 % of
+    # stopping 500 (docs/performance.md)
     engine = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]
-    return base / f"mooring-{os.geteuid()}" / engine
+    return Path(base) / f"mooring-{uid}" / engine
 
 
 def filesystem_of(path: Path) -> str:
