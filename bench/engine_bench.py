@@ -76,6 +76,7 @@ def api_latency_ms(home: Path, path: str) -> float:
 
 def run_once(n: int, idle_window: float, cli_samples: int) -> dict[str, float]:
     token = f"{secrets.randbelow(10**8):08d}"
+    warm = f"{secrets.randbelow(10**8):08d}"
     out: dict[str, float] = {}
     try:
         with mooring_env("mooring-bench-") as bench:
@@ -84,7 +85,18 @@ def run_once(n: int, idle_window: float, cli_samples: int) -> dict[str, float]:
             engine = bench.engine()
             time.sleep(0.5)
             not_workload = lambda p: f"1000000.{token}" in " ".join(p.cmdline())  # noqa: E731
-            pss_empty = out["empty_pss_mib"] = pss_mib(tree_usage(engine, not_workload))
+            out["empty_pss_mib"] = pss_mib(tree_usage(engine, not_workload))
+            # The first bring-up loads code once (the process driver, the store's write paths, secrets):
+            # a one-instance up and down first, so that the growth per instance is a slope, not the
+            # one-time load divided by N (supervisord and circus load everything at start).
+            (bench.work / "mooring.toml").write_text(manifest(1, warm))
+            bench.cli("up")
+            wait_until(lambda: sleepers(warm) == 1, 60, "the warm-up sleeper running")
+            bench.cli("down")
+            wait_until(lambda: sleepers(warm) == 0, 60, "the warm-up sleeper gone")
+            (bench.work / "mooring.toml").write_text(manifest(n, token))
+            time.sleep(0.5)
+            pss_empty = pss_mib(tree_usage(engine, not_workload))
             started = time.perf_counter()
             bench.cli("up")
             wait_until(lambda: sleepers(token) == n, 120, f"{n} sleepers running")
@@ -107,6 +119,7 @@ def run_once(n: int, idle_window: float, cli_samples: int) -> dict[str, float]:
             out["stop_s"] = time.perf_counter() - started
     finally:
         kill_by_token(token)
+        kill_by_token(warm)
     spawn, stop = floor_spawn(n, token)
     out["floor_spawn_s"], out["floor_stop_s"] = spawn, stop
     return out
