@@ -98,9 +98,10 @@ class Verdict:
             )
         else:
             verdict = f"missed by {self.factor:.3g}x" if self.factor is not None else "missed"
-        peer = (
-            f"{self.best_peer[0]} {self.best_peer[1]:.4g} ({self.peer_ratio:.2g}x)" if self.best_peer else "-"
-        )
+        peer = "-"
+        if self.best_peer is not None:  # a peer at 0 (idle CPU) gives no ratio
+            ratio = f" ({self.peer_ratio:.2g}x)" if self.peer_ratio is not None else ""
+            peer = f"{self.best_peer[0]} {self.best_peer[1]:.4g}{ratio}"
         return f"| {t.issue} | {t.describe()} | {self.median:.4g} {t.unit} | {verdict} | {peer} |"
 
 

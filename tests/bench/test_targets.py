@@ -56,3 +56,10 @@ def test_a_scenario_not_in_the_run_is_reported_not_passed() -> None:
     assert "not measured" in v.line()
     lines = targets.markdown([])
     assert lines[0].startswith(f"0 of {len(targets.TARGETS)} targets met (0 measured")
+
+
+def test_a_best_peer_at_zero_gives_no_ratio_but_a_line() -> None:
+    idle = next(t for t in targets.TARGETS if t.scenario == "idle CPU")
+    v = targets.verdict(idle, [result("engine", "idle CPU", 500, 0.4, pm2=0.0, circus=0.1)])
+    assert v.best_peer == ("pm2", 0.0) and v.peer_ratio is None and not v.met
+    assert "pm2 0 |" in v.line()
